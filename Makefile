@@ -1,0 +1,40 @@
+# Everything the project needs is installed by these targets: a fresh machine needs only
+# Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/newsletter demo --config config/demo.toml
+
+test: $(STAMP)
+	bash .ci/ensure-browser
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check newsletter tests bench
+	$(BIN)/ruff check newsletter tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format newsletter tests bench
+	$(BIN)/ruff check --fix newsletter tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,216 @@
+"""The values that flow through the pipeline: frozen dataclasses, no I/O.
+
+``Source`` (what to read) -> ``Entry`` (one normalized item of a source) -> ``Item`` (one
+story in a digest: an entry plus its merged duplicates, score and summary) -> ``Section``
+-> ``Digest`` (what gets rendered) -> ``Edition`` (a digest as produced and stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal
+
+SourceKind = Literal["auto", "feed", "hf-papers"]
+"""How a source's bytes are read: ``auto`` sniffs, ``feed`` is RSS/Atom/JSON Feed,
+``hf-papers`` is the public daily-papers JSON list."""
+
+EMPTY_MAPPING: Mapping[str, float] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A configured source. ``name`` is the key used everywhere else."""
+
+    name: str
+    url: str
+    kind: SourceKind = "auto"
+    weight: float = 1.0
+    title: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What a reader sees: the feed's title when known, else the configured name."""
+        return self.title or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """Signals a source may carry. ``None`` means the source does not have the signal,
+    which is not the same as 0 (ranking treats sources without signals fairly)."""
+
+    points: int | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether the source gave any signal at all."""
+        return any(v is not None for v in (self.points, self.upvotes, self.comments))
+
+    def __add__(self, other: Engagement) -> Engagement:
+        def add(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Engagement(
+            add(self.points, other.points),
+            add(self.upvotes, other.upvotes),
+            add(self.comments, other.comments),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One normalized entry of one source.
+
+    ``id`` is stable within the source (guid, else canonical link, else a content hash);
+    ``link`` is canonical (tracking parameters removed); ``content_html`` is sanitized;
+    ``text`` is its plain-text form. Times are timezone-aware UTC. ``first_seen`` is set by
+    the store; ``when`` is what ranking and selection use.
+    """
+
+    id: str
+    source: str
+    title: str
+    link: str = ""
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    tags: tuple[str, ...] = ()
+    content_html: str = ""
+    text: str = ""
+    engagement: Engagement = field(default_factory=Engagement)
+    comments_url: str | None = None
+    first_seen: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Globally unique key: source name + entry id."""
+        return f"{self.source}\x1f{self.id}"
+
+    @property
+    def when(self) -> datetime | None:
+        """Published time, falling back to updated, then first-seen time."""
+        return self.published or self.updated or self.first_seen
+
+    def seen_at(self, when: datetime) -> Entry:
+        """A copy with ``first_seen`` set."""
+        return replace(self, first_seen=when)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """What a parsed source says about itself."""
+
+    title: str | None = None
+    link: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSource:
+    """The result of parsing one source's bytes."""
+
+    info: FeedInfo
+    entries: tuple[Entry, ...]
+    parser: str = ""
+    """Which parser tier produced it (``fastfeedparser``, ``feedparser``, ``jsonfeed``...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One story in a digest: the primary entry, its merged duplicates, its score.
+
+    ``score_parts`` explains ``score``: the parts add up to it (``digest --explain``).
+    """
+
+    entry: Entry
+    duplicates: tuple[Entry, ...] = ()
+    score: float = 0.0
+    score_parts: Mapping[str, float] = EMPTY_MAPPING
+    summary: str = ""
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """The primary entry then every merged duplicate."""
+        return (self.entry, *self.duplicates)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every source the story appeared in, primary first, without repeats."""
+        return tuple(dict.fromkeys(e.source for e in self.entries))
+
+    @property
+    def engagement(self) -> Engagement:
+        """Engagement summed over the merged entries."""
+        total = Engagement()
+        for e in self.entries:
+            total = total + e.engagement
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A topic section of a digest: a label, a one-line summary, ranked items."""
+
+    title: str
+    items: tuple[Item, ...]
+    summary: str = ""
+    key: str = ""
+    """A stable slug for anchors and links."""
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything a template needs to render one digest."""
+
+    name: str
+    title: str
+    generated_at: datetime
+    sections: tuple[Section, ...]
+    description: str = ""
+    link: str = ""
+    sources: Mapping[str, Source] = field(default_factory=dict)
+    omitted: int = 0
+    """Items left out by ``max_items`` (templates say so)."""
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """Every item, section by section."""
+        return tuple(item for section in self.sections for item in section.items)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(s.items) for s in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """A digest as produced for a period and stored (``period`` is the idempotency key)."""
+
+    id: int
+    digest: str
+    period: str
+    created_at: datetime
+    entry_keys: tuple[str, ...] = ()
+    title: str = ""
+
+
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+MailFormat = Literal["html", "markdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A person who receives digests."""
+
+    email: str
+    name: str = ""
+    digests: tuple[str, ...] = ()
+    interests: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    status: SubscriberStatus = "active"
+    format: MailFormat = "html"
+    id: int | None = None
