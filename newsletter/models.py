@@ -10,15 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import MappingProxyType
 from typing import Literal
 
 SourceKind = Literal["auto", "feed", "hf-papers"]
 """How a source's bytes are read: ``auto`` sniffs, ``feed`` is RSS/Atom/JSON Feed,
 ``hf-papers`` is the public daily-papers JSON list."""
-
-EMPTY_MAPPING: Mapping[str, float] = MappingProxyType({})
-
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -129,7 +125,7 @@ class Item:
     entry: Entry
     duplicates: tuple[Entry, ...] = ()
     score: float = 0.0
-    score_parts: Mapping[str, float] = EMPTY_MAPPING
+    score_parts: Mapping[str, float] = field(default_factory=dict)
     summary: str = ""
 
     @property
