@@ -1,0 +1,537 @@
+"""Settings: small validated value objects, defaults as named constants, one loader.
+
+Precedence, highest first: command-line flag > ``NEWSLETTER_*`` environment variable >
+config file > default. ``load_config(path)`` is the only function here that does I/O.
+
+Environment overrides (see ``ENV_OVERRIDES``)::
+
+    NEWSLETTER_CONFIG            config file to read when --config is not given
+    NEWSLETTER_DATABASE_URL      database_url
+    NEWSLETTER_TEMPLATE_DIR      template_dir
+    NEWSLETTER_USER_AGENT        fetch.user_agent
+    NEWSLETTER_FETCH_CONCURRENCY fetch.concurrency
+    NEWSLETTER_FETCH_PER_HOST    fetch.per_host
+    NEWSLETTER_FETCH_TIMEOUT     fetch.timeout
+    NEWSLETTER_MAX_BYTES         fetch.max_bytes
+    NEWSLETTER_DELIVERY          mail.delivery (smtp or file)
+    NEWSLETTER_MAIL_DIR          mail.mail_dir
+    NEWSLETTER_SMTP_HOST / _PORT / _SECURITY / _USERNAME / _PASSWORD   smtp.*
+    NEWSLETTER_BASE_URL          web.base_url
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from newsletter import __version__
+from newsletter.errors import ConfigError
+
+APP_NAME = "newsletter"
+DEFAULT_USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter/newsletter)"
+DEFAULT_CONCURRENCY = 16
+DEFAULT_PER_HOST = 4
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_MAX_BYTES = 10_000_000
+DEFAULT_MAX_ITEMS = 50
+DEFAULT_SUMMARY_CHARS = 280
+DEFAULT_HALF_LIFE_HOURS = 24.0
+DEFAULT_SCHEDULE = "0 7 * * *"
+DEFAULT_GRACE = "3h"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def parse_duration(value: str) -> timedelta:
+    """``"36h"``, ``"7d"``, ``"90m"``, ``"2w"``, ``"30s"`` -> timedelta; ValueError otherwise."""
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration like 36h, 7d, 90m or 2w")
+    return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()])
+
+
+def default_config_path() -> Path:
+    """``$NEWSLETTER_CONFIG`` or ``<user config dir>/newsletter/config.toml``."""
+    env = os.environ.get("NEWSLETTER_CONFIG")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_database_url() -> str:
+    """SQLite in the user's data directory."""
+    data = Path(platformdirs.user_data_dir(APP_NAME))
+    return f"sqlite:///{data / 'newsletter.sqlite'}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchConfig(_Model):
+    """How sources are downloaded."""
+
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=512)
+    per_host: int = Field(DEFAULT_PER_HOST, ge=1, le=64)
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, le=600)
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024)
+    user_agent: str = DEFAULT_USER_AGENT
+
+
+class SourceConfig(_Model):
+    """One source: a feed URL or path, or a paper list."""
+
+    name: str
+    url: str
+    kind: Literal["auto", "feed", "hf-papers"] = "auto"
+    weight: float = Field(1.0, ge=0, le=100)
+    title: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be a URL (https://...) or a file path")
+        return v.strip()
+
+
+class TopicConfig(_Model):
+    """A configured topic section: entries matching a keyword or pattern go there first."""
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
+        return v
+
+
+class OutputsConfig(_Model):
+    """Files a digest run writes (any subset)."""
+
+    markdown: str | None = None
+    html: str | None = None
+    text: str | None = None
+    rss: str | None = None
+    atom: str | None = None
+
+
+class RankingConfig(_Model):
+    """Weights of the ranking score (see ``newsletter.summarize.rank``)."""
+
+    half_life_hours: float = Field(DEFAULT_HALF_LIFE_HOURS, gt=0)
+
+
+class DigestConfig(_Model):
+    """One digest: which sources, how grouped and ranked, where written, when sent."""
+
+    name: str
+    title: str = "Digest"
+    description: str = ""
+    link: str = ""
+    sources: tuple[str, ...] = ()
+    """Source names; empty means every configured source."""
+    group_by: Literal["auto", "topic", "source", "none"] = "auto"
+    topics: tuple[TopicConfig, ...] = ()
+    max_items: int = Field(DEFAULT_MAX_ITEMS, ge=1, le=10_000)
+    max_sections: int = Field(8, ge=1, le=30)
+    summary_chars: int = Field(DEFAULT_SUMMARY_CHARS, ge=40, le=5000)
+    since: str | None = None
+    """For a digest without a previous edition: how far back to look (e.g. ``"2d"``)."""
+    schedule: str = DEFAULT_SCHEDULE
+    timezone: str = "UTC"
+    grace: str = DEFAULT_GRACE
+    subject: str = "{title} — {date}"
+    outputs: OutputsConfig = OutputsConfig()
+    ranking: RankingConfig = RankingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("since", "grace")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(v.split()) != 5:
+            raise ValueError("must be a cron expression of five fields")
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as exc:
+            raise ValueError(f"is not a valid cron expression ({exc})") from exc
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone name") from exc
+        return v
+
+
+class MailConfig(_Model):
+    """Message headers and the delivery method."""
+
+    delivery: Literal["file", "smtp"] = "file"
+    mail_dir: str = "out/mail"
+    from_address: str = "Newsletter <newsletter@example.org>"
+    reply_to: str | None = None
+    domain: str = "example.org"
+    """Used in Message-ID and List-Id; never the machine's host name."""
+    max_items: int = Field(60, ge=1, le=1000)
+
+
+class SmtpConfig(_Model):
+    """SMTP server settings. The password only comes from ``NEWSLETTER_SMTP_PASSWORD``."""
+
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(30.0, gt=0)
+    pool_size: int = Field(2, ge=1, le=32)
+    rate_limit: float | None = Field(None, gt=0)
+    """Messages per second, or no limit."""
+
+
+class WebConfig(_Model):
+    """The web endpoints (subscribe, unsubscribe, archive, feeds)."""
+
+    base_url: str = "http://127.0.0.1:8025"
+    host: str = "127.0.0.1"
+    port: int = Field(8025, ge=1, le=65535)
+
+
+class Settings(_Model):
+    """The whole configuration."""
+
+    database_url: str | None = None
+    template_dir: str | None = None
+    fetch: FetchConfig = FetchConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    digests: tuple[DigestConfig, ...] = ()
+    mail: MailConfig = MailConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    web: WebConfig = WebConfig()
+    path: str | None = Field(None, exclude=True)
+    """The file the settings came from (for messages and relative paths)."""
+
+    def resolved_database_url(self) -> str:
+        """The database URL to use: the configured one, else SQLite in the data dir."""
+        return self.database_url or default_database_url()
+
+    def digest(self, name: str | None) -> DigestConfig:
+        """The digest named ``name``, or the only/first one when ``name`` is None."""
+        if name is None:
+            if not self.digests:
+                return DigestConfig(name="digest")
+            return self.digests[0]
+        for d in self.digests:
+            if d.name == name:
+                return d
+        known = ", ".join(d.name for d in self.digests) or "none configured"
+        raise ConfigError(
+            f"no digest named {name!r} (known: {known})",
+            path=self.path,
+            setting="--digest",
+        )
+
+    def source_named(self, name: str) -> SourceConfig | None:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        return None
+
+
+# env var -> (dotted setting path, converter)
+ENV_OVERRIDES: dict[str, str] = {
+    "NEWSLETTER_DATABASE_URL": "database_url",
+    "NEWSLETTER_TEMPLATE_DIR": "template_dir",
+    "NEWSLETTER_USER_AGENT": "fetch.user_agent",
+    "NEWSLETTER_FETCH_CONCURRENCY": "fetch.concurrency",
+    "NEWSLETTER_FETCH_PER_HOST": "fetch.per_host",
+    "NEWSLETTER_FETCH_TIMEOUT": "fetch.timeout",
+    "NEWSLETTER_MAX_BYTES": "fetch.max_bytes",
+    "NEWSLETTER_DELIVERY": "mail.delivery",
+    "NEWSLETTER_MAIL_DIR": "mail.mail_dir",
+    "NEWSLETTER_SMTP_HOST": "smtp.host",
+    "NEWSLETTER_SMTP_PORT": "smtp.port",
+    "NEWSLETTER_SMTP_SECURITY": "smtp.security",
+    "NEWSLETTER_SMTP_USERNAME": "smtp.username",
+    "NEWSLETTER_SMTP_PASSWORD": "smtp.password",
+    "NEWSLETTER_BASE_URL": "web.base_url",
+}
+
+_EXAMPLES: dict[str, str] = {
+    "schedule": 'schedule = "0 7 * * *"',
+    "timezone": 'timezone = "Europe/Paris"',
+    "since": 'since = "36h"',
+    "grace": 'grace = "3h"',
+    "group_by": 'group_by = "auto"   # or "topic", "source", "none"',
+    "kind": 'kind = "feed"   # or "auto", "hf-papers"',
+    "url": 'url = "https://example.org/feed.xml"',
+    "name": 'name = "arxiv-ai"',
+    "delivery": 'delivery = "smtp"   # or "file"',
+    "security": 'security = "starttls"   # or "tls", "none"',
+    "patterns": 'patterns = ["\\\\bLLMs?\\\\b"]',
+    "max_items": "max_items = 50",
+    "weight": "weight = 1.5",
+    "concurrency": "concurrency = 16",
+    "timeout": "timeout = 20",
+    "max_bytes": "max_bytes = 10000000",
+    "port": "port = 587",
+}
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    for var, dotted in ENV_OVERRIDES.items():
+        value = env.get(var)
+        if value is None or value == "":
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[leaf] = value
+    return data
+
+
+def settings_from_dict(
+    data: Mapping[str, Any],
+    *,
+    path: str | None = None,
+    text: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate a parsed TOML document (plus environment overrides) into ``Settings``.
+
+    ``text`` is the file's text, used only to find the line of a bad setting.
+    """
+    merged = _apply_env(_deep_copy(dict(data)), os.environ if env is None else env)
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        setting = _dotted(loc)
+        leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+        line = _find_line(text, loc) if text else None
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known setting (see config/example.toml for every setting)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        from_env = [v for v, d in ENV_OVERRIDES.items() if d == setting and v in (env or os.environ)]
+        if from_env:
+            msg += f" (value from the environment variable {from_env[0]})"
+        raise ConfigError(
+            msg, path=path, line=line, setting=setting, example=_EXAMPLES.get(leaf)
+        ) from None
+    if path is not None:
+        settings = settings.model_copy(update={"path": path})
+    _check_references(settings, text)
+    return settings
+
+
+def _check_references(settings: Settings, text: str | None) -> None:
+    names = [s.name for s in settings.sources]
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise ConfigError(
+                f"the source name {n!r} is used twice",
+                path=settings.path,
+                line=_find_line(text, ("sources", i, "name")) if text else None,
+                setting=f"sources[{i}].name",
+                example='name = "arxiv-ai"',
+            )
+        seen.add(n)
+    digest_names: set[str] = set()
+    for i, d in enumerate(settings.digests):
+        if d.name in digest_names:
+            raise ConfigError(
+                f"the digest name {d.name!r} is used twice",
+                path=settings.path,
+                line=_find_line(text, ("digests", i, "name")) if text else None,
+                setting=f"digests[{i}].name",
+            )
+        digest_names.add(d.name)
+        for s in d.sources:
+            if s not in seen:
+                raise ConfigError(
+                    f"names an unknown source {s!r} (known: {', '.join(names) or 'none'})",
+                    path=settings.path,
+                    line=_find_line(text, ("digests", i, "sources")) if text else None,
+                    setting=f"digests[{i}].sources",
+                    example=f'sources = ["{names[0]}"]' if names else None,
+                )
+
+
+def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:
+    """Read and validate a TOML config file.
+
+    With ``path`` None, the default location is used if it exists, else built-in defaults
+    (unless ``required``). Errors are ``ConfigError`` naming the file and line.
+    """
+    explicit = path is not None or "NEWSLETTER_CONFIG" in os.environ
+    p = Path(path) if path is not None else default_config_path()
+    if not p.exists():
+        if explicit or required:
+            raise ConfigError(
+                "file not found", path=str(p), example="newsletter check --config config/demo.toml"
+            )
+        return settings_from_dict({})
+    try:
+        raw = p.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text ({exc.reason})", path=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read ({exc.strerror})", path=str(p)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = int(m.group(1)) if m else None
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(
+            f"is not valid TOML: {reason}",
+            path=str(p),
+            line=line,
+            example='title = "Daily papers"',
+        ) from None
+    return settings_from_dict(data, path=str(p), text=text)
+
+
+def resolve_path(settings: Settings, value: str) -> Path:
+    """A path from the config, relative to the working directory (as users expect when
+    they run ``newsletter`` from their project folder)."""
+    return Path(value).expanduser()
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _deep_copy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+
+
+def _find_line(text: str | None, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the setting at ``loc`` (pydantic's error location).
+
+    Walks the TOML text tracking the current table (``[a.b]``) and array-of-tables index
+    (``[[digests]]``), and returns the line of the innermost key that matches, else the
+    line of the table itself. Inline tables and dotted keys fall back to the table line.
+    """
+    if not text:
+        return None
+    # The table path the error lives in, as header names with array indices.
+    want: list[str | int] = [p for p in loc]
+    counters: dict[str, int] = {}
+    current: list[str | int] = []
+    best: int | None = None
+    best_depth = -1
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = _HEADER.match(line)
+        if m and not line.lstrip().startswith("#"):
+            is_array = m.group(1) == "[["
+            parts = [s.strip().strip('"') for s in m.group(2).split(".")]
+            path: list[str | int] = []
+            prefix = ""
+            for i, part in enumerate(parts):
+                prefix = f"{prefix}.{part}" if prefix else part
+                path.append(part)
+                last = i == len(parts) - 1
+                if last and is_array:
+                    counters[prefix + _idx_key(path[:-1])] = (
+                        counters.get(prefix + _idx_key(path[:-1]), -1) + 1
+                    )
+                    path.append(counters[prefix + _idx_key(path[:-1])])
+                elif not last and f"{prefix}{_idx_key(path[:-1])}" in counters:
+                    path.append(counters[f"{prefix}{_idx_key(path[:-1])}"])
+            current = path
+            depth = _match_depth(current, want)
+            if depth == len(current) and depth > best_depth:
+                best, best_depth = lineno, depth
+            continue
+        k = _KEY.match(line)
+        if k:
+            key = k.group(1).strip("\"'")
+            full = [*current, key]
+            depth = _match_depth(full, want)
+            if depth == len(full) and depth > best_depth:
+                best, best_depth = lineno, depth
+    return best
+
+
+def _idx_key(path: list[str | int]) -> str:
+    return "@" + ".".join(str(p) for p in path)
+
+
+def _match_depth(have: list[str | int], want: list[str | int]) -> int:
+    n = 0
+    for a, b in zip(have, want, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n

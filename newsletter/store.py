@@ -1,0 +1,429 @@
+"""State in a database through SQLAlchemy Core: sources, entries, editions.
+
+SQLite by default (WAL journal, a busy timeout so concurrent runs wait instead of failing,
+one writer at a time); any SQLAlchemy URL works. Tables are created on first use. Other
+modules add their own tables to ``metadata`` (subscribers, outbox) before ``create_all``.
+
+Times are stored as naive UTC and returned timezone-aware (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from newsletter.errors import StoreError
+from newsletter.models import Edition, Engagement, Entry
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+sources_table = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False, server_default="new"),
+    sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_fetched", UTCDateTime),
+    sa.Column("last_ok", UTCDateTime),
+    sa.Column("retry_after", UTCDateTime),
+)
+
+entries_table = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("entry_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("link", sa.Text, nullable=False, server_default=""),
+    sa.Column("author", sa.Text),
+    sa.Column("published", UTCDateTime),
+    sa.Column("updated", UTCDateTime),
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("content_html", sa.Text, nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("points", sa.Integer),
+    sa.Column("upvotes", sa.Integer),
+    sa.Column("comments", sa.Integer),
+    sa.Column("comments_url", sa.Text),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "entry_id", name="uq_entries_source_id"),
+    sa.Index("ix_entries_first_seen", "first_seen"),
+)
+
+editions_table = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("period", sa.String(100), nullable=False),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("digest", "period", name="uq_editions_digest_period"),
+)
+
+edition_entries_table = sa.Table(
+    "edition_entries",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("entry_id", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store knows about a source between runs."""
+
+    name: str
+    url: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    status: str = "new"
+    error_count: int = 0
+    last_error: str | None = None
+    last_fetched: datetime | None = None
+    last_ok: datetime | None = None
+    retry_after: datetime | None = None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    # WAL lets readers work while one writer writes; busy_timeout makes a second
+    # concurrent run wait for the lock instead of failing with "database is locked".
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and then
+    # writes can otherwise fail with SQLITE_BUSY when another run wrote in between, and
+    # the busy timeout cannot help it. Concurrent runs thus queue, one writer at a time.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, the parent folder is created and WAL is on."""
+    try:
+        if url.startswith("sqlite"):
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        raise StoreError(f"cannot open the database {url}: {exc}") from None
+
+
+class Store:
+    """The project's state. ``Store(url)`` opens (and creates) the database."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if create:
+            self.create_tables()
+
+    def create_tables(self) -> None:
+        """Create every table registered on ``metadata`` that does not exist yet."""
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create tables in {self.url}: {exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin(self) -> Any:
+        """A transaction (context manager yielding a Connection)."""
+        return self.engine.begin()
+
+    # -- sources ------------------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(sources_table).where(sources_table.c.name == name)
+            ).mappings().first()
+        return SourceState(**dict(row)) if row else None
+
+    def source_states(self) -> dict[str, SourceState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(sources_table)).mappings().all()
+        return {r["name"]: SourceState(**dict(r)) for r in rows}
+
+    def ensure_source(self, name: str, url: str) -> SourceState:
+        """The stored state of a source, created if new. A changed URL in the config
+        resets the HTTP validators (they belonged to the old URL)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(sources_table).where(sources_table.c.name == name)
+            ).mappings().first()
+            if row is None:
+                conn.execute(sa.insert(sources_table).values(name=name, url=url))
+                return SourceState(name=name, url=url)
+            return SourceState(**dict(row))
+
+    def update_source(self, name: str, **values: Any) -> None:
+        """Update stored fields of a source (etag, status, error_count, url...)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(sources_table).where(sources_table.c.name == name).values(**values)
+            )
+
+    def set_source_url(self, name: str, url: str) -> None:
+        self.update_source(name, url=url, etag=None, last_modified=None)
+
+    # -- entries ------------------------------------------------------------------------
+
+    def add_entries(self, entries: Iterable[Entry], *, now: datetime) -> list[Entry]:
+        """Store entries not seen before; return the new ones (with ``first_seen``).
+
+        The same entry seen twice (same source and id) is stored once: the first sighting
+        wins, which keeps ``first_seen`` honest.
+        """
+        batch = list({(e.source, e.id): e for e in entries}.values())
+        if not batch:
+            return []
+        new: list[Entry] = []
+        with self.engine.begin() as conn:
+            for chunk in _chunks(batch, 400):
+                existing = _existing_keys(conn, chunk)
+                rows = []
+                for e in chunk:
+                    if (e.source, e.id) in existing:
+                        continue
+                    seen = e.seen_at(now)
+                    new.append(seen)
+                    rows.append(_entry_row(seen))
+                if rows:
+                    conn.execute(sa.insert(entries_table), rows)
+        return new
+
+    def entries(
+        self,
+        *,
+        sources: Sequence[str] | None = None,
+        since: datetime | None = None,
+        seen_after: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """Stored entries, newest first. ``since`` filters on the entry's time (published,
+        else first seen); ``seen_after`` on when the store first saw it."""
+        t = entries_table
+        q = sa.select(t)
+        if sources is not None:
+            q = q.where(t.c.source.in_(list(sources)))
+        if since is not None:
+            q = q.where(sa.func.coalesce(t.c.published, t.c.updated, t.c.first_seen) >= since)
+        if seen_after is not None:
+            q = q.where(t.c.first_seen > seen_after)
+        q = q.order_by(t.c.first_seen.desc(), t.c.pk.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_row_entry(r) for r in conn.execute(q).mappings()]
+
+    def count_entries(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(entries_table)).scalar_one())
+
+    # -- editions -----------------------------------------------------------------------
+
+    def last_edition(self, digest: str) -> Edition | None:
+        t = editions_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t).where(t.c.digest == digest).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)
+            ).mappings().first()
+            return _edition(conn, row) if row else None
+
+    def edition(self, digest: str, period: str) -> Edition | None:
+        t = editions_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t).where(t.c.digest == digest, t.c.period == period)
+            ).mappings().first()
+            return _edition(conn, row) if row else None
+
+    def editions(self, digest: str | None = None, *, limit: int = 100) -> list[Edition]:
+        t = editions_table
+        q = sa.select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        if digest is not None:
+            q = q.where(t.c.digest == digest)
+        with self.engine.connect() as conn:
+            return [_edition(conn, r) for r in conn.execute(q).mappings().all()]
+
+    def create_edition(
+        self,
+        digest: str,
+        period: str,
+        entry_keys: Sequence[tuple[str, str]],
+        *,
+        now: datetime,
+        title: str = "",
+    ) -> tuple[Edition, bool]:
+        """Record an edition once per (digest, period). Returns (edition, created): a
+        second call for the same period returns the stored edition unchanged."""
+        t = editions_table
+        try:
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    sa.select(t).where(t.c.digest == digest, t.c.period == period)
+                ).mappings().first()
+                if found:
+                    return _edition(conn, found), False
+                eid = conn.execute(
+                    sa.insert(t).values(digest=digest, period=period, created_at=now, title=title)
+                ).inserted_primary_key[0]  # type: ignore[index]
+                if entry_keys:
+                    conn.execute(
+                        sa.insert(edition_entries_table),
+                        [
+                            {"edition_id": eid, "position": i, "source": s, "entry_id": e}
+                            for i, (s, e) in enumerate(entry_keys)
+                        ],
+                    )
+                row = conn.execute(sa.select(t).where(t.c.id == eid)).mappings().one()
+                return _edition(conn, row), True
+        except sa.exc.IntegrityError:
+            # Another process created the same edition between our read and insert.
+            existing = self.edition(digest, period)
+            if existing is None:
+                raise
+            return existing, False
+
+    def edition_entries(self, edition_id: int) -> list[Entry]:
+        """The entries of an edition, in the order they were recorded."""
+        ee, e = edition_entries_table, entries_table
+        q = (
+            sa.select(e)
+            .join(ee, sa.and_(ee.c.source == e.c.source, ee.c.entry_id == e.c.entry_id))
+            .where(ee.c.edition_id == edition_id)
+            .order_by(ee.c.position)
+        )
+        with self.engine.connect() as conn:
+            return [_row_entry(r) for r in conn.execute(q).mappings()]
+
+
+def _chunks(seq: Sequence[Entry], n: int) -> Iterable[Sequence[Entry]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _existing_keys(conn: Connection, chunk: Sequence[Entry]) -> set[tuple[str, str]]:
+    t = entries_table
+    by_source: dict[str, list[str]] = {}
+    for e in chunk:
+        by_source.setdefault(e.source, []).append(e.id)
+    found: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        rows = conn.execute(
+            sa.select(t.c.source, t.c.entry_id).where(t.c.source == source, t.c.entry_id.in_(ids))
+        )
+        found.update((r[0], r[1]) for r in rows)
+    return found
+
+
+def _entry_row(e: Entry) -> dict[str, Any]:
+    return {
+        "source": e.source,
+        "entry_id": e.id,
+        "title": e.title,
+        "link": e.link,
+        "author": e.author,
+        "published": e.published,
+        "updated": e.updated,
+        "tags": json.dumps(list(e.tags), ensure_ascii=False),
+        "content_html": e.content_html,
+        "text": e.text,
+        "points": e.engagement.points,
+        "upvotes": e.engagement.upvotes,
+        "comments": e.engagement.comments,
+        "comments_url": e.comments_url,
+        "first_seen": e.first_seen,
+    }
+
+
+def _row_entry(r: Any) -> Entry:
+    return Entry(
+        id=r["entry_id"],
+        source=r["source"],
+        title=r["title"],
+        link=r["link"],
+        author=r["author"],
+        published=r["published"],
+        updated=r["updated"],
+        tags=tuple(json.loads(r["tags"] or "[]")),
+        content_html=r["content_html"],
+        text=r["text"],
+        engagement=Engagement(points=r["points"], upvotes=r["upvotes"], comments=r["comments"]),
+        comments_url=r["comments_url"],
+        first_seen=r["first_seen"],
+    )
+
+
+def _edition(conn: Connection, row: Any) -> Edition:
+    ee = edition_entries_table
+    keys = conn.execute(
+        sa.select(ee.c.source, ee.c.entry_id)
+        .where(ee.c.edition_id == row["id"])
+        .order_by(ee.c.position)
+    ).all()
+    return Edition(
+        id=row["id"],
+        digest=row["digest"],
+        period=row["period"],
+        created_at=row["created_at"],
+        entry_keys=tuple(f"{s}\x1f{e}" for s, e in keys),
+        title=row["title"],
+    )
