@@ -154,7 +154,9 @@ def _info(feed: _Raw, url: str) -> FeedInfo:
     )
 
 
-def _build(feed: _Raw, entries: Iterable[_Raw], *, source: str, url: str, tier: str) -> ParsedSource:
+def _build(
+    feed: _Raw, entries: Iterable[_Raw], *, source: str, url: str, tier: str
+) -> ParsedSource:
     info = _info(feed, url)
     base = url or info.link or ""
     return ParsedSource(
@@ -170,10 +172,8 @@ def _with_fastfeedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
         result = fastfeedparser.parse(bytes(data))
     except Exception as exc:  # it raises ValueError, lxml and JSON errors, and more
         raise ParseError(source, f"fastfeedparser: {exc}") from exc
-    return _build(
-        result.get("feed") or {}, result.get("entries") or (), source=source, url=url,
-        tier="fastfeedparser",
-    )  # fmt: skip
+    feed, entries = result.get("feed") or {}, result.get("entries") or ()
+    return _build(feed, entries, source=source, url=url, tier="fastfeedparser")
 
 
 def _with_feedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
@@ -185,10 +185,8 @@ def _with_feedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
     if not result.get("version") and not result.get("entries"):
         reason = result.get("bozo_exception") or "not a feed"
         raise ParseError(source, f"feedparser: {reason}")
-    return _build(
-        result.get("feed") or {}, result.get("entries") or (), source=source, url=url,
-        tier="feedparser",
-    )  # fmt: skip
+    feed, entries = result.get("feed") or {}, result.get("entries") or ()
+    return _build(feed, entries, source=source, url=url, tier="feedparser")
 
 
 _TIER_PARSERS: dict[str, Callable[..., ParsedSource]] = {
@@ -279,7 +277,7 @@ def adapter_for(data: bytes, *, content_type: str | None = None) -> SourceAdapte
         try:
             if adapter.sniff(data, content_type):
                 return adapter
-        except Exception:  # noqa: S112 - a broken sniffer must not break parsing
+        except Exception:  # a broken sniffer must not break parsing
             continue
     return ADAPTERS["feed"]
 
