@@ -50,6 +50,9 @@ sources_table = sa.Table(
     metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
+    # Where we fetch from now: starts as ``url`` (the configured one) and follows
+    # permanent redirects; reset when the configured URL changes.
+    sa.Column("fetch_url", sa.Text),
     sa.Column("title", sa.Text),
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
@@ -111,6 +114,7 @@ class SourceState:
 
     name: str
     url: str
+    fetch_url: str | None = None
     title: str | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -203,14 +207,27 @@ class Store:
 
     def ensure_source(self, name: str, url: str) -> SourceState:
         """The stored state of a source, created if new. A changed URL in the config
-        resets the HTTP validators (they belonged to the old URL)."""
+        resets the fetch URL, the HTTP validators and the error state (they belonged to
+        the old URL)."""
+        t = sources_table
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(sources_table).where(sources_table.c.name == name)
-            ).mappings().first()
+            row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
             if row is None:
-                conn.execute(sa.insert(sources_table).values(name=name, url=url))
-                return SourceState(name=name, url=url)
+                conn.execute(sa.insert(t).values(name=name, url=url, fetch_url=url))
+                return SourceState(name=name, url=url, fetch_url=url)
+            if row["url"] != url:
+                reset = {
+                    "url": url,
+                    "fetch_url": url,
+                    "etag": None,
+                    "last_modified": None,
+                    "status": "new",
+                    "error_count": 0,
+                    "last_error": None,
+                    "retry_after": None,
+                }
+                conn.execute(sa.update(t).where(t.c.name == name).values(**reset))
+                return SourceState(**{**dict(row), **reset})
             return SourceState(**dict(row))
 
     def update_source(self, name: str, **values: Any) -> None:
@@ -219,9 +236,6 @@ class Store:
             conn.execute(
                 sa.update(sources_table).where(sources_table.c.name == name).values(**values)
             )
-
-    def set_source_url(self, name: str, url: str) -> None:
-        self.update_source(name, url=url, etag=None, last_modified=None)
 
     # -- entries ------------------------------------------------------------------------
 

@@ -1,0 +1,477 @@
+"""The command line: thin click commands that parse options, call one pipeline function
+and turn the project's errors into a clear message and an exit code.
+
+Exit codes: 0 done (even when some sources failed: each is a warning), 1 nothing could be
+done (no source readable, a recipient failed for good), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import click
+
+from newsletter import __version__
+from newsletter.config import ConfigError, Settings, load_config, parse_duration
+from newsletter.errors import NewsletterError, SourceError, StoreError, TemplateError
+from newsletter.models import Source
+from newsletter.render import FORMATS, Format, now_utc, render_digest
+from newsletter.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (never on stdout: stdout may be the digest itself)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project errors into one line on stderr and an exit code; never a traceback
+    for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except TemplateError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except StoreError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except NewsletterError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return cast(F, wrapper)
+
+
+def config_option(fn: F) -> F:
+    """``--config FILE`` (default: ``$NEWSLETTER_CONFIG``, then the user config dir)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Config file (TOML). Default: $NEWSLETTER_CONFIG, then the user config folder.",
+    )(fn)
+
+
+def load_settings(config_path: Path | None, *, required: bool = False) -> Settings:
+    """The settings for a command (file + environment overrides)."""
+    return load_config(config_path, required=required)
+
+
+def open_store(settings: Settings, url: str | None = None) -> Store:
+    """The store named by the settings (or ``url``)."""
+    return Store(url or settings.resolved_database_url())
+
+
+def _is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="newsletter")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
+def main(verbose: bool) -> None:
+    """Digest newsletters from the feeds you follow.
+
+    Point it at RSS, Atom, JSON Feed sources and paper lists; it fetches new entries,
+    merges duplicates, groups and ranks them, and writes a digest as Markdown, HTML, text,
+    RSS or Atom, or sends it by email on a schedule.
+
+    \b
+    Quick start:
+      newsletter digest https://example.org/feed.xml
+      newsletter digest --config config/demo.toml
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- digest ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@config_option
+@click.option("--digest", "digest_name", help="Which configured digest (default: the first).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: markdown, or the configured outputs).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@click.option("--since", help="Only entries newer than this, e.g. 36h, 7d, 2w.")
+@click.option("--max-items", type=click.IntRange(1, 10_000), help="At most this many items.")
+@click.option("--no-fetch", is_flag=True, help="Use stored entries only; do not fetch.")
+@click.option("--explain", is_flag=True, help="Print each item's score breakdown to stderr.")
+@handle_errors
+def digest(
+    sources: tuple[str, ...],
+    config_path: Path | None,
+    digest_name: str | None,
+    fmt: Format | None,
+    output: Path | None,
+    since: str | None,
+    max_items: int | None,
+    no_fetch: bool,
+    explain: bool,
+) -> None:
+    """Write a one-off digest of SOURCES (URLs or paths) or of the configured sources.
+
+    With SOURCES and no config nothing else is needed: the digest goes to stdout (or
+    --output). With a config and neither --format nor --output, every output file the
+    digest configures is written.
+    """
+    from newsletter import pipeline
+
+    if since:
+        try:
+            parse_duration(since)
+        except ValueError as exc:
+            raise ConfigError(str(exc), setting="--since", example="--since 36h") from None
+    one_off = bool(sources)
+    settings = load_settings(config_path) if (config_path or not one_off) else Settings()
+    cfg = settings.digest(digest_name)
+    now = now_utc()
+    if one_off:
+        chosen: list[Source] = pipeline.sources_from_args(sources)
+        # A one-off digest of given sources leaves no trace: an in-memory database.
+        store = open_store(settings, "sqlite://" if not config_path else None)
+    else:
+        chosen = pipeline.digest_sources(settings, cfg)
+        if not chosen:
+            raise ConfigError(
+                "no sources configured",
+                path=settings.path,
+                setting="sources",
+                example='[[sources]] name = "arxiv" url = "https://rss.arxiv.org/rss/cs.AI"',
+            )
+        store = open_store(settings)
+    with store:
+        if not no_fetch:
+            report = pipeline.ingest(
+                chosen, store, pipeline.fetch_settings(settings), now=now,
+                on_progress=_progress_printer(len(chosen), quiet=True),
+            )
+            for f in report.failures:
+                warn(f"{f.name} ({f.url}): {f.error}")
+            if report.readable == 0 and store.count_entries() == 0:
+                fail("no source could be read", EXIT_FAILED)
+        result = pipeline.make_digest(
+            store, settings, cfg, chosen, now=now, since=since, max_items=max_items
+        )
+    if explain:
+        from newsletter.summarize.rank import explain as explain_item
+
+        for item in result.items:
+            click.echo(f"{explain_item(item)}  {item.entry.title[:70]}", err=True)
+    if fmt is None and output is None and not one_off:
+        outputs = pipeline.configured_outputs(cfg)
+        if outputs:
+            written = pipeline.write_outputs(result, outputs, template_dir=settings.template_dir)
+            for f_, path in written.items():
+                click.echo(f"wrote {f_:<8} {path}", err=True)
+            click.echo(f"{result.item_count} items in {len(result.sections)} sections", err=True)
+            return
+    fmt = fmt or _format_from_suffix(output) or "markdown"
+    if output is not None:
+        written = pipeline.write_outputs(
+            result, {fmt: output}, template_dir=settings.template_dir
+        )
+        click.echo(f"wrote {fmt} digest to {output} ({result.item_count} items)", err=True)
+        return
+    text = render_digest(result, fmt, template_dir=settings.template_dir)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def _format_from_suffix(path: Path | None) -> Format | None:
+    if path is None:
+        return None
+    return cast(
+        Format | None,
+        {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+         ".txt": "text", ".rss": "rss", ".atom": "atom"}.get(path.suffix.lower()),
+    )
+
+
+# -- fetch -------------------------------------------------------------------------------
+
+
+def _progress_printer(total: int, *, quiet: bool = False) -> Callable[[Any], None]:
+    """Progress on stderr: a line per source when not a terminal (or quiet: failures
+    only, reported later), a rich progress bar on a terminal."""
+    done = 0
+
+    def plain(sr: Any) -> None:
+        nonlocal done
+        done += 1
+        if quiet:
+            return
+        detail = f"{sr.new} new of {sr.entries}" if sr.status == "ok" else (sr.error or "")
+        if sr.status == "not_modified":
+            detail = "not modified"
+        click.echo(f"[{done}/{total}] {sr.name}: {sr.status} {detail}".rstrip(), err=True)
+
+    return plain
+
+
+@main.command()
+@config_option
+@click.option("--source", "only", multiple=True, help="Fetch only this source (repeatable).")
+@handle_errors
+def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
+    """Fetch every configured source and store new entries.
+
+    Shows progress (a bar on a terminal, a line per source otherwise) and a summary table.
+    Exit 1 when no source could be read.
+    """
+    from newsletter import pipeline
+
+    settings = load_settings(config_path)
+    chosen = [pipeline.source_from_config(s) for s in settings.sources]
+    if only:
+        unknown = sorted(set(only) - {s.name for s in chosen})
+        if unknown:
+            raise ConfigError(
+                f"unknown source {', '.join(unknown)}",
+                path=settings.path,
+                setting="--source",
+                example=f"--source {chosen[0].name}" if chosen else None,
+            )
+        chosen = [s for s in chosen if s.name in only]
+    if not chosen:
+        raise ConfigError(
+            "no sources configured",
+            path=settings.path or str(Path("config.toml")),
+            setting="sources",
+            example='[[sources]]\nname = "arxiv"\nurl = "https://rss.arxiv.org/rss/cs.AI"',
+        )
+    with open_store(settings) as store:
+        report = _run_with_progress(chosen, store, settings)
+    _print_fetch_table(report)
+    for f in report.failures:
+        warn(f"{f.name} ({f.url}): {f.error}")
+    if report.readable == 0:
+        fail("no source could be read", EXIT_FAILED)
+
+
+def _run_with_progress(chosen: Sequence[Source], store: Store, settings: Settings) -> Any:
+    from newsletter import pipeline
+
+    now = now_utc()
+    fs = pipeline.fetch_settings(settings)
+    if not _is_tty():
+        return pipeline.ingest(chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen)))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("fetching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(chosen))
+
+        def advance(sr: Any) -> None:
+            progress.update(task, advance=1, description=sr.name)
+
+        return pipeline.ingest(chosen, store, fs, now=now, on_progress=advance)
+
+
+def _print_fetch_table(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True, width=None if _is_tty() else 120)
+    table = Table(title=f"Fetched {len(report.sources)} sources in {report.seconds:.1f}s")
+    table.add_column("source")
+    table.add_column("status")
+    table.add_column("entries", justify="right")
+    table.add_column("new", justify="right")
+    table.add_column("note", overflow="fold")
+    for s in report.sources:
+        table.add_row(
+            s.name, s.status, str(s.entries), str(s.new), s.error or s.parser
+        )
+    console.print(table)
+    total_new = sum(s.new for s in report.sources)
+    console.print(f"{total_new} new entries")
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+@main.command()
+@config_option
+@handle_errors
+def check(config_path: Path | None) -> None:
+    """Validate the configuration: errors name the file, line and setting, with a valid
+    example. Also checks that the templates load."""
+    from newsletter.render import make_environment
+
+    settings = load_settings(config_path, required=True)
+    env = make_environment(settings.template_dir)
+    for name in ("digest.md.j2", "digest.html.j2", "digest.txt.j2"):
+        try:
+            env.get_template(name)
+        except Exception as exc:
+            raise TemplateError(f"template {name}: {exc}") from None
+    click.echo(
+        f"{settings.path}: ok ({len(settings.sources)} sources, "
+        f"{len(settings.digests)} digests)"
+    )
+
+
+# -- sources -----------------------------------------------------------------------------
+
+
+@main.group()
+def sources() -> None:
+    """List configured sources, import them from OPML, export them to OPML."""
+
+
+@sources.command("list")
+@config_option
+@handle_errors
+def sources_list(config_path: Path | None) -> None:
+    """List configured sources with their stored state (status, errors, last fetch)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = load_settings(config_path)
+    with open_store(settings) as store:
+        states = store.source_states()
+    table = Table()
+    for col in ("name", "url", "status", "errors", "last fetched", "last error"):
+        table.add_column(col, overflow="fold")
+    for s in settings.sources:
+        st = states.get(s.name)
+        table.add_row(
+            s.name,
+            s.url,
+            st.status if st else "new",
+            str(st.error_count) if st else "0",
+            f"{st.last_fetched:%Y-%m-%d %H:%M}" if st and st.last_fetched else "",
+            (st.last_error or "") if st else "",
+        )
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@sources.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option(
+    "--write/--print",
+    default=False,
+    help="Append the new sources to the config file (default: print TOML to stdout).",
+)
+@handle_errors
+def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> None:
+    """Import sources from an OPML file as [[sources]] TOML entries.
+
+    Sources whose URL or name is already configured are left out.
+    """
+    from newsletter.opml import read_opml
+
+    settings = load_settings(config_path)
+    found = read_opml(opml_file.read_bytes(), path=str(opml_file))
+    known_urls = {s.url for s in settings.sources}
+    known_names = {s.name for s in settings.sources}
+    toml_parts = []
+    added = 0
+    for s in found:
+        if s.url in known_urls:
+            continue
+        name = s.name
+        n = 2
+        while name in known_names:
+            name = f"{s.name}-{n}"
+            n += 1
+        known_names.add(name)
+        known_urls.add(s.url)
+        added += 1
+        lines = ["[[sources]]", f"name = {_toml_str(name)}", f"url = {_toml_str(s.url)}"]
+        if s.title:
+            lines.append(f"title = {_toml_str(s.title)}")
+        toml_parts.append("\n".join(lines))
+    text = "\n\n".join(toml_parts) + ("\n" if toml_parts else "")
+    if write:
+        target = Path(settings.path) if settings.path else None
+        if target is None:
+            raise ConfigError("--write needs a config file", setting="--config",
+                              example="newsletter sources import feeds.opml --config my.toml --write")
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+        load_config(target)  # the file must still be valid
+        click.echo(f"added {added} sources to {target}", err=True)
+    else:
+        click.echo(text, nl=False)
+        click.echo(f"{added} new sources ({len(found) - added} already configured)", err=True)
+
+
+def _toml_str(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+@sources.command("export")
+@config_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def sources_export(config_path: Path | None, output: Path | None) -> None:
+    """Export the configured sources as OPML 2.0 (stdout or --output)."""
+    from newsletter import pipeline
+    from newsletter.opml import write_opml
+
+    settings = load_settings(config_path)
+    data = write_opml([pipeline.source_from_config(s) for s in settings.sources])
+    if output:
+        output.write_bytes(data)
+        click.echo(f"wrote {len(settings.sources)} sources to {output}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+def run() -> None:  # pragma: no cover - console entry
+    main(prog_name="newsletter")
+
+
+def _env_default(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "handle_errors", "load_settings", "main",
+           "open_store", "SourceError"]

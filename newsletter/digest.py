@@ -1,0 +1,200 @@
+"""Entries -> Digest: merge duplicates, rank, keep the best, group into sections, summarize.
+
+Pure: no I/O, no clock (``now`` is passed in). The grouping is behind the ``Grouper``
+protocol so that a digest can be grouped by source, by configured topics only, not at all,
+or automatically (configured topics first, then topic clusters of the rest).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal, Protocol
+
+from newsletter.models import Digest, Entry, Item, Section, Source
+from newsletter.summarize.dedupe import merge_duplicates
+from newsletter.summarize.group import Topic, group_texts, section_summary
+from newsletter.summarize.rank import RankSettings, rank_items
+from newsletter.summarize.summary import extractive_summary
+
+GroupBy = Literal["auto", "topic", "source", "none"]
+OTHER = "Other"
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """``"Test-time compute · LLMs"`` -> ``"test-time-compute-llms"``."""
+    return _SLUG.sub("-", text.lower()).strip("-") or "section"
+
+
+@dataclass(frozen=True)
+class DigestOptions:
+    """How a digest is built. Built by the caller from ``DigestConfig``."""
+
+    name: str = "digest"
+    title: str = "Digest"
+    description: str = ""
+    link: str = ""
+    group_by: GroupBy = "auto"
+    topics: tuple[Topic, ...] = ()
+    max_items: int = 50
+    max_sections: int = 8
+    summary_chars: int = 280
+    rank: RankSettings = field(default_factory=RankSettings)
+    interests: tuple[str, ...] = ()
+    only_topics: tuple[str, ...] = ()
+    """When set, keep only items of these configured topics (a subscriber's choice)."""
+
+
+class Grouper(Protocol):
+    """Splits ranked items into sections (each item in exactly one section)."""
+
+    def __call__(
+        self, items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+    ) -> list[Section]: ...
+
+
+def _item_text(item: Item) -> str:
+    e = item.entry
+    return f"{e.title}. {e.title}. {' '.join(e.tags)} {e.text[:2000]}"
+
+
+def _noun(items: Sequence[Item]) -> str:
+    papers = sum(
+        1 for i in items if "arxiv.org" in i.entry.link or "huggingface.co/papers" in i.entry.link
+    )
+    return "papers" if papers * 2 >= len(items) and items else "items"
+
+
+def _sections_from_groups(
+    items: Sequence[Item], groups: Sequence[tuple[str, Sequence[int]]]
+) -> list[Section]:
+    sections = []
+    used: set[str] = set()
+    for label, members in groups:
+        if not members:
+            continue
+        chosen = sorted((items[i] for i in members), key=lambda it: -it.score)
+        key = slugify(label)
+        while key in used:
+            key += "-x"
+        used.add(key)
+        noun = _noun(chosen)
+        sections.append(
+            Section(
+                title=label,
+                items=tuple(chosen),
+                summary=section_summary(label, len(chosen), chosen[0].entry.title, noun),
+                key=key,
+            )
+        )
+    return sections
+
+
+def group_none(
+    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+) -> list[Section]:
+    """One section holding everything, in rank order."""
+    if not items:
+        return []
+    return [Section(title=options.title, items=tuple(items), key="all")]
+
+
+def group_by_source(
+    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+) -> list[Section]:
+    """One section per source, sources ordered by their best item."""
+    by: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by.setdefault(item.entry.source, []).append(i)
+    groups = [
+        (sources[name].label if name in sources else name, members)
+        for name, members in by.items()
+    ]
+    return _sections_from_groups(items, groups)
+
+
+def group_by_topic(
+    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+) -> list[Section]:
+    """Configured topics only; whatever matches none goes to "Other"."""
+    texts = [_item_text(i) for i in items]
+    groups = group_texts(
+        texts, topics=options.topics, max_groups=len(options.topics) + 1, min_auto=len(texts) + 1
+    )
+    return _sections_from_groups(
+        items,
+        [(g.label if g.topic else OTHER, g.members) for g in groups],
+    )
+
+
+def group_auto(
+    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+) -> list[Section]:
+    """Configured topics first, then automatic topic sections of the rest."""
+    texts = [_item_text(i) for i in items]
+    groups = group_texts(texts, topics=options.topics, max_groups=options.max_sections)
+    return _sections_from_groups(items, [(g.label, g.members) for g in groups])
+
+
+GROUPERS: dict[str, Grouper] = {
+    "auto": group_auto,
+    "topic": group_by_topic,
+    "source": group_by_source,
+    "none": group_none,
+}
+
+
+def build_digest(
+    entries: Sequence[Entry],
+    *,
+    now: datetime,
+    options: DigestOptions,
+    sources: Mapping[str, Source] | None = None,
+    grouper: Grouper | None = None,
+) -> Digest:
+    """Build a digest from entries: merge duplicates, rank, keep ``max_items``, group into
+    sections (ranked within each), and write an extractive summary per item."""
+    sources = dict(sources or {})
+    items = merge_duplicates(entries)
+    weights = {name: s.weight for name, s in sources.items()}
+    ranked = rank_items(
+        items,
+        now=now,
+        settings=options.rank,
+        source_weights=weights,
+        interests=options.interests,
+    )
+    if options.only_topics:
+        ranked = _only_topics(ranked, options)
+    kept = ranked[: options.max_items]
+    omitted = len(ranked) - len(kept)
+    kept = [
+        replace(item, summary=extractive_summary(item.entry.text, options.summary_chars))
+        for item in kept
+    ]
+    group = grouper or GROUPERS[options.group_by]
+    sections = group(kept, options, sources)
+    used = {i.entry.source for i in kept} | {d.source for i in kept for d in i.duplicates}
+    return Digest(
+        name=options.name,
+        title=options.title,
+        description=options.description,
+        link=options.link,
+        generated_at=now,
+        sections=tuple(sections),
+        sources={n: s for n, s in sources.items() if n in used},
+        omitted=omitted,
+    )
+
+
+def _only_topics(items: Sequence[Item], options: DigestOptions) -> list[Item]:
+    topics = tuple(t for t in options.topics if t.name in options.only_topics)
+    if not topics:
+        return list(items)
+    texts = [_item_text(i) for i in items]
+    groups = group_texts(texts, topics=topics, max_groups=len(topics) + 1, min_auto=len(texts) + 1)
+    keep = {i for g in groups if g.topic for i in g.members}
+    return [item for i, item in enumerate(items) if i in keep]

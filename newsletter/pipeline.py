@@ -1,0 +1,393 @@
+"""The pipeline's I/O shell: fetch and parse sources into the store, select entries for a
+digest, write its outputs. The pure stages (parse, summarize, digest, render) are called
+from here; the CLI and the scheduler call these functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from newsletter.config import DigestConfig, Settings, SourceConfig, parse_duration
+from newsletter.digest import DigestOptions, build_digest
+from newsletter.errors import ParseError, SourceError
+from newsletter.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
+from newsletter.models import Digest, Entry, ParsedSource, Source
+from newsletter.parse import parse_source
+from newsletter.render import FORMATS, Format, make_environment, render_digest
+from newsletter.store import SourceState, Store
+from newsletter.summarize.group import Topic
+from newsletter.summarize.rank import RankSettings
+
+log = logging.getLogger("newsletter")
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What happened to one source in one fetch run."""
+
+    name: str
+    url: str
+    status: str
+    """``ok``, ``not_modified``, ``skipped``, ``gone``, ``retry_later`` or ``error``."""
+    entries: int = 0
+    new: int = 0
+    error: str | None = None
+    parser: str = ""
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "gone", "retry_later")
+
+
+@dataclass
+class IngestReport:
+    """The outcome of fetching a set of sources."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    new_entries: list[Entry] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.failed]
+
+    @property
+    def readable(self) -> int:
+        """How many sources gave a usable answer (entries or 304)."""
+        return sum(1 for s in self.sources if s.status in ("ok", "not_modified"))
+
+
+def source_from_config(c: SourceConfig) -> Source:
+    return Source(name=c.name, url=c.url, kind=c.kind, weight=c.weight, title=c.title)
+
+
+def sources_from_args(args: Sequence[str]) -> list[Source]:
+    """Sources given on the command line (URLs or paths), named after their host or file."""
+    from newsletter.render import hostname
+
+    out: list[Source] = []
+    used: set[str] = set()
+    for arg in args:
+        base = hostname(arg) or Path(arg).stem or "source"
+        name = base
+        n = 2
+        while name in used:
+            name = f"{base}-{n}"
+            n += 1
+        used.add(name)
+        out.append(Source(name=name, url=arg))
+    return out
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    f = settings.fetch
+    return FetchSettings(
+        concurrency=f.concurrency,
+        per_host=f.per_host,
+        timeout=f.timeout,
+        max_bytes=f.max_bytes,
+        user_agent=f.user_agent,
+    )
+
+
+def _parse(result: FetchResult, source: Source) -> ParsedSource:
+    return parse_source(
+        result.body,
+        source=source.name,
+        url=result.final_url or source.url,
+        kind=source.kind,
+        content_type=result.content_type,
+    )
+
+
+async def ingest_async(
+    sources: Sequence[Source],
+    store: Store,
+    settings: FetchSettings,
+    *,
+    now: datetime,
+    on_progress: Callable[[SourceReport], None] | None = None,
+    executor: Executor | None = None,
+) -> IngestReport:
+    """Fetch every source concurrently, parse off the event loop, store new entries.
+
+    A broken source never stops the others: it gets a report with the reason, and its
+    error count in the store goes up. Sources marked gone (410) or asked to wait
+    (Retry-After in the future) are skipped with a report saying so.
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    states: dict[str, SourceState] = {}
+    requests: list[FetchRequest] = []
+    by_name = {s.name: s for s in sources}
+    for s in sources:
+        state = store.ensure_source(s.name, s.url)
+        states[s.name] = state
+        if state.status == "gone":
+            _emit(report, on_progress, SourceReport(s.name, s.url, "skipped",
+                  error="the server said it is gone (HTTP 410); remove it from the config"))
+            continue
+        if state.retry_after and state.retry_after > now:
+            _emit(report, on_progress, SourceReport(s.name, s.url, "skipped",
+                  error=f"the server asked us to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC"))
+            continue
+        requests.append(
+            FetchRequest(
+                source=s.name,
+                url=state.fetch_url or s.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+            )
+        )
+
+    loop = asyncio.get_running_loop()
+    own_pool = executor is None
+    pool = executor or ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+    parsing: dict[str, asyncio.Future[ParsedSource]] = {}
+
+    def started_parse(result: FetchResult) -> None:
+        # Parse while other downloads are still in flight, in a worker thread: parsing and
+        # sanitizing are CPU work and must not block the event loop.
+        if result.ok:
+            parsing[result.request.source] = loop.run_in_executor(
+                pool, _parse, result, by_name[result.request.source]
+            )
+
+    try:
+        results = await fetch_all(requests, settings, on_result=started_parse)
+        for result in results:
+            name = result.request.source
+            source = by_name[name]
+            parsed: ParsedSource | None = None
+            error: str | None = None
+            if name in parsing:
+                try:
+                    parsed = await parsing[name]
+                except SourceError as exc:
+                    error = exc.reason
+                except Exception as exc:  # a parser bug must not stop the other sources
+                    log.exception("parser crashed on %s", name)
+                    error = f"could not be parsed ({type(exc).__name__}: {exc})"
+            sr = _record(store, source, states[name], result, parsed, error, now, report)
+            _emit(report, on_progress, sr)
+    finally:
+        if own_pool:
+            pool.shutdown(wait=False)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _emit(
+    report: IngestReport,
+    on_progress: Callable[[SourceReport], None] | None,
+    sr: SourceReport,
+) -> None:
+    report.sources.append(sr)
+    if on_progress:
+        on_progress(sr)
+
+
+def _record(
+    store: Store,
+    source: Source,
+    state: SourceState,
+    result: FetchResult,
+    parsed: ParsedSource | None,
+    parse_error: str | None,
+    now: datetime,
+    report: IngestReport,
+) -> SourceReport:
+    """Store the outcome of one source and say what happened."""
+    url = result.request.url
+    common: dict[str, object] = {"last_fetched": now}
+    if result.new_url:
+        common["fetch_url"] = result.new_url
+    if result.status == "ok" and parsed is not None:
+        new = store.add_entries(parsed.entries, now=now)
+        report.new_entries.extend(new)
+        if parsed.info.title:
+            report.titles[source.name] = parsed.info.title
+        store.update_source(
+            source.name,
+            **common,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            status="ok",
+            error_count=0,
+            last_error=None,
+            last_ok=now,
+            retry_after=None,
+            title=parsed.info.title,
+        )
+        return SourceReport(
+            source.name, url, "ok", len(parsed.entries), len(new), None, parsed.parser,
+            result.elapsed,
+        )
+    if result.status == "not_modified":
+        store.update_source(
+            source.name, **common, status="ok", error_count=0, last_error=None, last_ok=now,
+            etag=result.etag or state.etag,
+            last_modified=result.last_modified or state.last_modified,
+        )
+        return SourceReport(source.name, url, "not_modified", seconds=result.elapsed)
+    if result.status == "ok":
+        reason = parse_error or "could not be parsed"
+        status = "error"
+    elif result.status == "gone":
+        reason = "the server says it is gone (HTTP 410): it will be skipped from now on"
+        status = "gone"
+    elif result.status == "retry_later":
+        when = f" until {result.retry_after:%Y-%m-%d %H:%M} UTC" if result.retry_after else ""
+        reason = f"{result.error or 'the server is busy'}: will wait{when}"
+        status = "retry_later"
+    else:
+        reason = result.error or "failed"
+        status = "error"
+    store.update_source(
+        source.name,
+        **common,
+        status="gone" if status == "gone" else "error",
+        error_count=state.error_count + 1,
+        last_error=reason,
+        retry_after=result.retry_after,
+    )
+    return SourceReport(source.name, url, status, error=reason, seconds=result.elapsed)
+
+
+def ingest(
+    sources: Sequence[Source],
+    store: Store,
+    settings: FetchSettings,
+    *,
+    now: datetime,
+    on_progress: Callable[[SourceReport], None] | None = None,
+) -> IngestReport:
+    """Synchronous wrapper of ``ingest_async``."""
+    return asyncio.run(ingest_async(sources, store, settings, now=now, on_progress=on_progress))
+
+
+def digest_options(
+    cfg: DigestConfig, *, max_items: int | None = None, interests: Sequence[str] = ()
+) -> DigestOptions:
+    """DigestOptions from a digest's configuration (and command-line overrides)."""
+    return DigestOptions(
+        name=cfg.name,
+        title=cfg.title,
+        description=cfg.description,
+        link=cfg.link,
+        group_by=cfg.group_by,
+        topics=tuple(Topic(t.name, t.keywords, t.patterns) for t in cfg.topics),
+        max_items=max_items or cfg.max_items,
+        max_sections=cfg.max_sections,
+        summary_chars=cfg.summary_chars,
+        rank=RankSettings(half_life_hours=cfg.ranking.half_life_hours),
+        interests=tuple(interests),
+    )
+
+
+def digest_sources(settings: Settings, cfg: DigestConfig) -> list[Source]:
+    """The sources a digest reads: the ones it names, or every configured source."""
+    chosen = [s for s in settings.sources if not cfg.sources or s.name in cfg.sources]
+    return [source_from_config(s) for s in chosen]
+
+
+def select_entries(
+    store: Store,
+    sources: Sequence[Source],
+    *,
+    now: datetime,
+    since: timedelta | None = None,
+) -> list[Entry]:
+    """Entries of these sources whose time (published, else first seen) is within
+    ``since`` of ``now``; all of them when ``since`` is None."""
+    return store.entries(
+        sources=[s.name for s in sources],
+        since=(now - since) if since is not None else None,
+    )
+
+
+def with_titles(sources: Sequence[Source], store: Store) -> dict[str, Source]:
+    """Sources keyed by name, with the feed's own title where the config gives none."""
+    from dataclasses import replace
+
+    states = store.source_states()
+    out: dict[str, Source] = {}
+    for s in sources:
+        title = s.title or (states[s.name].title if s.name in states else None)
+        out[s.name] = replace(s, title=title) if title else s
+    return out
+
+
+def make_digest(
+    store: Store,
+    settings: Settings,
+    cfg: DigestConfig,
+    sources: Sequence[Source],
+    *,
+    now: datetime,
+    since: str | None = None,
+    max_items: int | None = None,
+) -> Digest:
+    """Select entries from the store and build the digest (a one-off: nothing recorded)."""
+    window = parse_duration(since) if since else None
+    entries = select_entries(store, sources, now=now, since=window)
+    return build_digest(
+        entries,
+        now=now,
+        options=digest_options(cfg, max_items=max_items),
+        sources=with_titles(sources, store),
+    )
+
+
+def write_outputs(
+    digest: Digest,
+    outputs: dict[Format, Path],
+    *,
+    template_dir: str | None = None,
+) -> dict[Format, Path]:
+    """Render the digest in each format and write it; returns what was written."""
+    env = make_environment(template_dir)
+    written: dict[Format, Path] = {}
+    for fmt, path in outputs.items():
+        text = render_digest(digest, fmt, env=env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        written[fmt] = path
+    return written
+
+
+def configured_outputs(cfg: DigestConfig) -> dict[Format, Path]:
+    """The output files a digest's config names."""
+    out: dict[Format, Path] = {}
+    for fmt in FORMATS:
+        value = getattr(cfg.outputs, fmt)
+        if value:
+            out[fmt] = Path(value).expanduser()
+    return out
+
+
+__all__ = [
+    "IngestReport",
+    "ParseError",
+    "SourceReport",
+    "configured_outputs",
+    "digest_options",
+    "digest_sources",
+    "ingest",
+    "ingest_async",
+    "make_digest",
+    "select_entries",
+    "sources_from_args",
+    "write_outputs",
+]
