@@ -292,6 +292,7 @@ def clean_title(s: str) -> str:
 # -- dates --------------------------------------------------------------------------------
 
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def _aware_utc(dt: datetime) -> datetime | None:
@@ -310,6 +311,12 @@ def _from_string(value: str) -> datetime | None:
         return datetime.fromisoformat(iso)
     except ValueError:
         pass
+    iso_date = _ISO_DATE.match(s)
+    if iso_date:
+        try:
+            date(*(int(g) for g in iso_date.groups()))
+        except ValueError:
+            return None  # feedparser would roll "2026-13-45" over into 2027
     try:
         return parsedate_to_datetime(s)
     except (TypeError, ValueError, IndexError, OverflowError):
