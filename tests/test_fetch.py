@@ -1,0 +1,613 @@
+"""fetch: concurrent, polite, conditional fetching, tested against a real local HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from newsletter.fetch import (
+    DEFAULT_USER_AGENT,
+    FetchRequest,
+    FetchResult,
+    FetchSettings,
+    fetch_all,
+    fetch_all_sync,
+    format_size,
+    parse_retry_after,
+)
+
+FAST = FetchSettings(timeout=2.0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    """A real threaded HTTP server on a free port (threaded, so concurrency is real)."""
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.clear()
+    srv.stop()
+
+
+@pytest.fixture
+def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
+    """The shared server, with no handlers or log left from the previous test."""
+    server.clear()
+    yield server
+    server.clear()
+
+
+def fetch_one(
+    url: str, settings: FetchSettings = FAST, *, etag: str | None = None, lm: str | None = None
+) -> FetchResult:
+    [result] = fetch_all_sync([FetchRequest("test", url, etag=etag, last_modified=lm)], settings)
+    return result
+
+
+def logged(server: HTTPServer, path: str) -> list[tuple[Request, Response]]:
+    """The requests the server saw for ``path``. Filtering by path matters: a slow handler
+    from an earlier test can finish (and log) after the log was cleared."""
+    return [(req, resp) for req, resp in server.log if req.path == path]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+# -- success and validators -------------------------------------------------------------------
+
+
+def test_ok_captures_body_validators_and_content_type(httpserver: HTTPServer) -> None:
+    lm = "Wed, 21 Oct 2026 07:28:00 GMT"
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        b"<rss/>",
+        content_type="application/rss+xml; charset=utf-8",
+        headers={"ETag": '"v1"', "Last-Modified": lm},
+    )
+    url = httpserver.url_for("/feed.xml")
+
+    result = fetch_one(url)
+
+    assert result.status == "ok"
+    assert result.ok
+    assert result.body == b"<rss/>"
+    assert result.http_status == 200
+    assert result.etag == '"v1"'
+    assert result.last_modified == lm
+    assert result.content_type == "application/rss+xml; charset=utf-8"
+    assert result.final_url == url
+    assert result.new_url is None
+    assert result.error is None
+    assert result.elapsed > 0
+
+
+def test_every_request_carries_a_user_agent_and_accept_encoding(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/ua").respond_with_data(b"x")
+
+    fetch_one(httpserver.url_for("/ua"))
+    fetch_one(httpserver.url_for("/ua"), FetchSettings(user_agent="custom/1.0"))
+
+    [(first, _), (second, _)] = logged(httpserver, "/ua")
+    assert first.headers["User-Agent"] == DEFAULT_USER_AGENT
+    assert DEFAULT_USER_AGENT.startswith("newsletter/")
+    assert second.headers["User-Agent"] == "custom/1.0"
+    assert "gzip" in first.headers["Accept-Encoding"]
+    assert "application/rss+xml" in first.headers["Accept"]
+
+
+def test_conditional_get_sends_validators_and_304_is_not_modified(
+    httpserver: HTTPServer,
+) -> None:
+    lm = "Wed, 21 Oct 2026 07:28:00 GMT"
+    # The handler only matches when both validators arrive; otherwise the server answers 500.
+    httpserver.expect_request(
+        "/cond", headers={"If-None-Match": '"v1"', "If-Modified-Since": lm}
+    ).respond_with_data(b"", status=304)
+
+    result = fetch_one(httpserver.url_for("/cond"), etag='"v1"', lm=lm)
+
+    assert result.status == "not_modified"
+    assert result.http_status == 304
+    assert result.body == b""
+    assert result.error is None
+    # No fresh validators from the server: the stored ones stay valid.
+    assert (result.etag, result.last_modified) == ('"v1"', lm)
+    [(request, _)] = logged(httpserver, "/cond")
+    assert request.headers["If-None-Match"] == '"v1"'
+    assert request.headers["If-Modified-Since"] == lm
+
+
+def test_no_validators_means_no_conditional_headers(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/plain").respond_with_data(b"x")
+
+    fetch_one(httpserver.url_for("/plain"))
+
+    [(request, _)] = logged(httpserver, "/plain")
+    assert "If-None-Match" not in request.headers
+    assert "If-Modified-Since" not in request.headers
+
+
+def test_gzip_body_is_decoded(httpserver: HTTPServer) -> None:
+    payload = b"<feed>" + b"entry " * 1000 + b"</feed>"
+    httpserver.expect_request("/gz").respond_with_data(
+        gzip.compress(payload), headers={"Content-Encoding": "gzip"}
+    )
+
+    result = fetch_one(httpserver.url_for("/gz"))
+
+    assert result.status == "ok"
+    assert result.body == payload
+
+
+def test_garbage_bytes_are_returned_as_ok(httpserver: HTTPServer) -> None:
+    garbage = bytes(range(256)) * 4
+    httpserver.expect_request("/garbage").respond_with_data(
+        garbage, content_type="application/octet-stream"
+    )
+
+    result = fetch_one(httpserver.url_for("/garbage"))
+
+    assert result.status == "ok"
+    assert result.body == garbage
+
+
+# -- HTTP failures ----------------------------------------------------------------------------
+
+
+def test_410_is_gone(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/gone").respond_with_data(b"bye", status=410)
+
+    result = fetch_one(httpserver.url_for("/gone"))
+
+    assert result.status == "gone"
+    assert result.http_status == 410
+    assert result.error == "HTTP 410 Gone"
+    assert result.body == b""
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (500, "HTTP 500 Internal Server Error"),
+        (404, "HTTP 404 Not Found"),
+        (403, "HTTP 403 Forbidden"),
+    ],
+    ids=["500", "404", "403"],
+)
+def test_other_http_errors(httpserver: HTTPServer, code: int, reason: str) -> None:
+    httpserver.expect_request("/err").respond_with_data(b"oops", status=code)
+
+    result = fetch_one(httpserver.url_for("/err"))
+
+    assert result.status == "error"
+    assert result.http_status == code
+    assert result.error == reason
+    assert result.body == b""
+
+
+def test_429_with_retry_after_seconds(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/busy").respond_with_data(
+        b"", status=429, headers={"Retry-After": "120"}
+    )
+
+    before = datetime.now(UTC)
+    result = fetch_one(httpserver.url_for("/busy"))
+    after = datetime.now(UTC)
+
+    assert result.status == "retry_later"
+    assert result.http_status == 429
+    assert result.error == "HTTP 429 Too Many Requests"
+    assert result.retry_after is not None
+    assert before + timedelta(seconds=120) <= result.retry_after <= after + timedelta(seconds=120)
+
+
+def test_429_with_retry_after_http_date(httpserver: HTTPServer) -> None:
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    httpserver.expect_request("/busy").respond_with_data(
+        b"", status=429, headers={"Retry-After": format_datetime(when, usegmt=True)}
+    )
+
+    result = fetch_one(httpserver.url_for("/busy"))
+
+    assert result.status == "retry_later"
+    assert result.retry_after == when
+
+
+def test_503_without_retry_after(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/down").respond_with_data(b"", status=503)
+
+    result = fetch_one(httpserver.url_for("/down"))
+
+    assert result.status == "retry_later"
+    assert result.http_status == 503
+    assert result.retry_after is None
+    assert result.error == "HTTP 503 Service Unavailable"
+
+
+def test_timeout_is_an_error_with_reason(httpserver: HTTPServer) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(1.0)
+        return Response(b"too late")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+
+    result = fetch_one(httpserver.url_for("/slow"), FetchSettings(timeout=0.3))
+
+    assert result.status == "error"
+    assert result.error == "timed out after 0.3s"
+    assert result.elapsed < 0.9
+
+
+def test_timeout_covers_a_body_that_trickles(httpserver: HTTPServer) -> None:
+    # Each chunk arrives well within the timeout, but the whole body does not.
+    def trickle() -> Iterator[bytes]:
+        for _ in range(20):
+            time.sleep(0.1)
+            yield b"x"
+
+    httpserver.expect_request("/trickle").respond_with_response(Response(trickle()))
+
+    result = fetch_one(httpserver.url_for("/trickle"), FetchSettings(timeout=0.5))
+
+    assert result.status == "error"
+    assert result.error == "timed out after 0.5s"
+    assert result.elapsed < 1.5
+
+
+def test_connection_refused_is_an_error() -> None:
+    result = fetch_one(f"http://127.0.0.1:{closed_port()}/feed")
+
+    assert result.status == "error"
+    assert result.error is not None
+    assert result.error.startswith("could not connect")
+    assert result.http_status is None
+
+
+def test_unsupported_scheme_is_an_error() -> None:
+    result = fetch_one("ftp://example.invalid/feed.xml")
+
+    assert result.status == "error"
+    assert (
+        result.error == "unsupported URL (use http, https or file): ftp://example.invalid/feed.xml"
+    )
+
+
+# -- size cap ---------------------------------------------------------------------------------
+
+
+def test_oversized_body_with_content_length(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/big").respond_with_data(b"x" * 2000)
+
+    result = fetch_one(httpserver.url_for("/big"), FetchSettings(max_bytes=1000))
+
+    assert result.status == "error"
+    assert result.error == "body larger than 1 kB"
+    assert result.body == b""
+
+
+def test_oversized_streamed_body_is_cut_off_early(httpserver: HTTPServer) -> None:
+    sent = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal sent
+        # 100 MB if nobody stopped reading.
+        for _ in range(100_000):
+            sent += 1
+            yield b"y" * 1000
+
+    httpserver.expect_request("/stream").respond_with_response(Response(endless()))
+
+    result = fetch_one(httpserver.url_for("/stream"), FetchSettings(max_bytes=50_000))
+
+    assert result.status == "error"
+    assert result.error == "body larger than 50 kB"
+    [(_, response)] = logged(httpserver, "/stream")
+    assert "Content-Length" not in response.headers
+    assert sent < 10_000  # the client hung up long before the end
+
+
+def test_body_exactly_at_the_cap_is_ok(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/exact").respond_with_data(b"z" * 1000)
+
+    result = fetch_one(httpserver.url_for("/exact"), FetchSettings(max_bytes=1000))
+
+    assert result.status == "ok"
+    assert len(result.body) == 1000
+
+
+def test_gzip_bomb_is_capped_on_decoded_size(httpserver: HTTPServer) -> None:
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    assert len(bomb) < 10_000
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
+
+    result = fetch_one(httpserver.url_for("/bomb"), FetchSettings(max_bytes=100_000))
+
+    assert result.status == "error"
+    assert result.error == "body larger than 100 kB"
+
+
+# -- redirects --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codes", [(301,), (308,), (301, 308)], ids=["301", "308", "301-308"])
+def test_permanent_redirects_set_new_url(httpserver: HTTPServer, codes: tuple[int, ...]) -> None:
+    for i, code in enumerate(codes):
+        httpserver.expect_request(f"/hop{i}").respond_with_data(
+            b"", status=code, headers={"Location": f"/hop{i + 1}"}
+        )
+    final = f"/hop{len(codes)}"
+    httpserver.expect_request(final).respond_with_data(b"moved here", headers={"ETag": '"m"'})
+
+    result = fetch_one(httpserver.url_for("/hop0"))
+
+    assert result.status == "ok"
+    assert result.body == b"moved here"
+    assert result.final_url == httpserver.url_for(final)
+    assert result.new_url == httpserver.url_for(final)
+    assert result.etag == '"m"'
+
+
+@pytest.mark.parametrize("codes", [(302,), (307,), (301, 302)], ids=["302", "307", "301-302"])
+def test_temporary_redirects_leave_new_url_unset(
+    httpserver: HTTPServer, codes: tuple[int, ...]
+) -> None:
+    for i, code in enumerate(codes):
+        httpserver.expect_request(f"/hop{i}").respond_with_data(
+            b"", status=code, headers={"Location": f"/hop{i + 1}"}
+        )
+    final = f"/hop{len(codes)}"
+    httpserver.expect_request(final).respond_with_data(b"visiting")
+
+    result = fetch_one(httpserver.url_for("/hop0"))
+
+    assert result.status == "ok"
+    assert result.body == b"visiting"
+    assert result.final_url == httpserver.url_for(final)
+    assert result.new_url is None
+
+
+def test_redirect_keeps_user_agent_and_validators(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/old").respond_with_data(
+        b"", status=301, headers={"Location": "/new"}
+    )
+    httpserver.expect_request("/new").respond_with_data(b"", status=304)
+
+    result = fetch_one(httpserver.url_for("/old"), etag='"e"')
+
+    assert result.status == "not_modified"
+    assert result.new_url == httpserver.url_for("/new")
+    [(request, _)] = logged(httpserver, "/new")
+    assert request.headers["User-Agent"] == DEFAULT_USER_AGENT
+    assert request.headers["If-None-Match"] == '"e"'
+
+
+def test_too_many_redirects_is_an_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/loop").respond_with_data(
+        b"", status=302, headers={"Location": "/loop"}
+    )
+
+    result = fetch_one(httpserver.url_for("/loop"), FetchSettings(max_redirects=3))
+
+    assert result.status == "error"
+    assert result.error == "too many redirects (more than 3)"
+    assert len(logged(httpserver, "/loop")) == 4  # the first request and three redirects followed
+
+
+def test_redirect_to_a_local_file_is_refused(httpserver: HTTPServer, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"secret")
+    httpserver.expect_request("/sneaky").respond_with_data(
+        b"", status=302, headers={"Location": secret.as_uri()}
+    )
+
+    result = fetch_one(httpserver.url_for("/sneaky"))
+
+    assert result.status == "error"
+    assert result.body == b""
+
+
+# -- local files ------------------------------------------------------------------------------
+
+
+def test_file_url_and_plain_path(tmp_path: Path) -> None:
+    feed = tmp_path / "my feed.xml"
+    feed.write_bytes(b"<rss>local</rss>")
+
+    by_url, by_path = fetch_all_sync(
+        [FetchRequest("a", feed.as_uri()), FetchRequest("b", str(feed))]
+    )
+
+    for result in (by_url, by_path):
+        assert result.status == "ok"
+        assert result.body == b"<rss>local</rss>"
+        assert result.content_type == "application/xml"
+    assert by_url.request.source == "a"
+    assert by_path.request.source == "b"
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.xml"
+
+    by_url, by_path = fetch_all_sync(
+        [FetchRequest("a", missing.as_uri()), FetchRequest("b", str(missing))]
+    )
+
+    for result in (by_url, by_path):
+        assert result.status == "error"
+        assert result.error == f"file not found: {missing}"
+
+
+def test_directory_is_an_error(tmp_path: Path) -> None:
+    result = fetch_one(str(tmp_path))
+
+    assert result.status == "error"
+    assert result.error == f"is a directory, not a file: {tmp_path}"
+
+
+def test_oversized_file_is_an_error(tmp_path: Path) -> None:
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"x" * 2001)
+
+    result = fetch_one(str(big), FetchSettings(max_bytes=2000))
+
+    assert result.status == "error"
+    assert result.error == "body larger than 2 kB"
+
+
+# -- many sources -----------------------------------------------------------------------------
+
+
+class ConcurrencyProbe:
+    """A server handler that counts requests in flight and remembers the peak."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.delay)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        return Response(request.path.encode())
+
+
+def test_many_sources_respect_the_per_host_limit_and_keep_order(httpserver: HTTPServer) -> None:
+    probe = ConcurrencyProbe(delay=0.05)
+    for i in range(50):
+        httpserver.expect_request(f"/feed/{i}").respond_with_handler(probe)
+    requests = [FetchRequest(f"s{i}", httpserver.url_for(f"/feed/{i}")) for i in range(50)]
+    seen: list[FetchResult] = []
+
+    started = time.monotonic()
+    results = fetch_all_sync(requests, FetchSettings(per_host=4, timeout=5), on_result=seen.append)
+    elapsed = time.monotonic() - started
+
+    assert [r.request for r in results] == requests
+    assert [r.body for r in results] == [f"/feed/{i}".encode() for i in range(50)]
+    assert all(r.status == "ok" for r in results)
+    assert sorted(seen, key=lambda r: r.request.source) == sorted(
+        results, key=lambda r: r.request.source
+    )
+    assert probe.peak == 4  # never more than per_host, and the limit is actually used
+    assert elapsed < 50 * 0.05  # ran concurrently, not one after another
+
+
+def test_global_limit_applies_across_hosts(httpserver: HTTPServer) -> None:
+    probe = ConcurrencyProbe(delay=0.05)
+    httpserver.expect_request("/g").respond_with_handler(probe)
+    requests = [FetchRequest(f"s{i}", httpserver.url_for("/g")) for i in range(12)]
+
+    results = fetch_all_sync(requests, FetchSettings(concurrency=2, per_host=8, timeout=5))
+
+    assert all(r.status == "ok" for r in results)
+    assert probe.peak == 2
+
+
+def test_one_broken_source_does_not_stop_the_others(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/fine").respond_with_data(b"fine")
+    httpserver.expect_request("/broken").respond_with_data(b"", status=500)
+    requests = [
+        FetchRequest("refused", f"http://127.0.0.1:{closed_port()}/"),
+        FetchRequest("broken", httpserver.url_for("/broken")),
+        FetchRequest("missing", str(tmp_path / "missing.xml")),
+        FetchRequest("bad-url", "http://[not a host/"),
+        FetchRequest("fine", httpserver.url_for("/fine")),
+    ]
+
+    results = fetch_all_sync(requests, FAST)
+
+    assert [r.status for r in results] == ["error", "error", "error", "error", "ok"]
+    assert all(r.error for r in results[:4])
+    assert results[-1].body == b"fine"
+
+
+def test_empty_request_list() -> None:
+    assert fetch_all_sync([]) == []
+
+
+def test_a_given_client_is_used_and_left_open(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/c").respond_with_data(b"c")
+
+    async def go() -> tuple[list[FetchResult], bool]:
+        async with httpx.AsyncClient() as client:
+            results = await fetch_all([FetchRequest("c", httpserver.url_for("/c"))], client=client)
+            return results, client.is_closed
+
+    results, closed = asyncio.run(go())
+
+    assert results[0].status == "ok"
+    assert not closed
+    [(request, _)] = logged(httpserver, "/c")
+    assert request.headers["User-Agent"] == DEFAULT_USER_AGENT
+
+
+def test_an_error_in_on_result_propagates(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/p").respond_with_data(b"p")
+
+    def boom(result: FetchResult) -> None:
+        raise RuntimeError("progress display broke")
+
+    with pytest.raises(ExceptionGroup) as info:
+        fetch_all_sync([FetchRequest("p", httpserver.url_for("/p"))], on_result=boom)
+    assert info.group_contains(RuntimeError)
+
+
+# -- pure helpers -----------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", NOW),
+        (" 90 ", NOW + timedelta(seconds=90)),
+        ("Fri, 31 Dec 2027 23:59:59 GMT", datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("Fri, 31 Dec 2027 23:59:59 -0000", datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("Sat, 01 Jan 2028 01:59:59 +0200", datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("soon", None),
+        ("-5", None),
+        ("", None),
+        (None, None),
+    ],
+    ids=["zero", "seconds", "gmt", "minus-zero", "offset", "garbage", "negative", "empty", "none"],
+)
+def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(10_000_000, "10 MB"), (2_500_000, "2.5 MB"), (1000, "1 kB"), (999, "999 bytes")],
+)
+def test_format_size(n: int, text: str) -> None:
+    assert format_size(n) == text
+
+
+def test_settings_reject_nonsense() -> None:
+    with pytest.raises(ValueError, match="per_host"):
+        FetchSettings(per_host=0)
+    with pytest.raises(ValueError, match="timeout"):
+        FetchSettings(timeout=0)
