@@ -38,7 +38,11 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def bundled_template_dir() -> Path:
-    """The folder of the bundled templates (inside the installed package)."""
+    """The folder of the bundled templates: ``newsletter.templates`` in an installed
+    wheel, the top-level ``templates/`` folder in a source checkout."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if (checkout / "digest.md.j2").is_file():
+        return checkout
     return Path(str(resources.files("newsletter.templates")))
 
 
