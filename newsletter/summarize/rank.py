@@ -1,0 +1,201 @@
+"""An explainable score for digest items: a sum of named parts.
+
+``score = freshness + engagement + source + duplicates + interests`` where
+
+* **freshness** = ``freshness_weight * 0.5 ** (age_hours / half_life_hours)``: 1 weight
+  when just published, half after one half-life. The age is that of the item's most
+  recent appearance (a paper that reaches Hacker News today is news today). Items with no
+  date at all get ``freshness_weight * no_date_freshness`` (neutral: half).
+* **engagement** = ``engagement_weight * tanh(log1p(signal) / log1p(engagement_reference))``
+  where ``signal = points + upvotes + comment_weight * comments`` summed over the merged
+  entries. The log gives diminishing returns and tanh bounds the part below
+  ``engagement_weight``: 10 points ~0.48, 100 ~0.76, 1,000 ~0.91 of the weight. Sources
+  without any signal (arXiv, blogs: ``Engagement.known`` is false) are not scored as zero:
+  they get the median engagement of the items in the same batch that do have signals (in
+  :func:`rank_items`), or ``unknown_engagement`` (neutral: half) when no item does.
+* **source** = ``source_weight * log2(w)`` where ``w`` is the largest configured weight
+  among the item's sources (default 1.0, so 0): weight 2 adds ``source_weight``, weight
+  0.5 subtracts it.
+* **duplicates** = ``duplicate_bonus * log2(distinct sources)``: 0 for one source, one
+  bonus for two, two bonuses for four; a story many sources picked up matters more.
+* **interests** = ``interest_boost`` per interest keyword found (case-insensitive, whole
+  words) in a title, text or tag of any merged entry, for at most
+  ``max_interest_matches`` interests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+from types import MappingProxyType
+
+from newsletter.models import Item
+
+HALF_LIFE_HOURS = 24.0
+FRESHNESS_WEIGHT = 1.0
+NO_DATE_FRESHNESS = 0.5
+ENGAGEMENT_WEIGHT = 1.0
+ENGAGEMENT_REFERENCE = 100.0
+COMMENT_WEIGHT = 0.5
+UNKNOWN_ENGAGEMENT = 0.5
+SOURCE_WEIGHT = 0.5
+MIN_SOURCE_WEIGHT = 1 / 16
+DUPLICATE_BONUS = 0.3
+INTEREST_BOOST = 0.5
+MAX_INTEREST_MATCHES = 3
+
+PARTS = ("freshness", "engagement", "source", "duplicates", "interests")
+"""The names of the score parts, in the order they are summed and explained."""
+
+
+@dataclass(frozen=True, slots=True)
+class RankSettings:
+    """The weights of the score (see the module docstring for the formula)."""
+
+    half_life_hours: float = HALF_LIFE_HOURS
+    freshness_weight: float = FRESHNESS_WEIGHT
+    no_date_freshness: float = NO_DATE_FRESHNESS
+    """Fraction of ``freshness_weight`` for items without any date."""
+    engagement_weight: float = ENGAGEMENT_WEIGHT
+    engagement_reference: float = ENGAGEMENT_REFERENCE
+    """The signal at which engagement reaches tanh(1) ~ 0.76 of its weight."""
+    comment_weight: float = COMMENT_WEIGHT
+    """How much one comment counts next to one point or upvote."""
+    unknown_engagement: float = UNKNOWN_ENGAGEMENT
+    """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
+    source_weight: float = SOURCE_WEIGHT
+    """Score added per doubling of a source's configured weight."""
+    duplicate_bonus: float = DUPLICATE_BONUS
+    """Score added per doubling of the number of distinct sources."""
+    interest_boost: float = INTEREST_BOOST
+    max_interest_matches: int = MAX_INTEREST_MATCHES
+
+
+DEFAULT_SETTINGS = RankSettings()
+NO_SOURCE_WEIGHTS: Mapping[str, float] = MappingProxyType({})
+"""Every source at the default weight 1.0."""
+
+
+def score_item(
+    item: Item,
+    *,
+    now: datetime,
+    settings: RankSettings = DEFAULT_SETTINGS,
+    source_weights: Mapping[str, float] = NO_SOURCE_WEIGHTS,
+    interests: Sequence[str] = (),
+    unknown_engagement: float | None = None,
+) -> tuple[float, dict[str, float]]:
+    """The score of ``item`` at ``now`` and its parts, which add up to it exactly.
+
+    ``unknown_engagement`` is the engagement fraction (0 to 1) given to an item whose
+    sources carry no signal; :func:`rank_items` passes the batch median, and ``None``
+    means ``settings.unknown_engagement``.
+    """
+    parts = {
+        "freshness": _freshness(item, now, settings),
+        "engagement": settings.engagement_weight
+        * (
+            engagement_fraction(item, settings)
+            if item.engagement.known
+            else (settings.unknown_engagement if unknown_engagement is None else unknown_engagement)
+        ),
+        "source": _source(item, source_weights, settings),
+        "duplicates": settings.duplicate_bonus * math.log2(len(item.sources) or 1),
+        "interests": settings.interest_boost
+        * min(len(matched_interests(item, interests)), settings.max_interest_matches),
+    }
+    return sum(parts.values()), parts
+
+
+def rank_items(
+    items: Sequence[Item],
+    *,
+    now: datetime,
+    settings: RankSettings = DEFAULT_SETTINGS,
+    source_weights: Mapping[str, float] = NO_SOURCE_WEIGHTS,
+    interests: Sequence[str] = (),
+) -> list[Item]:
+    """``items`` scored (``score`` and ``score_parts`` set), best first.
+
+    Ties are broken by the most recent appearance, then by the primary entry's key, so the
+    order never depends on the input order.
+    """
+    known = [engagement_fraction(i, settings) for i in items if i.engagement.known]
+    neutral = statistics.median(known) if known else settings.unknown_engagement
+    scored = []
+    for item in items:
+        score, parts = score_item(
+            item,
+            now=now,
+            settings=settings,
+            source_weights=source_weights,
+            interests=interests,
+            unknown_engagement=neutral,
+        )
+        scored.append(replace(item, score=score, score_parts=MappingProxyType(parts)))
+    scored.sort(key=lambda i: (-i.score, -_latest_timestamp(i), i.entry.key))
+    return scored
+
+
+def explain(item: Item) -> str:
+    """A one-line breakdown, e.g. ``score 2.10 = freshness 0.90 + engagement 0.60 + ...``."""
+    if not item.score_parts:
+        return f"score {item.score:.2f} (not ranked)"
+    names = [n for n in PARTS if n in item.score_parts]
+    names += sorted(n for n in item.score_parts if n not in PARTS)
+    terms = " + ".join(f"{name} {item.score_parts[name]:.2f}" for name in names)
+    return f"score {item.score:.2f} = {terms}"
+
+
+def engagement_fraction(item: Item, settings: RankSettings = DEFAULT_SETTINGS) -> float:
+    """The item's engagement on a 0-1 scale: log-scaled, saturating (0 without signals)."""
+    e = item.engagement
+    signal = (e.points or 0) + (e.upvotes or 0) + settings.comment_weight * (e.comments or 0)
+    if signal <= 0:
+        return 0.0
+    return math.tanh(math.log1p(signal) / math.log1p(max(settings.engagement_reference, 1.0)))
+
+
+def matched_interests(item: Item, interests: Sequence[str]) -> list[str]:
+    """The interests found in the item as whole words, ignoring case, in given order."""
+    if not interests:
+        return []
+    haystack = "\n".join(
+        part for e in item.entries for part in (e.title, e.text, " ".join(e.tags)) if part
+    )
+    found = []
+    for interest in dict.fromkeys(i.strip() for i in interests):
+        if interest and _interest_re(interest).search(haystack):
+            found.append(interest)
+    return found
+
+
+@lru_cache(maxsize=256)
+def _interest_re(interest: str) -> re.Pattern[str]:
+    # Words of a phrase may be joined by spaces or hyphens: "test time" finds "test-time".
+    words = [re.escape(w) for w in re.split(r"[\s\-]+", interest) if w]
+    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def _freshness(item: Item, now: datetime, settings: RankSettings) -> float:
+    times = [w for e in item.entries if (w := e.when) is not None]
+    if not times:
+        return settings.freshness_weight * settings.no_date_freshness
+    # A date in the future (clock skew) counts as just published.
+    age_hours = max((now - max(times)).total_seconds() / 3600, 0.0)
+    return settings.freshness_weight * math.pow(0.5, age_hours / settings.half_life_hours)
+
+
+def _source(item: Item, weights: Mapping[str, float], settings: RankSettings) -> float:
+    weight = max(weights.get(s, 1.0) for s in item.sources)
+    return settings.source_weight * math.log2(max(weight, MIN_SOURCE_WEIGHT))
+
+
+def _latest_timestamp(item: Item) -> float:
+    times = [w for e in item.entries if (w := e.when) is not None]
+    return max(times).timestamp() if times else -math.inf

@@ -1,0 +1,118 @@
+"""Extractive summaries: the first whole sentences of a text that fit a character budget.
+
+Sentence boundaries are real ones: a period after a known abbreviation ("e.g.", "et al.",
+"Fig.", "Dr."), after an initial or inside an initialism ("J. Smith", "U.S.") or inside a
+number ("3.5") does not end a sentence. When even the first sentence does not fit, it is
+cut at a word boundary and marked with "…"; no word is ever cut.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+ELLIPSIS = "…"
+DEFAULT_BUDGET = 280
+"""A tweet's length: enough for one or two sentences of an abstract."""
+
+ABBREVIATIONS = frozenset(
+    {"e.g", "i.e", "et al", "al", "fig", "figs", "eq", "eqs", "ref", "refs", "sec", "nos"}
+    | {"vs", "cf", "approx", "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "inc"}
+    | {"ltd", "co", "corp", "dept", "univ", "vol", "pp", "ch", "tab", "resp", "ca"}
+    | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+)
+"""Lowercase words (without the final period) after which a period ends no sentence."""
+
+_TAG_RE = re.compile(
+    r"<!--.*?-->|<(?:script|style)\b.*?</(?:script|style)\s*>|</?[a-zA-Z][^<>]*>", re.S | re.I
+)
+_MD_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()\s]+)\)")
+# "**bold**" and "`code`" only: "__" is too often part of a name ("__init__").
+_MD_EMPHASIS_RE = re.compile(r"(\*\*|`)(?=\S)(.+?)(?<=\S)\1")
+_SPACE_RE = re.compile(r"\s+")
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then a space.
+_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?= )")
+_WORD_BEFORE_RE = re.compile(r"(\S+)$")
+_TRAILING_PUNCT = ",;:–—-([{/"
+
+
+def clean_text(text: str) -> str:
+    """``text`` as plain text: markup and entities removed, whitespace collapsed."""
+    text = _TAG_RE.sub(" ", text)
+    text = _MD_IMAGE_RE.sub(r"\1", text)
+    text = _MD_LINK_RE.sub(r"\1", text)
+    text = _MD_EMPHASIS_RE.sub(r"\2", text)
+    text = html.unescape(text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of clean ``text`` (see :func:`clean_text`), in order, unmodified."""
+    sentences: list[str] = []
+    start = 0
+    for match in _END_RE.finditer(text):
+        end = match.end()
+        if _is_boundary(text, match.start(), end):
+            sentences.append(text[start:end])
+            start = end + 1
+    if start < len(text):
+        sentences.append(text[start:])
+    return [s for s in sentences if s]
+
+
+def extractive_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
+    """The leading whole sentences of ``text`` that fit in ``budget`` characters.
+
+    Markup is stripped and whitespace collapsed first. When the first sentence alone is
+    longer than ``budget``, it is cut after the last whole word that fits, followed by
+    "…". The result is never longer than ``budget`` and is empty when nothing fits.
+    """
+    text = clean_text(text)
+    if budget <= 0 or not text:
+        return ""
+    if len(text) <= budget:
+        return text
+    summary = ""
+    for sentence in split_sentences(text):
+        candidate = f"{summary} {sentence}" if summary else sentence
+        if len(candidate) > budget:
+            break
+        summary = candidate
+    return summary or _truncate(text, budget)
+
+
+def _truncate(text: str, budget: int) -> str:
+    """The longest word-boundary prefix of ``text`` that fits ``budget`` with "…"."""
+    room = budget - len(ELLIPSIS)
+    if room <= 0:
+        return ""
+    # The cut falls on a space of the text, so the last word kept is whole.
+    cut = text.rfind(" ", 0, room + 1)
+    if cut <= 0:
+        return ""
+    head = text[:cut].rstrip(_TRAILING_PUNCT + " ")
+    return f"{head}{ELLIPSIS}" if head else ""
+
+
+def _is_boundary(text: str, punct_start: int, end: int) -> bool:
+    """Whether the punctuation at ``punct_start`` (ending at ``end``) ends a sentence."""
+    following = text[end + 1 : end + 2]
+    # A sentence starts with a capital, a digit, a quote or a bracket, not "e.g. the".
+    if not following or not (following.isupper() or following.isdigit() or following in "\"'“‘(["):
+        return False
+    if text[punct_start] != ".":
+        return True
+    before = _WORD_BEFORE_RE.search(text, 0, punct_start)
+    if before is None:
+        return True
+    word = before.group(1).lstrip("\"'“‘([").lower()
+    if word in ABBREVIATIONS or word.endswith(" al"):
+        return False
+    if text[max(0, punct_start - 6) : punct_start].lower().endswith("et al"):
+        return False
+    # "J. Smith", "U.S. officials": a single letter or dotted initials.
+    if len(word) == 1 and word.isalpha():
+        return False
+    # A bare number before "." ends a sentence ("... in 2024. The").
+    return not ("." in word and all(p.isalpha() and len(p) <= 2 for p in word.split(".")))
