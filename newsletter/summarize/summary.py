@@ -23,9 +23,14 @@ ABBREVIATIONS = frozenset(
 )
 """Lowercase words (without the final period) after which a period ends no sentence."""
 
-_TAG_RE = re.compile(
-    r"<!--.*?-->|<(?:script|style)\b.*?</(?:script|style)\s*>|</?[a-zA-Z][^<>]*>", re.S | re.I
+_BLOCK_RE = re.compile(
+    r"<!--.*?-->|<(?:script|style)\b.*?</(?:script|style)\s*>"
+    r"|</?(?:p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|section|article|hr"
+    r"|figure|figcaption|dl|dd|dt|header|footer)\b[^<>]*>",
+    re.S | re.I,
 )
+# Inline tags vanish without a space: "<b>world</b>." stays "world.".
+_INLINE_TAG_RE = re.compile(r"</?[a-zA-Z][^<>]*>")
 _MD_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()\s]+)\)")
 # "**bold**" and "`code`" only: "__" is too often part of a name ("__init__").
@@ -39,7 +44,7 @@ _TRAILING_PUNCT = ",;:–—-([{/"
 
 def clean_text(text: str) -> str:
     """``text`` as plain text: markup and entities removed, whitespace collapsed."""
-    text = _TAG_RE.sub(" ", text)
+    text = _INLINE_TAG_RE.sub("", _BLOCK_RE.sub(" ", text))
     text = _MD_IMAGE_RE.sub(r"\1", text)
     text = _MD_LINK_RE.sub(r"\1", text)
     text = _MD_EMPHASIS_RE.sub(r"\2", text)
