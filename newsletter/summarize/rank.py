@@ -168,11 +168,11 @@ def matched_interests(item: Item, interests: Sequence[str]) -> list[str]:
     haystack = "\n".join(
         part for e in item.entries for part in (e.title, e.text, " ".join(e.tags)) if part
     )
-    found = []
-    for interest in dict.fromkeys(i.strip() for i in interests):
-        if interest and _interest_re(interest).search(haystack):
-            found.append(interest)
-    return found
+    # "Rust" and "rust" are one interest: keep the first spelling.
+    unique: dict[str, str] = {}
+    for raw in interests:
+        unique.setdefault(raw.strip().casefold(), raw.strip())
+    return [i for i in unique.values() if i and _interest_re(i).search(haystack)]
 
 
 @lru_cache(maxsize=256)
