@@ -218,6 +218,10 @@ class MailConfig(_Model):
     domain: str = "example.org"
     """Used in Message-ID and List-Id; never the machine's host name."""
     max_items: int = Field(60, ge=1, le=1000)
+    unsubscribe_address: str | None = None
+    """The mailto target of List-Unsubscribe (default ``unsubscribe@<domain>``)."""
+    logo_url: str | None = None
+    """An optional logo at the top of HTML emails (https URL, shown 120x40)."""
 
 
 class SmtpConfig(_Model):
@@ -232,6 +236,20 @@ class SmtpConfig(_Model):
     pool_size: int = Field(2, ge=1, le=32)
     rate_limit: float | None = Field(None, gt=0)
     """Messages per second, or no limit."""
+    tries_per_run: int = Field(3, ge=1, le=20)
+    """Attempts at one message within a run (4xx, timeouts, dropped connections)."""
+    backoff: float = Field(1.0, ge=0, le=300)
+    """Seconds before the second attempt within a run; doubles each time, with jitter."""
+    retry_delay: str = "5m"
+    """After a run's attempts fail: wait this long (doubling per run) before the next."""
+    max_attempts: int = Field(5, ge=1, le=100)
+    """Runs that may try one message before it is marked failed."""
+
+    @field_validator("retry_delay")
+    @classmethod
+    def _retry_delay(cls, v: str) -> str:
+        parse_duration(v)
+        return v
 
 
 class WebConfig(_Model):

@@ -140,7 +140,7 @@ def save_subscriber(store: Store, sub: Subscriber, *, now: datetime) -> Subscrib
         if found is None:
             new_id = conn.execute(
                 sa.insert(t).values(**values, created_at=now)
-            ).inserted_primary_key[0]  # type: ignore[index]
+            ).inserted_primary_key[0]
         else:
             new_id = found[0]
             conn.execute(sa.update(t).where(t.c.id == new_id).values(**values))
@@ -386,7 +386,7 @@ def counts(store: Store, edition_id: int) -> dict[str, int]:
             .where(t.c.edition_id == edition_id)
             .group_by(t.c.state)
         ).all()
-    out = dict.fromkeys(STATES, 0)
+    out: dict[str, int] = dict.fromkeys(STATES, 0)
     out.update({str(state): int(n) for state, n in rows})
     return out
 
