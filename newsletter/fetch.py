@@ -397,9 +397,14 @@ async def fetch_all(
             on_result(result)
 
     async def run_all(http_client: httpx.AsyncClient) -> None:
-        async with asyncio.TaskGroup() as group:
-            for index, request in enumerate(requests):
-                group.create_task(run(index, request, http_client))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, request in enumerate(requests):
+                    group.create_task(run(index, request, http_client))
+        except ExceptionGroup as errors:
+            # Fetching never raises, so this came from on_result: hand the caller its own
+            # exception rather than a group it did not ask for.
+            raise errors.exceptions[0] from None
 
     if client is not None:
         await run_all(client)
