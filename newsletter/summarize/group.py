@@ -1,0 +1,433 @@
+"""Topic sections of a digest: configured topics first, then automatic groups of the rest.
+
+How the automatic groups are found (all deterministic, nothing told how many to find):
+
+1. The texts are put in a canonical order (sorted by text) so that the same entries in
+   any order give the same sections.
+2. Each text becomes a TF-IDF vector (``text.tfidf_matrix``: sublinear tf, words and
+   two-word phrases, stop words removed).
+3. Each text is linked to its ``k`` most similar texts by cosine similarity, with ``k``
+   about the square root of the number of texts: a neighbourhood that grows with the
+   collection, as a topic of a bigger collection has more members.
+4. Communities of that graph are found by maximizing modularity (Louvain). Modularity
+   compares the links inside a group with what chance would give, so the number of
+   groups follows from the data. The best of a few seeded runs is kept.
+5. For the digest, groups smaller than :data:`MIN_SECTION` and groups beyond
+   ``max_groups`` go to a last "Other" section; every group is named by its most
+   distinctive terms (class-based TF-IDF, ``text.distinctive_terms``).
+
+Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
+a handful of items reads better as one list than as sections of one or two.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from newsletter.errors import ConfigError
+from newsletter.summarize.text import distinctive_terms, tfidf_matrix
+
+OTHER_LABEL = "Other"
+"""The last section: entries of no configured topic and of no automatic group."""
+
+ALL_LABEL = "All items"
+"""The one section of a digest that has no configured topic and is too small to group."""
+
+MIN_SECTION = 3
+"""Automatic groups smaller than this go to "Other": a heading over one or two items
+costs the reader more than it tells."""
+
+MIN_NEIGHBORS = 5
+MAX_NEIGHBORS = 40
+"""Bounds on ``k`` of the similarity graph: below 5 the graph falls apart into crumbs;
+above 40 it costs time and links across topics in big collections."""
+
+LOUVAIN_RUNS = 4
+"""Seeded Louvain runs; the partition with the highest modularity is kept, which makes
+the result depend less on the order nodes are visited in."""
+
+RESOLUTION = 1.0
+"""Standard modularity: a group must hold more links than chance would give."""
+
+LABEL_TERMS = 2
+SUMMARY_TERMS = 5
+_CHUNK = 1024
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A configured topic: an entry matching any keyword or pattern belongs to it.
+
+    Keywords match whole words or phrases, case-insensitive; patterns are regular
+    expressions, matched case-insensitive anywhere in the text.
+    """
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """A section of a digest: a label and the indices of its members in the input."""
+
+    label: str
+    members: tuple[int, ...]
+    summary_terms: tuple[str, ...] = ()
+    topic: str | None = None
+    key: str = ""
+
+
+def slugify(text: str) -> str:
+    """Return a URL-safe key: ``"Dark matter · galaxies"`` -> ``dark-matter-galaxies``."""
+    return _SLUG.sub("-", text.lower()).strip("-")
+
+
+def topic_regex(topic: Topic) -> re.Pattern[str] | None:
+    """Return one case-insensitive regular expression matching any of the topic's terms.
+
+    Raises ``ConfigError`` naming the topic when a pattern is not a valid expression.
+    """
+    parts = []
+    for keyword in topic.keywords:
+        words = keyword.split()
+        if words:
+            # Whole words: no word character may touch the keyword on either side; any
+            # run of whitespace matches the space in a phrase.
+            parts.append(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)")
+    for pattern in topic.patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ConfigError(
+                f"pattern {pattern!r} is not a valid regular expression: {err}",
+                setting=f"topics.{topic.name}.patterns",
+                example=r"\bLLMs?\b",
+            ) from err
+        if pattern:
+            parts.append(f"(?:{pattern})")
+    if not parts:
+        return None
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def assign_topics(texts: Sequence[str], topics: Sequence[Topic]) -> list[int | None]:
+    """Return, for each text, the index of the first topic it matches, else ``None``."""
+    regexes = [topic_regex(t) for t in topics]
+    result: list[int | None] = []
+    for text in texts:
+        result.append(
+            next((i for i, rx in enumerate(regexes) if rx is not None and rx.search(text)), None)
+        )
+    return result
+
+
+def neighbor_count(n: int) -> int:
+    """Return ``k`` for the similarity graph of ``n`` texts: about ``sqrt(n)``, bounded."""
+    return max(0, min(n - 1, max(MIN_NEIGHBORS, min(MAX_NEIGHBORS, round(math.sqrt(n))))))
+
+
+def knn_graph(rows: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Return the symmetric graph linking each L2-normalized row to its ``k`` most similar
+    rows, weighted by cosine similarity; rows sharing no term are never linked."""
+    n = rows.shape[0]
+    if n < 2 or k < 1 or rows.shape[1] == 0:
+        return sparse.csr_matrix((n, n), dtype=np.float64)
+    k = min(k, n - 1)
+    sources, targets, weights = [], [], []
+    transposed = sparse.csr_matrix(rows.T)
+    # Chunks bound memory at _CHUNK x n similarities for any n.
+    for start in range(0, n, _CHUNK):
+        stop = min(n, start + _CHUNK)
+        block = np.asarray((rows[start:stop] @ transposed).todense(), dtype=np.float64)
+        block[np.arange(stop - start), np.arange(start, stop)] = -1.0
+        nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        sims = np.take_along_axis(block, nearest, axis=1)
+        sources.append(np.repeat(np.arange(start, stop), k))
+        targets.append(nearest.ravel())
+        weights.append(sims.ravel())
+    src, dst, w = np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
+    keep = w > 1e-9
+    graph = sparse.csr_matrix((w[keep], (src[keep], dst[keep])), shape=(n, n))
+    return sparse.csr_matrix(graph.maximum(graph.T))
+
+
+def modularity(
+    graph: sparse.csr_matrix, labels: np.ndarray, resolution: float = RESOLUTION
+) -> float:
+    """Return the modularity of a partition of a weighted undirected graph."""
+    degrees = np.asarray(graph.sum(axis=1)).ravel()
+    total = float(degrees.sum())
+    if total <= 0:
+        return 0.0
+    coo = graph.tocoo()
+    inside = float(coo.data[labels[coo.row] == labels[coo.col]].sum())
+    per_group = np.bincount(labels, weights=degrees)
+    return inside / total - resolution * float((per_group**2).sum()) / total**2
+
+
+def _local_moving(graph: sparse.csr_matrix, order: list[int], resolution: float) -> list[int]:
+    """One Louvain level: move nodes to the neighbouring community that gains most
+    modularity until no move gains; returns each node's community.
+
+    Nodes are visited from a queue, and a move queues only the neighbours it may have
+    changed things for (as in Leiden's fast local moving), which saves most of the full
+    passes the original method makes.
+    """
+    indptr: list[int] = graph.indptr.tolist()
+    indices: list[int] = graph.indices.tolist()
+    data: list[float] = graph.data.tolist()
+    degrees: list[float] = np.asarray(graph.sum(axis=1)).ravel().tolist()
+    total = sum(degrees)
+    community = list(range(len(degrees)))
+    totals = list(degrees)
+    scale = resolution / total
+    queue = deque(order)
+    queued = [True] * len(degrees)
+    while queue:
+        node = queue.popleft()
+        queued[node] = False
+        current = community[node]
+        degree = degrees[node]
+        links: dict[int, float] = {}
+        start, stop = indptr[node], indptr[node + 1]
+        for other, weight in zip(indices[start:stop], data[start:stop], strict=True):
+            if other != node:
+                c = community[other]
+                links[c] = links.get(c, 0.0) + weight
+        totals[current] -= degree
+        best = current
+        best_gain = links.get(current, 0.0) - scale * totals[current] * degree
+        for c, weight in links.items():
+            gain = weight - scale * totals[c] * degree
+            if gain > best_gain + 1e-12:
+                best, best_gain = c, gain
+        totals[best] += degree
+        if best != current:
+            community[node] = best
+            for other in indices[start:stop]:
+                if not queued[other] and community[other] != best:
+                    queued[other] = True
+                    queue.append(other)
+    return community
+
+
+def louvain(
+    graph: sparse.csr_matrix, *, seed: int = 0, resolution: float = RESOLUTION
+) -> np.ndarray:
+    """Return community labels ``0..m-1`` of a weighted undirected graph (Louvain method:
+    local moving, then the communities become nodes of a smaller graph, repeated)."""
+    n = graph.shape[0]
+    labels = np.arange(n)
+    if n == 0 or graph.nnz == 0:
+        return labels
+    rng = np.random.default_rng(seed)
+    current = sparse.csr_matrix(graph, dtype=np.float64)
+    while True:
+        order = rng.permutation(current.shape[0]).tolist()
+        community = np.unique(_local_moving(current, order, resolution), return_inverse=True)[1]
+        count = int(community.max()) + 1
+        if count == current.shape[0]:
+            break
+        labels = community[labels]
+        merge = sparse.csr_matrix(
+            (np.ones(len(community)), (np.arange(len(community)), community)),
+            shape=(len(community), count),
+        )
+        current = sparse.csr_matrix(merge.T @ current @ merge)
+    return labels
+
+
+def _by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber groups biggest first; equal sizes by their first member."""
+    if len(labels) == 0:
+        return labels
+    _, first, inverse, sizes = np.unique(
+        labels, return_index=True, return_inverse=True, return_counts=True
+    )
+    rank = np.lexsort((first, -sizes))
+    renumber = np.empty_like(rank)
+    renumber[rank] = np.arange(len(rank))
+    result: np.ndarray = renumber[inverse]
+    return result
+
+
+def _cluster(texts: Sequence[str], seed: int) -> tuple[list[int], sparse.csr_matrix, list[str]]:
+    """Return group numbers, TF-IDF rows (both in input order) and the TF-IDF terms."""
+    n = len(texts)
+    order = sorted(range(n), key=lambda i: texts[i])
+    rows, terms = tfidf_matrix([texts[i] for i in order])
+    back = np.empty(n, dtype=np.int64)
+    back[order] = np.arange(n)
+    if n < 2 or rows.shape[1] == 0:
+        return [0] * n, sparse.csr_matrix(rows[back]), terms
+    graph = knn_graph(rows, neighbor_count(n))
+    if graph.nnz == 0:
+        canonical = np.arange(n)
+    else:
+        runs = [louvain(graph, seed=seed * LOUVAIN_RUNS + r) for r in range(LOUVAIN_RUNS)]
+        scores = [modularity(graph, run) for run in runs]
+        canonical = runs[int(np.argmax(scores))]
+    canonical = _by_size(canonical)
+    return canonical[back].tolist(), sparse.csr_matrix(rows[back]), terms
+
+
+def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
+    """Return an automatic group number for each text, ``0`` for the biggest group.
+
+    The number of groups comes from the texts (see the module docstring). Texts without
+    any word in common with another text form groups of their own; when no text has a
+    usable word, all are in group ``0``.
+    """
+    return _cluster(texts, seed)[0]
+
+
+def _label(terms: Sequence[str], taken: set[str]) -> str:
+    """Return a label from the first distinctive terms, longer if it is already taken."""
+    for count in range(LABEL_TERMS, len(terms) + 1):
+        words = list(terms[:count])
+        label = " · ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+        if label.lower() not in taken:
+            return label
+    base = " · ".join(terms[:LABEL_TERMS]) or "Group"
+    base = base[:1].upper() + base[1:]
+    number = 2
+    while f"{base} ({number})".lower() in taken:
+        number += 1
+    return f"{base} ({number})"
+
+
+def _unique_key(label: str, used: set[str]) -> str:
+    key = slugify(label) or "section"
+    candidate, number = key, 2
+    while candidate in used:
+        candidate, number = f"{key}-{number}", number + 1
+    used.add(candidate)
+    return candidate
+
+
+def group_texts(
+    texts: Sequence[str],
+    *,
+    topics: Sequence[Topic] = (),
+    max_groups: int = 8,
+    min_auto: int = 12,
+    seed: int = 0,
+) -> list[Group]:
+    """Split texts into sections: configured topics, then automatic groups, then "Other".
+
+    Every index of ``texts`` is in exactly one group. Configured topics come first, in
+    configuration order, each with what matches it first (topics matching nothing are
+    left out). The rest is grouped automatically when at least ``min_auto`` texts remain,
+    into at most ``max_groups`` sections counting the configured ones, biggest first;
+    what is left is the last section, "Other" (or "All items" when it is the only one).
+    """
+    matched = assign_topics(texts, topics)
+    groups: list[Group] = []
+    taken: set[str] = set()
+    keys: set[str] = set()
+    for t, topic in enumerate(topics):
+        members = tuple(i for i, m in enumerate(matched) if m == t)
+        if members:
+            label = topic.name.strip() or next(iter(topic.keywords), "") or f"Topic {t + 1}"
+            taken.add(label.lower())
+            groups.append(
+                Group(
+                    label=label,
+                    members=members,
+                    summary_terms=topic.keywords[:SUMMARY_TERMS],
+                    topic=topic.name,
+                    key=_unique_key(label, keys),
+                )
+            )
+    rest = [i for i, m in enumerate(matched) if m is None]
+    if not rest:
+        return groups
+    budget = max_groups - len(groups)
+    rest_texts = [texts[i] for i in rest]
+    clusters: list[list[int]] = []
+    if len(rest) >= min_auto and budget > 0:
+        raw, rows, terms = _cluster(rest_texts, seed)
+        by_cluster: dict[int, list[int]] = {}
+        for position, c in enumerate(raw):
+            by_cluster.setdefault(c, []).append(position)
+        # _cluster numbers groups biggest first, so this keeps the biggest.
+        clusters = [m for _, m in sorted(by_cluster.items()) if len(m) >= MIN_SECTION][:budget]
+    else:
+        rows, terms = tfidf_matrix(rest_texts)
+    in_cluster = {p: c for c, positions in enumerate(clusters) for p in positions}
+    leftover = [p for p in range(len(rest)) if p not in in_cluster]
+    # The leftovers are a class of their own for the term weights, so a group's label
+    # says what sets it apart from them too.
+    classes = [in_cluster.get(p, len(clusters)) for p in range(len(rest))]
+    names = distinctive_terms(rows, terms, classes, len(clusters) + 1, SUMMARY_TERMS)
+    for c, positions in enumerate(clusters):
+        label = _label(names[c], taken)
+        taken.add(label.lower())
+        groups.append(
+            Group(
+                label=label,
+                members=tuple(rest[p] for p in positions),
+                summary_terms=tuple(names[c]),
+                key=_unique_key(label, keys),
+            )
+        )
+    if leftover:
+        label = OTHER_LABEL if groups else ALL_LABEL
+        groups.append(
+            Group(
+                label=label,
+                members=tuple(rest[p] for p in leftover),
+                summary_terms=tuple(names[len(clusters)]),
+                key=_unique_key(label, keys),
+            )
+        )
+    return groups
+
+
+def _singular(noun: str) -> str:
+    if noun.endswith("ies"):
+        return noun[:-3] + "y"
+    if noun.endswith("s") and not noun.endswith("ss"):
+        return noun[:-1]
+    return noun
+
+
+def _phrase(label: str) -> str:
+    parts = [p.strip() for p in label.split("·") if p.strip()]
+    if not parts:
+        return label
+    first = parts[0]
+    # "Dark matter" reads as "dark matter" mid-sentence; "LHC" or "GPT-4" stay as they are.
+    if len(first) > 1 and first[0].isupper() and first[1:2].islower():
+        parts[0] = first[0].lower() + first[1:]
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def section_summary(label: str, count: int, lead_title: str, noun: str = "items") -> str:
+    """Return a one-line summary of a section.
+
+    ``section_summary("Dark matter · galaxies", 5, "A new halo", "papers")`` gives
+    ``5 papers on dark matter and galaxies, led by "A new halo"``.
+    """
+    word = noun if count != 1 else _singular(noun)
+    lead = " ".join(lead_title.split())
+    if len(lead) > 90:
+        lead = lead[:89].rstrip() + "…"
+    if label in (OTHER_LABEL, ALL_LABEL) or not label.strip():
+        head = f"{count} {'more ' if label == OTHER_LABEL else ''}{word}"
+    else:
+        head = f"{count} {word} on {_phrase(label)}"
+    if not lead:
+        return head
+    return f"{head}, led by “{lead}”" if count != 1 else f"{head}: “{lead}”"
