@@ -100,9 +100,10 @@ def main() -> None:
             kind = "FALSE MERGE" if false_merge else "MISSED"
             print(f"  {kind}: [{a.source}] {a.title!r}\n{'':>15}[{b.source}] {b.title!r}")
     if args.sweep:
-        for title in (0.6, 0.65, 0.7, 0.72, 0.75, 0.8, 0.85, 0.9):
+        print("  precision/recall; rows: title threshold, columns: content 0.2 ... 0.8")
+        for title in (0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
             row = []
-            for content in (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
+            for content in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
                 p, r, _ = pairwise_scores(labeled, near_threshold=title, content_threshold=content)
                 row.append(f"{p:.2f}/{r:.2f}")
             print(f"  title {title:.2f}: " + "  ".join(row))

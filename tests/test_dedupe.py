@@ -88,6 +88,12 @@ def test_same_canonical_link(a: str, b: str) -> None:
     assert merged(e(1, "One title", link=a), e(2, "Another", source="t", link=b))
 
 
+def test_bare_home_page_links_do_not_merge() -> None:
+    a = e(1, "Apples in autumn", link="https://example.org/")
+    b = e(2, "Trains of Europe", link="https://example.org")
+    assert not merged(a, b)
+
+
 def test_same_global_id_across_sources() -> None:
     guid = "https://news.ycombinator.com/item?id=4242"
     a = e(1, "Launch of a thing", source="hn", link="https://a.example/x", entry_id=guid)
