@@ -276,7 +276,7 @@ def claim(
     prefix: str,
 ) -> list[OutboxRow]:
     """Atomically take up to ``limit`` rows that are due (queued, or retry whose time has
-    come) and mark them ``sending``. Rows whose subscriber left are marked suppressed."""
+    come) and mark them ``sending``."""
     t, s = outbox_table, subscribers_table
     token = f"{prefix}:{secrets.token_hex(6)}"
     due = sa.or_(
@@ -284,17 +284,6 @@ def claim(
         sa.and_(t.c.state == "retry", sa.or_(t.c.next_try.is_(None), t.c.next_try <= now)),
     )
     with store.begin() as conn:
-        conn.execute(
-            sa.update(t)
-            .where(
-                t.c.edition_id == edition_id,
-                t.c.state.in_(("queued", "retry")),
-                t.c.subscriber_id.in_(
-                    sa.select(s.c.id).where(s.c.status != "active").scalar_subquery()
-                ),
-            )
-            .values(state="suppressed", claim=None)
-        )
         ids = [
             r[0]
             for r in conn.execute(
@@ -428,3 +417,22 @@ def pending_for(store: Store, edition_id: int, subscribers: Sequence[Subscriber]
             )
         }
     return sum(1 for s in subscribers if s.id not in done)
+
+
+def suppress_inactive(store: Store, edition_id: int) -> int:
+    """Mark not-yet-sent rows of subscribers who are no longer active as suppressed."""
+    t, s = outbox_table, subscribers_table
+    with store.begin() as conn:
+        return int(
+            conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.edition_id == edition_id,
+                    t.c.state.in_(("queued", "retry")),
+                    t.c.subscriber_id.in_(
+                        sa.select(s.c.id).where(s.c.status != "active").scalar_subquery()
+                    ),
+                )
+                .values(state="suppressed", claim=None)
+            ).rowcount
+        )

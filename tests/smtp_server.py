@@ -1,0 +1,245 @@
+"""A real SMTP server for tests: aiosmtpd in a thread on a free port.
+
+``Recorder`` keeps every accepted message (envelope + exact bytes) and can be scripted per
+recipient: answer a 4xx/5xx reply, drop the connection, or stall, for the first N
+attempts. ``tls_files`` makes a self-signed certificate with the ``openssl`` command (or
+``cryptography`` when installed). Also runnable as a sink process for benchmarks:
+``python tests/smtp_server.py PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+USERNAME = "mailer"
+PASSWORD = "s3cret-Passw0rd"
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    """The message exactly as it came over the wire (after dot-unstuffing)."""
+
+
+@dataclass
+class Recorder:
+    """An aiosmtpd handler that records messages and follows a per-recipient script.
+
+    ``script[address]`` is a list of actions used one per attempt, then "ok" forever:
+    ``"ok"``, an SMTP reply like ``"451 4.3.0 try later"`` (given at DATA),
+    ``"rcpt:550 5.1.1 no such user"`` (given at RCPT), ``"drop"`` (close the connection
+    instead of answering DATA), ``"stall"`` (do not answer for ``stall_seconds``).
+    """
+
+    script: dict[str, list[str]] = field(default_factory=dict)
+    stall_seconds: float = 3.0
+    messages: list[Received] = field(default_factory=list)
+    attempts: collections.Counter[str] = field(default_factory=collections.Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _action(self, address: str, stage: str) -> str:
+        steps = self.script.get(address, [])
+        n = self.attempts[address]
+        action = steps[n] if n < len(steps) else "ok"
+        if stage == "rcpt":
+            return action[5:] if action.startswith("rcpt:") else "ok"
+        return "ok" if action.startswith("rcpt:") else action
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        action = self._action(address, "rcpt")
+        if action != "ok":
+            with self.lock:
+                self.attempts[address] += 1
+            return action
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        address = envelope.rcpt_tos[0]
+        action = self._action(address, "data")
+        with self.lock:
+            self.attempts[address] += 1
+        if action == "drop":
+            server.transport.close()
+            return "421 dropped"  # never reaches the client: the connection is gone
+        if action == "stall":
+            await asyncio.sleep(self.stall_seconds)
+            return "451 4.4.2 too slow"
+        if action != "ok":
+            return action
+        with self.lock:
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 2.0.0 OK queued"
+
+    def count(self) -> collections.Counter[str]:
+        """Accepted messages per recipient."""
+        c: collections.Counter[str] = collections.Counter()
+        for m in self.messages:
+            c.update(m.rcpt_tos)
+        return c
+
+    def for_rcpt(self, address: str) -> list[bytes]:
+        return [m.data for m in self.messages if address in m.rcpt_tos]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USERNAME.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+@contextmanager
+def smtp_server(
+    handler: Recorder | None = None,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    starttls: bool = False,
+    implicit_tls: bool = False,
+    auth: bool = False,
+) -> Iterator[tuple[Controller, Recorder]]:
+    """Run aiosmtpd on 127.0.0.1:<free port>; yields (controller, handler)."""
+    handler = handler or Recorder()
+    kwargs: dict[str, Any] = {"decode_data": False, "data_size_limit": 50_000_000}
+    server_ctx: ssl.SSLContext | None = None
+    if tls is not None:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+    if starttls:
+        kwargs.update(tls_context=server_ctx, require_starttls=True)
+    if auth:
+        kwargs.update(authenticator=_authenticator, auth_required=True, auth_require_tls=True)
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname="localhost",
+        ssl_context=server_ctx if implicit_tls else None,
+        ready_timeout=10,
+        **kwargs,
+    )
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        controller.stop()
+
+
+def tls_files(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost / 127.0.0.1: (cert.pem, key.pem)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+            "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def client_context(cert: Path) -> ssl.SSLContext:
+    """A client context that trusts the test certificate."""
+    return ssl.create_default_context(cafile=str(cert))
+
+
+class CountingSink:
+    """A fast handler for benchmarks: counts messages and bytes, keeps nothing."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages += 1
+        self.bytes += len(envelope.original_content or b"")
+        return "250 OK"
+
+
+if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
+    sink_port = int(sys.argv[1])
+    sink = Controller(CountingSink(), hostname="127.0.0.1", port=sink_port, decode_data=False,
+                      data_size_limit=50_000_000)
+    sink.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        sink.stop()
+
+
+# -- sample data shared by the mail tests ----------------------------------------------------
+
+
+def sample_digest(n: int = 5, *, title: str = "Daily Papers", item_title: str | None = None) -> Any:
+    """A hand-made digest of ``n`` items in two sections."""
+    from datetime import UTC, datetime
+
+    from newsletter.models import Digest, Entry, Item, Section, Source
+
+    now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    items = tuple(
+        Item(
+            entry=Entry(
+                id=str(i),
+                source="arxiv",
+                title=item_title if item_title is not None else f"Paper number {i}",
+                link=f"https://example.org/papers/{i}",
+                author="A. Author",
+                published=now,
+                text="Body text.",
+            ),
+            score=float(n - i),
+            summary=f"A summary of paper {i}, which says something interesting about models.",
+        )
+        for i in range(n)
+    )
+    half = max(1, n // 2)
+    sections = tuple(
+        s
+        for s in (
+            Section("Language models", items[:half], key="lm"),
+            Section("Vision", items[half:], key="vision"),
+        )
+        if s.items
+    )
+    return Digest(
+        name="daily",
+        title=title,
+        generated_at=now,
+        sections=sections,
+        sources={"arxiv": Source("arxiv", "https://arxiv.org/rss/cs.AI", title="arXiv cs.AI")},
+    )
