@@ -175,7 +175,6 @@ def test_sanitize_html_output_is_safe(html: str, base: str | None) -> None:
     for tag in TAG.findall(out):
         assert not HANDLER.search(tag), tag
         assert not BAD_URL.search(tag), tag
-    assert sanitize_html(out, base) == out, "sanitizing is idempotent"
 
 
 @FAST
