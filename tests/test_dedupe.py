@@ -128,6 +128,14 @@ def test_arxiv_id_from_links(link: str) -> None:
     assert merged(entry, paper)
 
 
+@pytest.mark.parametrize(
+    "entry_id",
+    ["arxiv:2403.01234", "oai:arXiv.org:2403.01234v2", "http://arxiv.org/abs/2403.01234v1"],
+)
+def test_arxiv_id_from_entry_id(entry_id: str) -> None:
+    assert arxiv_ids(e(1, entry_id=entry_id, link="https://example.org/x")) == {"2403.01234"}
+
+
 def test_arxiv_old_style_id() -> None:
     assert arxiv_ids(e(1, link="https://arxiv.org/abs/hep-th/9901001v3")) == {"hep-th/9901001"}
 

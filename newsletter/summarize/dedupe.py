@@ -79,14 +79,15 @@ _STOP_WORDS = frozenset(
 
 _ARXIV_NEW = r"\d{4}\.\d{4,5}"
 _ARXIV_OLD = r"[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7}"
-_ARXIV_LINK_RE = re.compile(
-    r"(?:arxiv\.org/(?:abs|pdf|html|format)/|huggingface\.co/papers/|alphaxiv\.org/(?:abs|overview)/"
-    r"|10\.48550/arxiv\.)"
+_ARXIV_LINK_RE = re.compile(  # in a link or an entry id
+    r"(?:arxiv\.org/(?:abs|pdf|html|format)/|huggingface\.co/papers/"
+    r"|alphaxiv\.org/(?:abs|overview)/|10\.48550/arxiv\.|(?:^|\s)(?:oai:arxiv\.org:|arxiv:))"
     rf"({_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?",
     re.IGNORECASE,
 )
 _ARXIV_TEXT_RE = re.compile(
-    rf"(?:\barxiv\s*:\s*|arxiv\.org/(?:abs|pdf|html)/|10\.48550/arxiv\.)({_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?",
+    r"(?:\barxiv\s*:\s*|arxiv\.org/(?:abs|pdf|html)/|10\.48550/arxiv\.)"
+    rf"({_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?",
     re.IGNORECASE,
 )
 _DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
@@ -173,8 +174,8 @@ def exact_keys(entry: Entry) -> set[str]:
 
 
 def arxiv_ids(entry: Entry) -> set[str]:
-    """arXiv ids (lowercase, without version) from the link, or else one named in text."""
-    found = {m.group(1).lower() for m in _ARXIV_LINK_RE.finditer(entry.link)}
+    """arXiv ids (lowercase, without version) from the link or id, else one named in text."""
+    found = {m.group(1).lower() for m in _ARXIV_LINK_RE.finditer(f"{entry.link} {entry.id}")}
     if found:
         return found
     plain = _plain(entry)
