@@ -448,8 +448,9 @@ async def deliver_edition(
                         outbox.release(store, rows[i:])
                         return
                     try:
-                        await _deliver_one(store, session, row, compose, clock, policy, report,
-                                           on_result)
+                        await _deliver_one(
+                            store, session, row, compose, clock, policy, report, on_result
+                        )
                     except BaseException as exc:
                         # The row in hand was not sent: give it and the rest back.
                         outbox.release(store, rows[i:])
@@ -726,7 +727,11 @@ async def send_edition(
     composer = composer_for(store, settings, cfg, plan, secret=secret)
     if dry_run:
         sample = composer.message(
-            email="preview@example.org", name="", key="dry-run", interests=(), fmt="html",
+            email="preview@example.org",
+            name="",
+            key="dry-run",
+            interests=(),
+            fmt="html",
             now=now,
         )
         result.message_bytes = len(sample.data)

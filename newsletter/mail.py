@@ -193,9 +193,7 @@ def cap_items(digest: Digest, limit: int) -> Digest:
         kept = tuple(it for it in s.items if id(it) in keep)
         if kept:
             sections.append(replace(s, items=kept))
-    return replace(
-        digest, sections=tuple(sections), omitted=digest.omitted + len(items) - limit
-    )
+    return replace(digest, sections=tuple(sections), omitted=digest.omitted + len(items) - limit)
 
 
 def _preheader(digest: Digest) -> str:
@@ -349,7 +347,8 @@ def _address(value: str) -> str:
     name, addr = parseaddr(clean_header_text(value, 320))
     if not addr or "@" not in addr or not addr.isascii():
         raise ConfigError(
-            f"{value!r} is not an email address", setting="mail.from_address",
+            f"{value!r} is not an email address",
+            setting="mail.from_address",
             example='from_address = "Daily papers <papers@example.org>"',
         )
     return formataddr((clean_header_text(name, 80), addr), charset="utf-8")
@@ -372,7 +371,7 @@ def _qp(text: str) -> bytes:
 
 def _part(content_type: str, body: bytes) -> bytes:
     return (
-        f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     ).encode("ascii") + body
 
@@ -406,8 +405,10 @@ def message_bytes(
         _header(
             "List-Id",
             formataddr(
-                (clean_header_text(list_title or rendered.digest_name, 80),
-                 f"{rendered.digest_name}.{settings.domain}"),
+                (
+                    clean_header_text(list_title or rendered.digest_name, 80),
+                    f"{rendered.digest_name}.{settings.domain}",
+                ),
                 "utf-8",
             ),
         ),
@@ -488,4 +489,3 @@ __all__ = [
     "safe_url",
     "subject_for",
 ]
-

@@ -190,9 +190,7 @@ def enqueue(
     with store.begin() as conn:
         have = {
             r[0]
-            for r in conn.execute(
-                sa.select(t.c.subscriber_id).where(t.c.edition_id == edition_id)
-            )
+            for r in conn.execute(sa.select(t.c.subscriber_id).where(t.c.edition_id == edition_id))
         }
         rows = [
             {
@@ -287,7 +285,9 @@ def claim(
         ids = [
             r[0]
             for r in conn.execute(
-                sa.select(t.c.id).where(t.c.edition_id == edition_id, due).order_by(t.c.id)
+                sa.select(t.c.id)
+                .where(t.c.edition_id == edition_id, due)
+                .order_by(t.c.id)
                 .limit(limit)
             )
         ]
@@ -300,12 +300,16 @@ def claim(
             .where(t.c.id.in_(ids), due)
             .values(state="sending", claim=token, claimed_at=now, attempts=t.c.attempts + 1)
         )
-        rows = conn.execute(
-            sa.select(t, s.c.name, s.c.interests, s.c.format)
-            .join(s, s.c.id == t.c.subscriber_id)
-            .where(t.c.claim == token, t.c.state == "sending")
-            .order_by(t.c.id)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(t, s.c.name, s.c.interests, s.c.format)
+                .join(s, s.c.id == t.c.subscriber_id)
+                .where(t.c.claim == token, t.c.state == "sending")
+                .order_by(t.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [
         OutboxRow(
             id=r["id"],
@@ -334,12 +338,15 @@ def _finish(store: Store, row: OutboxRow, **values: Any) -> bool:
     return bool(n)
 
 
-def mark_sent(
-    store: Store, row: OutboxRow, *, reply: str, message_id: str, now: datetime
-) -> bool:
+def mark_sent(store: Store, row: OutboxRow, *, reply: str, message_id: str, now: datetime) -> bool:
     """Record a delivery (with the server's reply). False if the claim was lost."""
     return _finish(
-        store, row, state="sent", reply=reply, message_id=message_id, sent_at=now,
+        store,
+        row,
+        state="sent",
+        reply=reply,
+        message_id=message_id,
+        sent_at=now,
         last_error=None,
     )
 

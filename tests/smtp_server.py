@@ -161,9 +161,22 @@ def tls_files(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-            "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
         check=True,
         capture_output=True,
@@ -191,8 +204,13 @@ class CountingSink:
 
 if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
     sink_port = int(sys.argv[1])
-    sink = Controller(CountingSink(), hostname="127.0.0.1", port=sink_port, decode_data=False,
-                      data_size_limit=50_000_000)
+    sink = Controller(
+        CountingSink(),
+        hostname="127.0.0.1",
+        port=sink_port,
+        decode_data=False,
+        data_size_limit=50_000_000,
+    )
     sink.start()
     print("ready", flush=True)
     try:

@@ -36,8 +36,11 @@ from newsletter.store import Store
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 FAST = RetryPolicy(tries_per_run=3, backoff=0.01, retry_delay=timedelta(minutes=5))
-MAIL = MailSettings(base_url="https://news.example.org", domain="news.example.org",
-                    from_address="Daily <daily@news.example.org>")
+MAIL = MailSettings(
+    base_url="https://news.example.org",
+    domain="news.example.org",
+    from_address="Daily <daily@news.example.org>",
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +56,21 @@ def store(tmp_path: Path) -> Any:
 
 def composer(n: int = 3) -> Composer:
     digest = sample_digest(n)
-    return Composer(lambda interests: digest, mail=MAIL, period="2026-11-28", secret="k",
-                    list_title="Daily Papers")
+    return Composer(
+        lambda interests: digest,
+        mail=MAIL,
+        period="2026-11-28",
+        secret="k",
+        list_title="Daily Papers",
+    )
 
 
 def setup_edition(store: Store, addresses: list[str]) -> int:
     edition, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
-    subs = [outbox.save_subscriber(store, Subscriber(email=a, name=a.split("@")[0]), now=NOW)
-            for a in addresses]
+    subs = [
+        outbox.save_subscriber(store, Subscriber(email=a, name=a.split("@")[0]), now=NOW)
+        for a in addresses
+    ]
     outbox.enqueue(store, edition.id, subs, now=NOW)
     return edition.id
 
@@ -71,8 +81,9 @@ def smtp(port: int, **kw: Any) -> SmtpMailer:
 
 def run(store: Store, eid: int, mailer: Any, workers: int = 1, **kw: Any) -> Any:
     return asyncio.run(
-        deliver_edition(store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST,
-                        workers=workers, **kw)
+        deliver_edition(
+            store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, workers=workers, **kw
+        )
     )
 
 
@@ -102,8 +113,15 @@ def rec_port(controller: Any) -> int:
         (["550 5.1.1 no such user"], "failed", 0),
         (["rcpt:550 5.1.1 no such user"], "failed", 0),
     ],
-    ids=["451-then-ok", "421-then-ok", "drop-then-ok", "rcpt-450-twice", "451-always",
-         "550-at-data", "550-at-rcpt"],
+    ids=[
+        "451-then-ok",
+        "421-then-ok",
+        "drop-then-ok",
+        "rcpt-450-twice",
+        "451-always",
+        "550-at-data",
+        "550-at-rcpt",
+    ],
 )
 def test_replies_are_retried_or_fail_that_recipient_only(
     store: Store, script: list[str], state: str, received: int
@@ -124,10 +142,12 @@ def test_replies_are_retried_or_fail_that_recipient_only(
 def test_a_stalled_server_times_out_and_is_retried(store: Store) -> None:
     eid = setup_edition(store, ["slow@example.com"])
     with smtp_server(Recorder(script={"slow@example.com": ["stall"]}, stall_seconds=1.5)) as (
-        ctl, rec,
+        ctl,
+        rec,
     ):
-        mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=ctl.port, security="none",
-                                         timeout=0.5))
+        mailer = SmtpMailer(
+            SmtpSettings(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
+        )
         report = run(store, eid, mailer)
     assert report.sent == 1
     assert rec.count()["slow@example.com"] == 1
@@ -142,8 +162,14 @@ def test_retry_rows_wait_for_their_time_then_go(store: Store) -> None:
         row = outbox.rows(store, eid)[0]
         assert row.state == "retry" and row.attempts == 1
         report = asyncio.run(
-            deliver_edition(store, eid, smtp(ctl.port), composer(),
-                            clock=lambda: NOW + timedelta(hours=1), policy=FAST)
+            deliver_edition(
+                store,
+                eid,
+                smtp(ctl.port),
+                composer(),
+                clock=lambda: NOW + timedelta(hours=1),
+                policy=FAST,
+            )
         )
     assert report.sent == 1
     assert rec.count()["later@example.com"] == 1
@@ -152,10 +178,17 @@ def test_retry_rows_wait_for_their_time_then_go(store: Store) -> None:
 def test_starttls_and_auth(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com", "b@example.com"])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
-        mailer = SmtpMailer(SmtpSettings(
-            host="127.0.0.1", port=ctl.port, security="starttls", username=USERNAME,
-            password=PASSWORD, timeout=5, tls_context=client_context(certs[0]),
-        ))
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="starttls",
+                username=USERNAME,
+                password=PASSWORD,
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
         report = run(store, eid, mailer, workers=2)
     assert report.sent == 2
     assert rec.count() == {"a@example.com": 1, "b@example.com": 1}
@@ -164,8 +197,15 @@ def test_starttls_and_auth(store: Store, certs: tuple[Path, Path]) -> None:
 def test_implicit_tls(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com"])
     with smtp_server(tls=certs, implicit_tls=True) as (ctl, rec):
-        mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=ctl.port, security="tls",
-                                         timeout=5, tls_context=client_context(certs[0])))
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="tls",
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
         assert run(store, eid, mailer).sent == 1
     assert rec.count()["a@example.com"] == 1
 
@@ -175,10 +215,17 @@ def test_refused_login_stops_the_run_and_keeps_every_row(
 ) -> None:
     eid = setup_edition(store, [f"u{i}@example.com" for i in range(5)])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
-        mailer = SmtpMailer(SmtpSettings(
-            host="127.0.0.1", port=ctl.port, security="starttls", username=USERNAME,
-            password="wrong", timeout=5, tls_context=client_context(certs[0]),
-        ))
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="starttls",
+                username=USERNAME,
+                password="wrong",
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
         with pytest.raises(AuthenticationError, match="refused the login"):
             run(store, eid, mailer, workers=2)
     assert rec.messages == []
