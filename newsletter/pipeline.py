@@ -14,16 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from newsletter.config import DigestConfig, Settings, SourceConfig, parse_duration
-from newsletter.digest import DigestOptions, build_digest
 from newsletter.errors import ParseError, SourceError
 from newsletter.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
 from newsletter.models import Digest, Entry, ParsedSource, Source
 from newsletter.parse import parse_source
 from newsletter.render import FORMATS, Format, make_environment, render_digest
 from newsletter.store import SourceState, Store
-from newsletter.summarize.group import Topic
-from newsletter.summarize.rank import RankSettings
+
+if TYPE_CHECKING:
+    # The summarizer pulls in scikit-learn, which takes a second or more to import:
+    # `newsletter fetch` never needs it, so it is imported only when a digest is built.
+    from newsletter.digest import DigestOptions
 
 log = logging.getLogger("newsletter")
 
@@ -279,6 +283,10 @@ def digest_options(
     cfg: DigestConfig, *, max_items: int | None = None, interests: Sequence[str] = ()
 ) -> DigestOptions:
     """DigestOptions from a digest's configuration (and command-line overrides)."""
+    from newsletter.digest import DigestOptions
+    from newsletter.summarize.group import Topic
+    from newsletter.summarize.rank import RankSettings
+
     return DigestOptions(
         name=cfg.name,
         title=cfg.title,
@@ -338,6 +346,8 @@ def make_digest(
     max_items: int | None = None,
 ) -> Digest:
     """Select entries from the store and build the digest (a one-off: nothing recorded)."""
+    from newsletter.digest import build_digest
+
     window = parse_duration(since) if since else None
     entries = select_entries(store, sources, now=now, since=window)
     return build_digest(
