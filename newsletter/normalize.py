@@ -74,6 +74,8 @@ TRACKING_PARAMS = frozenset(
 plus every ``utm_*``)."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# urljoin is slow and leaves absolute http(s) URLs as they are: skip it for those.
+_ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)
 
 
 def _is_tracking(key: str) -> bool:
@@ -91,7 +93,9 @@ def canonical_link(url: str, base: str | None = None) -> str:
     if not stripped:
         return ""
     try:
-        joined = urljoin(base.strip(), stripped) if base else stripped
+        joined = (
+            urljoin(base.strip(), stripped) if base and not _ABSOLUTE.match(stripped) else stripped
+        )
         parts = urlsplit(joined)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
@@ -193,7 +197,8 @@ def _url_filter(base: str | None) -> Callable[[str, str, str], str | None]:
         # ("java\tscript:"), so judge the scheme on the squeezed value.
         squeezed = _CONTROL_IN_URL.sub("", value)
         try:
-            resolved = urljoin(base, value.strip()) if base else value.strip()
+            value = value.strip()
+            resolved = urljoin(base, value) if base and not _ABSOLUTE.match(value) else value
             scheme = urlsplit(_CONTROL_IN_URL.sub("", resolved)).scheme.lower()
         except ValueError:
             return None
@@ -227,15 +232,31 @@ _DROP_BLOCKS = re.compile(
     r"<(script|style|head|template|noscript)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
 )
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
-# Only opening tags break lines, so that "</li><li>" makes one line break, not two.
-_LINE_BREAK = re.compile(r"<br\b[^>]*>|<(?:tr|li|dt|dd|figcaption|caption)\b[^>]*>", re.I)
-_PARAGRAPH_BREAK = re.compile(
-    r"</?(?:p|div|h[1-6]|ul|ol|dl|pre|blockquote|table|thead|tbody|tfoot|section|article"
-    r"|header|footer|aside|nav|figure|hr|address|main|details|summary)\b[^>]*>",
-    re.IGNORECASE,
-)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>|<![^>]*>|<\?[^>]*>")
-_CELL = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>|<![^>]*>|<\?[^>]*>")
+_PARAGRAPH_TAGS = frozenset(
+    {
+        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "pre", "blockquote",
+        "table", "thead", "tbody", "tfoot", "section", "article", "header", "footer", "aside",
+        "nav", "figure", "hr", "address", "main", "details", "summary",
+    }
+)  # fmt: skip
+# Only opening tags break lines, so that "</li><li>" makes one line break, not two.
+_LINE_TAGS = frozenset(["br", "tr", "li", "dt", "dd", "figcaption", "caption"])
+_CELL_TAGS = frozenset(("td", "th"))
+
+
+def _tag_break(match: re.Match[str]) -> str:
+    name = (match.group(2) or "").lower()
+    if name in _PARAGRAPH_TAGS:
+        return "\n\n"
+    if name in _LINE_TAGS and (not match.group(1) or name == "br"):
+        return "\n"
+    if name in _CELL_TAGS and match.group(1):
+        return " "
+    return ""
+
+
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -251,10 +272,7 @@ def html_to_text(html: str) -> str:
     # input is either sanitized already or only used for display text.
     s = _COMMENT.sub("", html)
     s = _DROP_BLOCKS.sub("", s)
-    s = _CELL.sub(" ", s)
-    s = _PARAGRAPH_BREAK.sub("\n\n", s)
-    s = _LINE_BREAK.sub("\n", s)
-    s = _TAG.sub("", s)
+    s = _ANY_TAG.sub(_tag_break, s)
     s = html_lib.unescape(s)
     s = _BAD_CHARS.sub("", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
