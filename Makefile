@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/newsletter demo --config config/demo.toml
+	$(BIN)/newsletter fetch --config config/demo.toml
+	$(BIN)/newsletter digest --config config/demo.toml --no-fetch
 
 test: $(STAMP)
 	bash .ci/ensure-browser
