@@ -98,6 +98,7 @@ _TITLE_NOISE_RE = re.compile(
     re.IGNORECASE,
 )
 _TOKEN_RE = re.compile(r"[a-z]+|\d+")
+_WORD_RE = re.compile(r"[a-z]+")  # numbers in abstracts are results, not identity
 _ROMAN = frozenset({"ii", "iii", "iv", "vi", "vii", "viii", "ix"})
 _TAG_RE = re.compile(r"<[^>]*>")
 _GLOBAL_ID_RE = re.compile(r"^(?:[a-z][a-z0-9+.\-]*://\S+\.\S+|urn:\S+:\S+|tag:\S+,\S+:\S+)$", re.I)
@@ -221,8 +222,9 @@ def _tokens(text: str) -> list[str]:
 
 def _content_view(title: str, text: str) -> str:
     # Only the start matters, and tokenizing whole articles would cost most of the time.
-    head = html.unescape(_TAG_RE.sub(" ", text[: CONTENT_WORDS * 20]))
-    words = [w for w in _tokens(head) if not w.isdigit()][:CONTENT_WORDS]
+    head = html.unescape(_TAG_RE.sub(" ", text[: CONTENT_WORDS * 12]))
+    words = _WORD_RE.findall(head.lower())
+    words = [w for w in words if w not in _STOP_WORDS][:CONTENT_WORDS]
     if len(words) < MIN_CONTENT_WORDS:
         return ""
     return f"{title} {' '.join(words)}"
@@ -276,8 +278,8 @@ def _similar(
     if matrix is None or threshold > 1.0:
         return
     # One sparse product finds every pair sharing a term; the rest are never touched.
-    sims = sparse.triu(matrix @ matrix.T, k=1).tocoo()
-    keep = sims.data >= threshold - 1e-9
+    sims = (matrix @ matrix.T).tocoo()
+    keep = (sims.row < sims.col) & (sims.data >= threshold - 1e-9)
     yield from zip(
         sims.row[keep].tolist(), sims.col[keep].tolist(), sims.data[keep].tolist(), strict=True
     )
