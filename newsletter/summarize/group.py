@@ -419,8 +419,9 @@ def _phrase(label: str) -> str:
     if not parts:
         return label
     first = parts[0]
-    # "Dark matter" reads as "dark matter" mid-sentence; "LHC" or "GPT-4" stay as they are.
-    if len(first) > 1 and first[0].isupper() and first[1:2].islower():
+    # An automatic label ("Dark matter · galaxies") reads as "dark matter" mid-sentence;
+    # "LHC", "GPT-4" or a configured name like "Rust" stay as they are.
+    if len(parts) > 1 and len(first) > 1 and first[0].isupper() and first[1:].islower():
         parts[0] = first[0].lower() + first[1:]
     if len(parts) == 1:
         return parts[0]
