@@ -626,6 +626,7 @@ class Composer:
     ) -> Outgoing:
         """One recipient's message."""
         rendered = self.rendered(interests, fmt)
+        key = f"{key}/{email}"  # the Message-ID stays unique across databases
         token = make_token(
             "unsubscribe", unsubscribe_value(rendered.digest_name, email), self.secret
         )

@@ -152,8 +152,10 @@ def safe_url(value: object) -> str:
     return text if scheme in ("http", "https", "mailto") else ""
 
 
+@functools.lru_cache(maxsize=8)
 def mail_environment(template_dir: str | None = None) -> jinja2.Environment:
-    """The render environment plus the filters the email templates use."""
+    """The render environment plus the filters the email templates use (cached: the
+    templates are compiled once per process)."""
     env = make_environment(template_dir)
     env.filters["safe_url"] = safe_url
     return env
