@@ -250,6 +250,14 @@ def test_primary_is_richest_then_earliest() -> None:
     assert item.sources == ("arxiv", "hn", "hf")
 
 
+def test_same_entry_twice_is_kept_once() -> None:
+    a = e(1, "Title", text="short")
+    richer = replace(a, text=ABSTRACT_A)
+    (item,) = merge_duplicates([a, richer])
+    assert item.entry.text == ABSTRACT_A
+    assert item.duplicates == ()
+
+
 def test_empty_input() -> None:
     assert merge_duplicates([]) == []
 
@@ -272,10 +280,12 @@ links = st.sampled_from(["", "https://a.example/1", "https://arxiv.org/abs/2401.
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(titles, links, st.sampled_from(["a", "b"])), max_size=25))
 def test_every_entry_in_exactly_one_item(rows: list[tuple[str, str, str]]) -> None:
-    entries = [e(i, t, link=link, source=s) for i, (t, link, s) in enumerate(rows)]
+    entries = [e(i, t, link=link, source=s, hours=i % 7) for i, (t, link, s) in enumerate(rows)]
     items = merge_duplicates(entries)
     keys = [x.key for item in items for x in item.entries]
     assert sorted(keys) == sorted(x.key for x in entries)
+    newest_first = [-(item.entry.when or T0).timestamp() for item in items]
+    assert newest_first == sorted(newest_first)
 
 
 # -- quality and speed on the labeled set ------------------------------------------------

@@ -16,13 +16,19 @@ Two kinds of evidence join entries, and union-find closes over all of them:
     is "Comments" has no content view); at or above :data:`CONTENT_THRESHOLD` they are
     one story. This catches a news site's rewritten headline over a paraphrased abstract.
 
+  Three guards keep look-alike titles of different work apart: titles whose numbers
+  differ never match ("Part I" / "Part II", "FlashAttention" / "FlashAttention-2"); two
+  entries that both have text match by title only if their texts agree at least
+  :data:`CONTENT_AGREEMENT`; an entry without text joins by title only its closest match.
+
 Identifiers found only in the *text* are trusted when the text names exactly one of
 them: a blog post that cites three papers is about none of them in particular.
 
 Within a merged group the primary entry is the richest one: the most words of text,
 counted up to :data:`RICH_TEXT_WORDS` (past that every entry is rich enough), then the
 earliest ``when`` (the original beats the retelling), then source name and id. The other
-entries become ``Item.duplicates``, earliest first. Items come out newest first, then by
+entries become ``Item.duplicates``, earliest first; an entry given twice (same source and
+id) is kept once. Items come out newest first, then by
 the primary's key, whatever the input order.
 """
 
@@ -298,8 +304,10 @@ def _with_bigrams(doc: str) -> str:
 
 
 def _make_item(group: list[Entry]) -> Item:
-    primary = min(group, key=_richness_order)
-    rest = sorted((e for e in group if e is not primary), key=_entry_order)
+    # The same entry read twice (two fetches) is one appearance, not a duplicate story.
+    unique = {e.key: e for e in sorted(group, key=_richness_order, reverse=True)}
+    primary = min(unique.values(), key=_richness_order)
+    rest = sorted((e for e in unique.values() if e is not primary), key=_entry_order)
     return Item(entry=primary, duplicates=tuple(rest))
 
 
