@@ -16,6 +16,7 @@ fetcher runs it in a worker thread or process.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -37,6 +38,7 @@ __all__ = [
     "parse_feed",
     "parse_feed_with",
     "parse_source",
+    "recode_to_utf8",
     "register_adapter",
 ]
 
@@ -166,12 +168,19 @@ def _build(
     )
 
 
+_XHTML_TITLE = re.compile(rb"<(?:\w+:)?title\b[^>]*\btype\s*=\s*[\"']xhtml[\"']")
+
+
 def _with_fastfeedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
     try:
         # Always bytes: given a str that looks like a URL, fastfeedparser would fetch it.
         result = fastfeedparser.parse(bytes(data))
     except Exception as exc:  # it raises ValueError, lxml and JSON errors, and more
         raise ParseError(source, f"fastfeedparser: {exc}") from exc
+    raw_entries = result.get("entries") or ()
+    if any(not _first_str(e.get("title")) for e in raw_entries) and _XHTML_TITLE.search(data):
+        # fastfeedparser 0.6 reads Atom type="xhtml" titles as empty; feedparser reads them.
+        raise ParseError(source, 'fastfeedparser: cannot read type="xhtml" titles')
     feed, entries = result.get("feed") or {}, result.get("entries") or ()
     return _build(feed, entries, source=source, url=url, tier="fastfeedparser")
 
@@ -195,20 +204,24 @@ _TIER_PARSERS: dict[str, Callable[..., ParsedSource]] = {
 }
 
 
-def parse_feed_with(tier: Tier, data: bytes, *, source: str, url: str = "") -> ParsedSource:
-    """``data`` read as a feed by one parser tier only (for tests and diagnostics).
+def parse_feed_with(
+    tier: Tier, data: bytes, *, source: str, url: str = "", content_type: str | None = None
+) -> ParsedSource:
+    """``data`` read as a feed by one parser tier only (for tests and diagnostics), after
+    the same charset handling as ``parse_source``.
 
     Raises ``ParseError`` when that tier cannot read it.
     """
     parser = _TIER_PARSERS.get(tier)
     if parser is None:
         raise ParseError(source, f"unknown parser tier {tier!r} (expected one of {TIERS})")
-    return parser(data, source=source, url=url)
+    return parser(recode_to_utf8(data, content_type), source=source, url=url)
 
 
 def parse_feed(data: bytes, *, source: str, url: str = "") -> ParsedSource:
     """``data`` read as RSS, Atom, RDF or JSON Feed: fastfeedparser first, feedparser when
-    the first raises or finds no entries. Raises ``ParseError`` when neither reads it."""
+    the first raises (including on what it would misread, such as Atom ``type="xhtml"``
+    titles) or finds no entries. Raises ``ParseError`` when neither reads it."""
     first: ParsedSource | None = None
     try:
         first = _with_fastfeedparser(data, source=source, url=url)
@@ -282,6 +295,38 @@ def adapter_for(data: bytes, *, content_type: str | None = None) -> SourceAdapte
     return ADAPTERS["feed"]
 
 
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=""")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def recode_to_utf8(data: bytes, content_type: str | None = None) -> bytes:
+    """``data`` as UTF-8 when it is neither UTF-8 nor says what it is.
+
+    Bytes that are valid UTF-8, start with a byte-order mark or declare an XML encoding are
+    returned as they are. Others are decoded with the charset of ``content_type``, else as
+    windows-1252 (what undeclared non-UTF-8 feeds nearly always are, and what browsers
+    assume), so that every parser tier sees the same text.
+    """
+    if data.startswith(_BOMS) or _DECLARED_ENCODING.match(data):
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return data
+    match = _CHARSET.search(content_type or "")
+    for charset in (match.group(1) if match else None, "windows-1252", "latin-1"):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset).encode("utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data  # unreachable: latin-1 decodes any bytes
+
+
 def parse_source(
     data: bytes,
     *,
@@ -299,6 +344,7 @@ def parse_source(
     """
     if not data or not data.strip():
         raise ParseError(source, "empty response: no feed to read")
+    data = recode_to_utf8(data, content_type)
     if kind == "auto":
         adapter = adapter_for(data, content_type=content_type)
     elif kind in ADAPTERS:

@@ -16,6 +16,7 @@ from newsletter.parse import (
     adapter_for,
     parse_feed_with,
     parse_source,
+    recode_to_utf8,
 )
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -147,6 +148,22 @@ EXPECTED = [
         "Grüße aus München",
         "https://example.de/gruesse",
         utc(2026, 3, 5, 10),
+    ),
+    (
+        "rss2-undeclared-latin1.xml",
+        "fastfeedparser",
+        1,
+        "Crème brûlée",
+        "https://undeclared.example/creme",
+        utc(2026, 3, 7, 17),
+    ),
+    (
+        "atom-xhtml-title.xml",
+        "feedparser",
+        2,
+        "An xhtml title",
+        "https://xhtml.example/1",
+        utc(2026, 3, 7, 9),
     ),
     (
         "rss-illformed-uppercase.xml",
@@ -300,8 +317,10 @@ def test_hnrss_points_and_comment_counts() -> None:
 
 # -- tiers ----------------------------------------------------------------------------------
 
+# Feeds the fast tier refuses on purpose have their own tests below.
+FAST_TIER_REFUSES = ("rss-illformed-uppercase.xml", "atom-xhtml-title.xml")
 XML_AND_JSON_FEEDS = sorted(
-    e[0] for e in EXPECTED if e[1] != "hf-papers" and e[0] != "rss-illformed-uppercase.xml"
+    e[0] for e in EXPECTED if e[1] != "hf-papers" and e[0] not in FAST_TIER_REFUSES
 )
 
 
@@ -344,6 +363,39 @@ def test_ill_formed_feed_falls_back_to_feedparser() -> None:
     parsed = parse_source(data, source="src")
     assert parsed.parser == "feedparser"
     assert [e.title for e in parsed.entries] == ["Loud news & more", "Quiet news"]
+
+
+def test_xhtml_titles_are_read_by_feedparser() -> None:
+    data = read("atom-xhtml-title.xml")
+    with pytest.raises(ParseError, match="xhtml"):
+        parse_feed_with("fastfeedparser", data, source="src")
+    parsed = parse_source(data, source="src")
+    assert parsed.info.title == "Markup in titles"
+    assert [e.title for e in parsed.entries] == ["An xhtml title", "A plain title"]
+    assert parsed.entries[0].content_html == (
+        '<p>Body with <a href="https://xhtml.example/rel" rel="noopener noreferrer">'
+        "a relative link</a>.</p>"
+    )
+
+
+def test_undeclared_charset_comes_from_content_type_else_windows_1252() -> None:
+    latin1 = read("rss2-undeclared-latin1.xml")
+    guessed = parse_source(latin1, source="s")
+    assert guessed.info.title == "Café sans déclaration"
+    assert guessed.entries[0].text == "Coût: 8 €"  # 0x80 is the euro sign in windows-1252
+    told = parse_source(latin1, source="s", content_type="application/rss+xml; charset=ISO-8859-1")
+    assert told.entries[0].title == "Crème brûlée"
+    assert told.entries[0].text == "Coût: 8 \x80"
+    koi8 = "<rss version='2.0'><channel><title>Новости</title></channel></rss>".encode("koi8-r")
+    assert parse_source(koi8, source="s", content_type="text/xml; charset=koi8-r").info.title == (
+        "Новости"
+    )
+
+
+def test_recode_leaves_utf8_and_declared_encodings_alone() -> None:
+    for name in ("rss2-windows-1252.xml", "atom-iso-8859-1.xml", "hackernews-frontpage.rss.xml"):
+        assert recode_to_utf8(read(name), "text/xml; charset=koi8-r") == read(name)
+    assert recode_to_utf8(b"\xe9t\xe9", "text/xml; charset=nonsense") == "été".encode()
 
 
 def test_empty_feed_is_not_an_error() -> None:
