@@ -98,12 +98,7 @@ def score_item(
     """
     parts = {
         "freshness": _freshness(item, now, settings),
-        "engagement": settings.engagement_weight
-        * (
-            engagement_fraction(item, settings)
-            if item.engagement.known
-            else (settings.unknown_engagement if unknown_engagement is None else unknown_engagement)
-        ),
+        "engagement": settings.engagement_weight * _engagement(item, settings, unknown_engagement),
         "source": _source(item, source_weights, settings),
         "duplicates": settings.duplicate_bonus * math.log2(len(item.sources) or 1),
         "interests": settings.interest_boost
@@ -180,6 +175,13 @@ def _interest_re(interest: str) -> re.Pattern[str]:
     # Words of a phrase may be joined by spaces or hyphens: "test time" finds "test-time".
     words = [re.escape(w) for w in re.split(r"[\s\-]+", interest) if w]
     return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def _engagement(item: Item, settings: RankSettings, unknown: float | None) -> float:
+    if item.engagement.known:
+        return engagement_fraction(item, settings)
+    # No signal is not a bad signal: arXiv and blogs would otherwise always lose to HN.
+    return settings.unknown_engagement if unknown is None else unknown
 
 
 def _freshness(item: Item, now: datetime, settings: RankSettings) -> float:
