@@ -18,8 +18,8 @@ from typing import Any, NoReturn, TypeVar, cast
 import click
 
 from newsletter import __version__
-from newsletter.config import ConfigError, Settings, load_config, parse_duration
-from newsletter.errors import NewsletterError, SourceError, StoreError, TemplateError
+from newsletter.config import Settings, load_config, parse_duration
+from newsletter.errors import ConfigError, NewsletterError, SourceError, StoreError, TemplateError
 from newsletter.models import Source
 from newsletter.render import FORMATS, Format, now_utc, render_digest
 from newsletter.store import Store
@@ -180,7 +180,10 @@ def digest(
     with store:
         if not no_fetch:
             report = pipeline.ingest(
-                chosen, store, pipeline.fetch_settings(settings), now=now,
+                chosen,
+                store,
+                pipeline.fetch_settings(settings),
+                now=now,
                 on_progress=_progress_printer(len(chosen), quiet=True),
             )
             for f in report.failures:
@@ -205,9 +208,7 @@ def digest(
             return
     fmt = fmt or _format_from_suffix(output) or "markdown"
     if output is not None:
-        written = pipeline.write_outputs(
-            result, {fmt: output}, template_dir=settings.template_dir
-        )
+        written = pipeline.write_outputs(result, {fmt: output}, template_dir=settings.template_dir)
         click.echo(f"wrote {fmt} digest to {output} ({result.item_count} items)", err=True)
         return
     text = render_digest(result, fmt, template_dir=settings.template_dir)
@@ -219,8 +220,15 @@ def _format_from_suffix(path: Path | None) -> Format | None:
         return None
     return cast(
         Format | None,
-        {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
-         ".txt": "text", ".rss": "rss", ".atom": "atom"}.get(path.suffix.lower()),
+        {
+            ".md": "markdown",
+            ".markdown": "markdown",
+            ".html": "html",
+            ".htm": "html",
+            ".txt": "text",
+            ".rss": "rss",
+            ".atom": "atom",
+        }.get(path.suffix.lower()),
     )
 
 
@@ -291,7 +299,9 @@ def _run_with_progress(chosen: Sequence[Source], store: Store, settings: Setting
     now = now_utc()
     fs = pipeline.fetch_settings(settings)
     if not _is_tty():
-        return pipeline.ingest(chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen)))
+        return pipeline.ingest(
+            chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen))
+        )
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -322,9 +332,7 @@ def _print_fetch_table(report: Any) -> None:
     table.add_column("new", justify="right")
     table.add_column("note", overflow="fold")
     for s in report.sources:
-        table.add_row(
-            s.name, s.status, str(s.entries), str(s.new), s.error or s.parser
-        )
+        table.add_row(s.name, s.status, str(s.entries), str(s.new), s.error or s.parser)
     console.print(table)
     total_new = sum(s.new for s in report.sources)
     console.print(f"{total_new} new entries")
@@ -349,8 +357,7 @@ def check(config_path: Path | None) -> None:
         except Exception as exc:
             raise TemplateError(f"template {name}: {exc}") from None
     click.echo(
-        f"{settings.path}: ok ({len(settings.sources)} sources, "
-        f"{len(settings.digests)} digests)"
+        f"{settings.path}: ok ({len(settings.sources)} sources, {len(settings.digests)} digests)"
     )
 
 
@@ -430,8 +437,11 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> No
     if write:
         target = Path(settings.path) if settings.path else None
         if target is None:
-            raise ConfigError("--write needs a config file", setting="--config",
-                              example="newsletter sources import feeds.opml --config my.toml --write")
+            raise ConfigError(
+                "--write needs a config file",
+                setting="--config",
+                example="newsletter sources import feeds.opml --config my.toml --write",
+            )
         with target.open("a", encoding="utf-8") as fh:
             fh.write("\n" + text)
         load_config(target)  # the file must still be valid
@@ -473,5 +483,13 @@ def _env_default(name: str) -> str | None:
     return os.environ.get(name)
 
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "handle_errors", "load_settings", "main",
-           "open_store", "SourceError"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "SourceError",
+    "handle_errors",
+    "load_settings",
+    "main",
+    "open_store",
+]

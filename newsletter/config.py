@@ -384,7 +384,9 @@ def settings_from_dict(
             msg = "is not a known setting (see config/example.toml for every setting)"
         elif err["type"] == "missing":
             msg = "is required"
-        from_env = [v for v, d in ENV_OVERRIDES.items() if d == setting and v in (env or os.environ)]
+        from_env = [
+            v for v, d in ENV_OVERRIDES.items() if d == setting and v in (env or os.environ)
+        ]
         if from_env:
             msg += f" (value from the environment variable {from_env[0]})"
         raise ConfigError(

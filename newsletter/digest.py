@@ -110,8 +110,7 @@ def group_by_source(
     for i, item in enumerate(items):
         by.setdefault(item.entry.source, []).append(i)
     groups = [
-        (sources[name].label if name in sources else name, members)
-        for name, members in by.items()
+        (sources[name].label if name in sources else name, members) for name, members in by.items()
     ]
     return _sections_from_groups(items, groups)
 

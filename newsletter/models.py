@@ -16,6 +16,7 @@ SourceKind = Literal["auto", "feed", "hf-papers"]
 """How a source's bytes are read: ``auto`` sniffs, ``feed`` is RSS/Atom/JSON Feed,
 ``hf-papers`` is the public daily-papers JSON list."""
 
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """A configured source. ``name`` is the key used everywhere else."""

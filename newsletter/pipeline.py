@@ -13,7 +13,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from newsletter.config import DigestConfig, Settings, SourceConfig, parse_duration
@@ -137,12 +136,28 @@ async def ingest_async(
         state = store.ensure_source(s.name, s.url)
         states[s.name] = state
         if state.status == "gone":
-            _emit(report, on_progress, SourceReport(s.name, s.url, "skipped",
-                  error="the server said it is gone (HTTP 410); remove it from the config"))
+            _emit(
+                report,
+                on_progress,
+                SourceReport(
+                    s.name,
+                    s.url,
+                    "skipped",
+                    error="the server said it is gone (HTTP 410); remove it from the config",
+                ),
+            )
             continue
         if state.retry_after and state.retry_after > now:
-            _emit(report, on_progress, SourceReport(s.name, s.url, "skipped",
-                  error=f"the server asked us to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC"))
+            _emit(
+                report,
+                on_progress,
+                SourceReport(
+                    s.name,
+                    s.url,
+                    "skipped",
+                    error=f"asked to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC",
+                ),
+            )
             continue
         requests.append(
             FetchRequest(
@@ -233,12 +248,23 @@ def _record(
             title=parsed.info.title,
         )
         return SourceReport(
-            source.name, url, "ok", len(parsed.entries), len(new), None, parsed.parser,
+            source.name,
+            url,
+            "ok",
+            len(parsed.entries),
+            len(new),
+            None,
+            parsed.parser,
             result.elapsed,
         )
     if result.status == "not_modified":
         store.update_source(
-            source.name, **common, status="ok", error_count=0, last_error=None, last_ok=now,
+            source.name,
+            **common,
+            status="ok",
+            error_count=0,
+            last_error=None,
+            last_ok=now,
             etag=result.etag or state.etag,
             last_modified=result.last_modified or state.last_modified,
         )

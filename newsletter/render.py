@@ -103,9 +103,7 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     return env
 
 
-def render_template(
-    env: jinja2.Environment, name: str, context: Mapping[str, Any]
-) -> str:
+def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
     """Render ``name`` with ``context``; template problems become ``TemplateError``."""
     try:
         return env.get_template(name).render(**context)
@@ -126,9 +124,7 @@ def digest_context(digest: Digest, **extra: Any) -> dict[str, Any]:
         "sections": digest.sections,
         "sources": digest.sources,
         "generated": digest.generated_at,
-        "source_label": lambda name: (
-            digest.sources[name].label if name in digest.sources else name
-        ),
+        "source_label": lambda name: digest.sources[name].label if name in digest.sources else name,
         **extra,
     }
 
@@ -205,9 +201,7 @@ def render_feed(digest: Digest, fmt: Literal["rss", "atom"]) -> bytes:
             fe.updated(e.updated or when)
             if e.author:
                 fe.author(name=strip_xml_illegal(e.author))
-            label = (
-                digest.sources[e.source].label if e.source in digest.sources else e.source
-            )
+            label = digest.sources[e.source].label if e.source in digest.sources else e.source
             fe.category(term=strip_xml_illegal(section.title))
             body = strip_xml_illegal(_item_html(item, label))
             fe.description(body)

@@ -195,9 +195,11 @@ class Store:
 
     def source_state(self, name: str) -> SourceState | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(sources_table).where(sources_table.c.name == name)
-            ).mappings().first()
+            row = (
+                conn.execute(sa.select(sources_table).where(sources_table.c.name == name))
+                .mappings()
+                .first()
+            )
         return SourceState(**dict(row)) if row else None
 
     def source_states(self) -> dict[str, SourceState]:
@@ -289,24 +291,35 @@ class Store:
 
     def count_entries(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(entries_table)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(entries_table)).scalar_one()
+            )
 
     # -- editions -----------------------------------------------------------------------
 
     def last_edition(self, digest: str) -> Edition | None:
         t = editions_table
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t).where(t.c.digest == digest).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(t)
+                    .where(t.c.digest == digest)
+                    .order_by(t.c.created_at.desc(), t.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             return _edition(conn, row) if row else None
 
     def edition(self, digest: str, period: str) -> Edition | None:
         t = editions_table
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t).where(t.c.digest == digest, t.c.period == period)
-            ).mappings().first()
+            row = (
+                conn.execute(sa.select(t).where(t.c.digest == digest, t.c.period == period))
+                .mappings()
+                .first()
+            )
             return _edition(conn, row) if row else None
 
     def editions(self, digest: str | None = None, *, limit: int = 100) -> list[Edition]:
@@ -331,9 +344,11 @@ class Store:
         t = editions_table
         try:
             with self.engine.begin() as conn:
-                found = conn.execute(
-                    sa.select(t).where(t.c.digest == digest, t.c.period == period)
-                ).mappings().first()
+                found = (
+                    conn.execute(sa.select(t).where(t.c.digest == digest, t.c.period == period))
+                    .mappings()
+                    .first()
+                )
                 if found:
                     return _edition(conn, found), False
                 eid = conn.execute(

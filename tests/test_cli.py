@@ -68,7 +68,9 @@ def test_one_off_digest_leaves_no_database(runner: CliRunner, tmp_path: Path) ->
     ],
     ids=["markdown", "html", "text", "rss", "atom"],
 )
-def test_output_format_follows_suffix(runner: CliRunner, tmp_path: Path, suffix: str, check) -> None:  # type: ignore[no-untyped-def]
+def test_output_format_follows_suffix(
+    runner: CliRunner, tmp_path: Path, suffix: str, check
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / f"digest{suffix}"
     result = runner.invoke(main, ["digest", str(ARXIV), "--output", str(out)])
     assert result.exit_code == 0, result.output
@@ -89,11 +91,14 @@ def test_since_filters_by_date(runner: CliRunner) -> None:
     assert "Nothing new" in result.stdout
 
 
-def test_broken_source_is_a_warning_not_a_failure(runner: CliRunner, httpserver: HTTPServer) -> None:
+def test_broken_source_is_a_warning_not_a_failure(
+    runner: CliRunner, httpserver: HTTPServer
+) -> None:
     httpserver.expect_request("/broken.xml").respond_with_data("oops", status=500)
     httpserver.expect_request("/garbage.xml").respond_with_data(b"\x00\xff not a feed")
     result = runner.invoke(
-        main, ["digest", str(HN), httpserver.url_for("/broken.xml"), httpserver.url_for("/garbage.xml")]
+        main,
+        ["digest", str(HN), httpserver.url_for("/broken.xml"), httpserver.url_for("/garbage.xml")],
     )
     assert result.exit_code == 0, result.output
     assert "Linux Sandboxes and Fil-C" in result.stdout
@@ -103,9 +108,13 @@ def test_broken_source_is_a_warning_not_a_failure(runner: CliRunner, httpserver:
     assert "Traceback" not in result.output
 
 
-def test_no_readable_source_exits_1(runner: CliRunner, httpserver: HTTPServer, tmp_path: Path) -> None:
+def test_no_readable_source_exits_1(
+    runner: CliRunner, httpserver: HTTPServer, tmp_path: Path
+) -> None:
     httpserver.expect_request("/gone.xml").respond_with_data("", status=410)
-    result = runner.invoke(main, ["digest", httpserver.url_for("/gone.xml"), str(tmp_path / "missing.xml")])
+    result = runner.invoke(
+        main, ["digest", httpserver.url_for("/gone.xml"), str(tmp_path / "missing.xml")]
+    )
     assert result.exit_code == 1
     assert "no source could be read" in result.stderr
     assert "missing.xml" in result.stderr
@@ -193,7 +202,9 @@ def test_fetch_gone_and_permanent_redirect(
     )
     httpserver.expect_request("/new.xml").respond_with_data(HN.read_bytes())
     httpserver.expect_request("/gone.xml").respond_with_data("", status=410)
-    cfg = _config(tmp_path, {"moved": httpserver.url_for("/old.xml"), "gone": httpserver.url_for("/gone.xml")})
+    cfg = _config(
+        tmp_path, {"moved": httpserver.url_for("/old.xml"), "gone": httpserver.url_for("/gone.xml")}
+    )
     result = runner.invoke(main, ["fetch", "--config", str(cfg)])
     assert result.exit_code == 0, result.output
     assert "gone (" in result.stderr and "410" in result.stderr
@@ -221,8 +232,12 @@ def test_fetch_without_sources_is_a_config_error(runner: CliRunner, tmp_path: Pa
 def test_configured_digest_writes_every_output(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out"
     extra = "\n".join(
-        ["[digests.outputs]", f'markdown = "{out / "d.md"}"', f'html = "{out / "d.html"}"',
-         f'rss = "{out / "feed.xml"}"']
+        [
+            "[digests.outputs]",
+            f'markdown = "{out / "d.md"}"',
+            f'html = "{out / "d.html"}"',
+            f'rss = "{out / "feed.xml"}"',
+        ]
     )
     cfg = _config(tmp_path, {"hn": str(HN), "arxiv": str(ARXIV)}, extra)
     result = runner.invoke(main, ["digest", "--config", str(cfg)])
@@ -238,7 +253,7 @@ def test_configured_digest_writes_every_output(runner: CliRunner, tmp_path: Path
 def test_explain_prints_score_breakdown(runner: CliRunner) -> None:
     result = runner.invoke(main, ["digest", str(HN), "--explain", "--max-items", "3"])
     assert result.exit_code == 0
-    lines = [l for l in result.stderr.splitlines() if l.startswith("score ")]
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("score ")]
     assert len(lines) == 3
     assert "freshness" in lines[0]
 
@@ -250,7 +265,9 @@ def test_sources_import_export_round_trip(runner: CliRunner, tmp_path: Path) -> 
     opml = tmp_path / "feeds.opml"
     opml.write_bytes(exported.stdout_bytes)
     other = _config(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, {})
-    imported = runner.invoke(main, ["sources", "import", str(opml), "--config", str(other), "--write"])
+    imported = runner.invoke(
+        main, ["sources", "import", str(opml), "--config", str(other), "--write"]
+    )
     assert imported.exit_code == 0, imported.output
     listed = runner.invoke(main, ["sources", "list", "--config", str(other)])
     assert str(HN) in listed.stdout.replace("\n", "") or "hackernews" in listed.stdout
@@ -260,8 +277,21 @@ def test_sources_import_export_round_trip(runner: CliRunner, tmp_path: Path) -> 
 
 def test_python_dash_m_works() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "newsletter", "digest", str(HN), "--format", "text", "--max-items", "2"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "newsletter",
+            "digest",
+            str(HN),
+            "--format",
+            "text",
+            "--max-items",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "HACKER NEWS" in result.stdout.upper()

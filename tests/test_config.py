@@ -62,16 +62,36 @@ def test_good_config_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "setting", "example"),
     [
-        ('timeout = 10', 'timeout = -1', 4, "fetch.timeout", "timeout = 20"),
-        ('schedule = "0 7 * * *"', 'schedule = "every morning"', 17, "digests[0].schedule",
-         "0 7 * * *"),
-        ('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"', 18, "digests[0].timezone",
-         "Europe/Paris"),
-        ('url = "b.xml"', 'url = "b.xml"\nweight = "heavy"', 13, "sources[1].weight",
-         "weight = 1.5"),
-        ('patterns = ["\\\\bLLMs?\\\\b"]', 'patterns = ["(unclosed"]', 22,
-         "digests[0].topics[0].patterns", "patterns"),
-        ('[fetch]', '[fetch]\ntimout = 3', 4, "fetch.timout", None),
+        ("timeout = 10", "timeout = -1", 4, "fetch.timeout", "timeout = 20"),
+        (
+            'schedule = "0 7 * * *"',
+            'schedule = "every morning"',
+            17,
+            "digests[0].schedule",
+            "0 7 * * *",
+        ),
+        (
+            'timezone = "Europe/Paris"',
+            'timezone = "Mars/Olympus"',
+            18,
+            "digests[0].timezone",
+            "Europe/Paris",
+        ),
+        (
+            'url = "b.xml"',
+            'url = "b.xml"\nweight = "heavy"',
+            13,
+            "sources[1].weight",
+            "weight = 1.5",
+        ),
+        (
+            'patterns = ["\\\\bLLMs?\\\\b"]',
+            'patterns = ["(unclosed"]',
+            22,
+            "digests[0].topics[0].patterns",
+            "patterns",
+        ),
+        ("[fetch]", "[fetch]\ntimout = 3", 4, "fetch.timout", None),
     ],
     ids=["negative-timeout", "bad-cron", "bad-timezone", "bad-weight", "bad-regex", "typo-key"],
 )
@@ -141,8 +161,13 @@ def test_config_from_environment_variable(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("36h", timedelta(hours=36)), ("7d", timedelta(days=7)), ("90m", timedelta(minutes=90)),
-     ("2w", timedelta(weeks=2)), ("30s", timedelta(seconds=30))],
+    [
+        ("36h", timedelta(hours=36)),
+        ("7d", timedelta(days=7)),
+        ("90m", timedelta(minutes=90)),
+        ("2w", timedelta(weeks=2)),
+        ("30s", timedelta(seconds=30)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected

@@ -11,7 +11,8 @@ import markdown
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 from newsletter.errors import TemplateError
 from newsletter.models import Digest, Engagement, Entry, Item, Section, Source
@@ -36,10 +37,13 @@ def make_digest(title: str = "Paper one", text: str = "A summary.", n: int = 3) 
             comments_url="https://news.ycombinator.com/item?id=1",
         )
         dup = Entry(id=f"d{i}", source="hn", title="dup", link=f"https://hn.example/{i}")
-        items.append(Item(entry=e, duplicates=(dup,) if i == 1 else (), score=1.0 - i / 10,
-                          summary=text))
+        items.append(
+            Item(entry=e, duplicates=(dup,) if i == 1 else (), score=1.0 - i / 10, summary=text)
+        )
     sections = (
-        Section(title="Agents & RL", items=tuple(items[:2]), summary="2 papers on agents", key="agents"),
+        Section(
+            title="Agents & RL", items=tuple(items[:2]), summary="2 papers on agents", key="agents"
+        ),
         Section(title="Other", items=tuple(items[2:]), key="other"),
     )
     return Digest(
@@ -49,8 +53,10 @@ def make_digest(title: str = "Paper one", text: str = "A summary.", n: int = 3) 
         sections=sections,
         description="Daily digest",
         link="https://news.example.org/",
-        sources={"arxiv": Source("arxiv", "https://arxiv.org/rss", title="arXiv"),
-                 "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News")},
+        sources={
+            "arxiv": Source("arxiv", "https://arxiv.org/rss", title="arXiv"),
+            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+        },
     )
 
 
@@ -105,7 +111,7 @@ def test_feeds_are_valid(fmt: str) -> None:
     assert parsed.version == ("rss20" if fmt == "rss" else "atom10")
     assert len(parsed.entries) == 3
     assert parsed.entries[0].title == EVIL
-    assert [e.id for e in parsed.entries][0] == "https://arxiv.org/abs/2503.10000"
+    assert parsed.entries[0].id == "https://arxiv.org/abs/2503.10000"
     assert all(e.get("id") for e in parsed.entries)
     if fmt == "rss":
         for date in root.iter("pubDate"):

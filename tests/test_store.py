@@ -72,7 +72,9 @@ def test_entries_since_uses_published_else_first_seen(store: Store) -> None:
 
 def test_editions_are_idempotent_per_period(store: Store) -> None:
     store.add_entries([entry(1), entry(2)], now=NOW)
-    ed, created = store.create_edition("daily", "2026-11-28", [("s", "id-2"), ("s", "id-1")], now=NOW)
+    ed, created = store.create_edition(
+        "daily", "2026-11-28", [("s", "id-2"), ("s", "id-1")], now=NOW
+    )
     assert created
     ed2, created2 = store.create_edition("daily", "2026-11-28", [("s", "id-1")], now=NOW)
     assert not created2 and ed2.id == ed.id
