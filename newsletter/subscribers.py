@@ -38,14 +38,17 @@ class AddressError(NewsletterError, ValueError):
 
 
 def normalize_address(text: str) -> str:
-    """The normalized address (domain lower-cased, IDN as ASCII); ``AddressError`` when
-    invalid. International local parts are refused: they need SMTPUTF8 everywhere."""
+    """The normalized address (lower-cased, IDN domains as ASCII); ``AddressError`` when
+    invalid. International local parts are refused: they need SMTPUTF8 everywhere.
+
+    The local part is lower-cased too: strictly it is case-sensitive, but no mailbox
+    provider treats it so, and ``Ada@`` and ``ada@`` must not become two subscribers."""
     value = text.strip()
     try:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise AddressError(value, str(exc)) from None
-    return info.ascii_email or info.normalized
+    return (info.ascii_email or info.normalized).lower()
 
 
 def _split(value: str) -> tuple[str, ...]:
