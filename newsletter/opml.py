@@ -24,6 +24,12 @@ __all__ = ["read_opml", "slugify", "write_opml"]
 _MAX_SLUG = 60
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _KINDS: tuple[str, ...] = get_args(SourceKind)
+# Characters XML 1.0 cannot hold at all, not even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
 
 
 def slugify(text: str, *, fallback: str = "source") -> str:
@@ -123,16 +129,16 @@ def write_opml(sources: Sequence[Source], *, title: str = "newsletter sources") 
     """``sources`` as an OPML 2.0 document (UTF-8 bytes) that feed readers can import."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "title").text = _xml_text(title)
     body = etree.SubElement(root, "body")
     for source in sources:
         outline = etree.SubElement(body, "outline")
         outline.set("type", "rss")
-        outline.set("text", source.label)
+        outline.set("text", _xml_text(source.label))
         if source.title:
-            outline.set("title", source.title)
-        outline.set("xmlUrl", source.url)
-        outline.set("name", source.name)
+            outline.set("title", _xml_text(source.title))
+        outline.set("xmlUrl", _xml_text(source.url))
+        outline.set("name", _xml_text(source.name))
         if source.kind != "auto":
             outline.set("kind", source.kind)
         if source.weight != 1.0:

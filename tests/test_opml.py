@@ -67,6 +67,13 @@ def test_written_opml_is_opml_2() -> None:
     assert outline.get("xmlUrl") == "https://news.ycombinator.com/rss"
 
 
+def test_characters_xml_cannot_hold_are_dropped() -> None:
+    data = write_opml(
+        [Source("x", "https://x.example/", title="bell\x07 and \x00nul")], title="t\x1b"
+    )
+    assert read_opml(data)[0].title == "bell and nul"
+
+
 def test_empty_list_round_trips() -> None:
     assert read_opml(write_opml([])) == []
 
