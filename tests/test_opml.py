@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from newsletter.errors import ConfigError
-from newsletter.models import Source
+from newsletter.models import Source, SourceKind
 from newsletter.opml import read_opml, slugify, write_opml
 
 READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -132,3 +136,33 @@ def test_slugify() -> None:
     assert slugify("  Ünïcödé — feed  ") == "unicode-feed"
     assert slugify("日本語") == "source"
     assert slugify("x" * 100) == "x" * 60
+
+
+XML_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff"),
+    max_size=30,
+).map(lambda s: re.sub(r"[\x01-\x08\x0b\x0c\x0e-\x1f]", "", s))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            XML_TEXT.map(slugify),
+            XML_TEXT.filter(str.strip).map(str.strip),
+            st.one_of(st.none(), XML_TEXT.map(str.strip).filter(bool)),
+            st.sampled_from(["auto", "feed", "hf-papers"]),
+            st.floats(min_value=0, max_value=100, allow_nan=False),
+        ),
+        max_size=5,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_round_trip_property(
+    rows: list[tuple[str, str, str | None, SourceKind, float]],
+) -> None:
+    sources = [
+        Source(name, url, kind=kind, weight=weight, title=title if title != name else None)
+        for name, url, title, kind, weight in rows
+    ]
+    assert read_opml(write_opml(sources)) == sources
