@@ -13,6 +13,7 @@ from newsletter.parse import (
     ADAPTERS,
     TIERS,
     FeedAdapter,
+    Tier,
     adapter_for,
     parse_feed_with,
     parse_source,
@@ -465,3 +466,16 @@ def test_feed_adapter_sniffs_content_type() -> None:
 
 def test_tiers_are_named() -> None:
     assert TIERS == ("fastfeedparser", "feedparser")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_external_entities_are_never_read(tier: Tier, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-MARKER")
+    data = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'
+        '<rss version="2.0"><channel><title>t</title><item><title>x &xxe;</title>'
+        "<link>https://a.example/</link><description>&xxe;</description></item></channel></rss>"
+    ).encode()
+    parsed = parse_feed_with(tier, data, source="s")
+    assert "TOP-SECRET" not in repr(parsed)
