@@ -23,7 +23,9 @@ from newsletter.models import Engagement, Entry
 
 __all__ = [
     "canonical_link",
+    "clean_author",
     "clean_title",
+    "engagement_from_text",
     "entry_id",
     "html_to_text",
     "make_entry",
