@@ -20,7 +20,7 @@ from newsletter.errors import ParseError, SourceError
 from newsletter.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
 from newsletter.models import Digest, Entry, ParsedSource, Source
 from newsletter.parse import parse_source
-from newsletter.render import FORMATS, Format, make_environment, render_digest
+from newsletter.render import FORMATS, Format, cached_environment, render_digest
 from newsletter.store import SourceState, Store
 
 if TYPE_CHECKING:
@@ -391,7 +391,7 @@ def write_outputs(
     template_dir: str | None = None,
 ) -> dict[Format, Path]:
     """Render the digest in each format and write it; returns what was written."""
-    env = make_environment(template_dir)
+    env = cached_environment(template_dir)
     written: dict[Format, Path] = {}
     for fmt, path in outputs.items():
         text = render_digest(digest, fmt, env=env)

@@ -8,6 +8,7 @@ templates escape through the ``md`` filter.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -103,6 +104,13 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     return env
 
 
+@functools.lru_cache(maxsize=8)
+def cached_environment(template_dir: str | None = None) -> jinja2.Environment:
+    """``make_environment`` once per template folder and process: templates are compiled
+    once, not on every render."""
+    return make_environment(template_dir)
+
+
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
     """Render ``name`` with ``context``; template problems become ``TemplateError``."""
     try:
@@ -141,7 +149,8 @@ def render_digest(
         return render_feed(digest, fmt).decode("utf-8")
     if fmt not in TEMPLATE_NAMES:
         raise TemplateError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    env = env or make_environment(template_dir)
+    if env is None:
+        env = cached_environment(str(template_dir) if template_dir else None)
     return render_template(env, TEMPLATE_NAMES[fmt], digest_context(digest))
 
 
