@@ -37,7 +37,7 @@ DEFAULT_SEED = 2026
 # Every feed claims this modification time: If-Modified-Since at or after it gets a 304.
 LAST_MODIFIED = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 
-_WORDS = (
+_WORD_TEXT = (
     "model agent graph sparse latent tensor kernel scheduler compiler cache protocol "
     "retrieval language vision robot policy gradient transformer diffusion benchmark "
     "dataset inference training memory storage network latency throughput consensus "
@@ -45,7 +45,8 @@ _WORDS = (
     "browser runtime garbage collector allocator thread async stream parser feed digest "
     "newsletter archive editor terminal shell container cluster budget climate energy "
     "battery solar grid market policy election court science biology protein genome"
-).split()
+)
+_WORDS = tuple(_WORD_TEXT.split())
 _CATEGORIES = (
     "AI",
     "Machine learning",
@@ -185,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real server
     server: FeedServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: thousands of requests
 
     def _send(
@@ -201,10 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
         if count:
             self.server.count(str(code))
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
         if path == "/stats":
             with self.server.lock:
