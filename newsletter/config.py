@@ -141,9 +141,17 @@ class OutputsConfig(_Model):
 
 
 class RankingConfig(_Model):
-    """Weights of the ranking score (see ``newsletter.summarize.rank``)."""
+    """Weights of the ranking score (see ``newsletter.summarize.rank`` for the formula;
+    each part is ``weight x a signal between 0 and 1``)."""
 
     half_life_hours: float = Field(DEFAULT_HALF_LIFE_HOURS, gt=0)
+    freshness_weight: float = Field(1.0, ge=0)
+    engagement_weight: float = Field(1.0, ge=0)
+    engagement_reference: float = Field(100.0, gt=0)
+    comment_weight: float = Field(0.5, ge=0)
+    source_weight: float = Field(0.5, ge=0)
+    duplicate_bonus: float = Field(0.3, ge=0)
+    interest_boost: float = Field(0.5, ge=0)
 
 
 class DigestConfig(_Model):

@@ -323,7 +323,7 @@ def digest_options(
         max_items=max_items or cfg.max_items,
         max_sections=cfg.max_sections,
         summary_chars=cfg.summary_chars,
-        rank=RankSettings(half_life_hours=cfg.ranking.half_life_hours),
+        rank=RankSettings(**cfg.ranking.model_dump()),
         interests=tuple(interests),
     )
 
