@@ -233,6 +233,7 @@ class SmtpSession:
             start_tls=s.security == "starttls",
             tls_context=s.tls_context,
         )
+        where = f"{s.host}:{s.port}"
         try:
             await client.connect()
             if s.username:
@@ -240,23 +241,35 @@ class SmtpSession:
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _close(client)
             raise AuthenticationError(
-                f"the SMTP server {s.host}:{s.port} refused the login of {s.username!r} "
+                f"the SMTP server {where} refused the login of {s.username!r} "
                 f"({_reply_text(exc.code, exc.message)}); check smtp.username and "
                 f"{PASSWORD_ENV}"
             ) from None
-        except aiosmtplib.SMTPException as exc:
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            aiosmtplib.SMTPServerDisconnected,
+            OSError,
+        ) as exc:
             await _close(client)
-            if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500:
-                # e.g. 530 "must issue STARTTLS" or "AUTH not supported": a setup error.
+            raise TransientDeliveryError(where, f"cannot connect: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await _close(client)
+            if exc.code >= 500:
+                # e.g. 530 "must issue STARTTLS first": a setup error, not bad luck.
                 raise AuthenticationError(
-                    f"the SMTP server {s.host}:{s.port} refused the session "
+                    f"the SMTP server {where} refused the session "
                     f"({_reply_text(exc.code, exc.message)}); check smtp.security and "
                     "smtp.username"
                 ) from None
-            raise TransientDeliveryError(f"{s.host}:{s.port}", f"cannot connect: {exc}") from None
-        except (OSError, ssl.SSLError) as exc:
+            raise TransientDeliveryError(where, f"cannot connect: {exc}") from None
+        except aiosmtplib.SMTPException as exc:
+            # No STARTTLS or no AUTH on the server: the settings do not fit this server.
             await _close(client)
-            raise TransientDeliveryError(f"{s.host}:{s.port}", f"cannot connect: {exc}") from None
+            raise AuthenticationError(
+                f"the SMTP server {where} cannot do what the settings ask ({exc}); "
+                "check smtp.security and smtp.username"
+            ) from None
         self.client = client
         return client
 

@@ -202,21 +202,41 @@ class CountingSink:
         return "250 OK"
 
 
-if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
-    sink_port = int(sys.argv[1])
-    sink = Controller(
-        CountingSink(),
-        hostname="127.0.0.1",
-        port=sink_port,
-        decode_data=False,
-        data_size_limit=50_000_000,
+def run_sender(db_url: str, port: int, rate: float) -> None:
+    """A sender process for the crash test: the real outbox loop over SMTP for edition 1
+    of the store at ``db_url`` (light imports, so it starts fast)."""
+    from datetime import UTC, datetime
+
+    from newsletter import outbox
+    from newsletter.deliver import Composer, RetryPolicy, SmtpMailer, SmtpSettings, deliver_edition
+    from newsletter.mail import MailSettings
+    from newsletter.store import Store
+
+    digest = sample_digest(5)
+    composer = Composer(
+        lambda interests: digest,
+        mail=MailSettings(base_url="https://news.example.org"),
+        period="2026-11-28",
+        secret="k",
     )
-    sink.start()
-    print("ready", flush=True)
-    try:
-        sys.stdin.read()
-    finally:
-        sink.stop()
+    mailer = SmtpMailer(
+        SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
+    )
+    with Store(db_url) as store:
+        outbox.ensure_tables(store)
+        report = asyncio.run(
+            deliver_edition(
+                store,
+                1,
+                mailer,
+                composer,
+                clock=lambda: datetime.now(UTC),
+                policy=RetryPolicy(backoff=0.01),
+                workers=2,
+                batch=4,
+            )
+        )
+    print(f"sent {report.sent} recovered {report.recovered}", flush=True)
 
 
 # -- sample data shared by the mail tests ----------------------------------------------------
@@ -261,3 +281,22 @@ def sample_digest(n: int = 5, *, title: str = "Daily Papers", item_title: str | 
         sections=sections,
         sources={"arxiv": Source("arxiv", "https://arxiv.org/rss/cs.AI", title="arXiv cs.AI")},
     )
+
+
+if __name__ == "__main__" and sys.argv[1] == "sender":
+    run_sender(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+elif __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
+    sink_port = int(sys.argv[1])
+    sink = Controller(
+        CountingSink(),
+        hostname="127.0.0.1",
+        port=sink_port,
+        decode_data=False,
+        data_size_limit=50_000_000,
+    )
+    sink.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        sink.stop()
