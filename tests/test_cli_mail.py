@@ -27,7 +27,12 @@ from newsletter.store import Store
 for _command in COMMANDS:
     main.add_command(_command)
 
-WORDS = ["transformer", "diffusion", "robotics", "protein", "quantum", "compiler", "database", "kernel", "graph", "vision", "speech", "agents", "retrieval", "sparse", "federated", "causal", "bayesian", "reinforcement", "symbolic", "tokenizer", "optimizer", "memory", "energy", "climate", "genome"]
+WORDS = [
+    *("transformer", "diffusion", "robotics", "protein", "quantum", "compiler", "database"),
+    *("kernel", "graph", "vision", "speech", "agents", "retrieval", "sparse", "federated"),
+    *("causal", "bayesian", "reinforcement", "symbolic", "tokenizer", "optimizer", "memory"),
+    *("energy", "climate", "genome"),
+]
 SECRET = {"NEWSLETTER_SECRET_KEY": "test-secret", "NEWSLETTER_SMTP_PASSWORD": ""}
 
 
