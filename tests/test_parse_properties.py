@@ -22,6 +22,8 @@ from newsletter.normalize import (
 from newsletter.parse import parse_source
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example of these runs both parser tiers: fewer examples keep the suite at seconds.
+PARSES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def parses_or_parse_error(data: bytes, **kwargs: object) -> ParsedSource | None:
@@ -41,7 +43,7 @@ def parses_or_parse_error(data: bytes, **kwargs: object) -> ParsedSource | None:
     return parsed
 
 
-@FAST
+@PARSES
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_raise_only_parse_error(data: bytes) -> None:
     parses_or_parse_error(data)
@@ -63,7 +65,7 @@ def test_bytes_after_a_feed_prefix_raise_only_parse_error(tail: bytes) -> None:
 field = st.one_of(st.text(max_size=80), st.text(max_size=80).map(escape))
 
 
-@FAST
+@PARSES
 @given(title=field, link=field, description=field, date=field, guid=field, category=field)
 def test_text_inside_an_rss_skeleton(
     title: str, link: str, description: str, date: str, guid: str, category: str
@@ -77,7 +79,7 @@ def test_text_inside_an_rss_skeleton(
     parses_or_parse_error(data)
 
 
-@FAST
+@PARSES
 @given(title=field, link=field, content=field, date=field, entry_id=field, author=field)
 def test_text_inside_an_atom_skeleton(
     title: str, link: str, content: str, date: str, entry_id: str, author: str
