@@ -165,6 +165,8 @@ class Daemon:
     secret: str
     clock: Callable[[], datetime] = now_utc
     options: DaemonOptions = field(default_factory=DaemonOptions)
+    overrides: dict[str, DigestSchedule] = field(default_factory=dict)
+    """Schedules to use instead of the configured ones (by digest name)."""
     scheduler: AsyncIOScheduler | None = None
     _running: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: bool = False
@@ -173,7 +175,9 @@ class Daemon:
 
     @property
     def schedules(self) -> dict[str, DigestSchedule]:
-        return {d.name: schedule_for(d) for d in self.settings.digests}
+        return {
+            d.name: self.overrides.get(d.name) or schedule_for(d) for d in self.settings.digests
+        }
 
     def digest_cfg(self, name: str) -> DigestConfig:
         return self.settings.digest(name)
