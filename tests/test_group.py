@@ -6,11 +6,14 @@ import json
 import random
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
 from newsletter.errors import ConfigError
 from newsletter.summarize.group import (
@@ -20,6 +23,9 @@ from newsletter.summarize.group import (
     Topic,
     cluster_labels,
     group_texts,
+    louvain,
+    merge_communities,
+    modularity,
     section_summary,
 )
 from newsletter.summarize.text import entry_text, tokenize
@@ -172,6 +178,45 @@ def test_max_groups_counts_configured_topics() -> None:
     groups = group_texts(texts, topics=TOPICS, max_groups=1, min_auto=5)
     assert [g.topic for g in groups] == ["Space", None]
     assert groups[-1].label == OTHER_LABEL
+
+
+def _cliques(sizes: Sequence[int], bridges: Sequence[tuple[int, int, float]]) -> sparse.csr_matrix:
+    """Cliques of the given sizes, clique i and j joined by one edge of the given weight."""
+    starts = np.cumsum([0, *sizes])
+    dense = np.zeros((starts[-1], starts[-1]))
+    for start, stop in pairwise(starts):
+        dense[start:stop, start:stop] = 1.0
+    for i, j, weight in bridges:
+        dense[starts[i], starts[j]] = dense[starts[j], starts[i]] = weight
+    np.fill_diagonal(dense, 0.0)
+    return sparse.csr_matrix(dense)
+
+
+def test_louvain_finds_cliques() -> None:
+    graph = _cliques([5, 5, 5, 5], [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0)])
+    labels = louvain(graph, seed=3)
+    assert [len(set(labels[i : i + 5].tolist())) for i in range(0, 20, 5)] == [1, 1, 1, 1]
+    assert len(set(labels.tolist())) == 4
+    assert modularity(graph, labels) > modularity(graph, np.zeros(20, dtype=int))
+
+
+def test_merge_communities_joins_the_most_linked() -> None:
+    graph = _cliques([4, 4, 4, 4], [(0, 1, 1.0), (2, 3, 1.0), (1, 2, 0.1)])
+    merged = merge_communities(graph, np.repeat(np.arange(4), 4), 2)
+    assert merged[0] == merged[4] != merged[8] == merged[12]
+    # Isolated texts are never merged anywhere.
+    lonely = sparse.csr_matrix((5, 5))
+    assert merge_communities(lonely, np.arange(5), 1).tolist() == list(range(5))
+
+
+def test_many_topics_fold_into_max_groups_not_other() -> None:
+    topics = [f"alpha{i} beta{i} gamma{i} delta{i}" for i in range(12)]
+    texts = [f"{t} item{j}" for t in topics for j in range(4)]
+    groups = group_texts(texts, max_groups=4)
+    _check_contract(texts, groups, 4)
+    assert len(groups) <= 5
+    other = [g for g in groups if g.label == OTHER_LABEL]
+    assert not other or len(other[0].members) < len(texts) // 2
 
 
 def test_bad_pattern_names_the_topic() -> None:

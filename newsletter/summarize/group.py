@@ -272,8 +272,57 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cluster(texts: Sequence[str], seed: int) -> tuple[list[int], sparse.csr_matrix, list[str]]:
-    """Return group numbers, TF-IDF rows (both in input order) and the TF-IDF terms."""
+def merge_communities(
+    graph: sparse.csr_matrix, labels: np.ndarray, target: int, resolution: float = RESOLUTION
+) -> np.ndarray:
+    """Merge linked communities until at most ``target`` of them have links, the merge
+    that loses least modularity first (greedy agglomeration past the modularity peak).
+
+    Communities without any link (texts sharing no word with the others) are left alone:
+    there is nothing to say which group they belong with.
+    """
+    count = int(labels.max()) + 1 if len(labels) else 0
+    onehot = sparse.csr_matrix(
+        (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), count)
+    )
+    between = np.asarray((onehot.T @ graph @ onehot).todense(), dtype=np.float64)
+    totals = between.sum(axis=1)
+    total = float(totals.sum())
+    if total <= 0:
+        return labels
+    parent = np.arange(count)
+    alive = totals > 0
+    while int(alive.sum()) > max(target, 1):
+        gain = between / total - resolution * np.outer(totals, totals) / total**2
+        allowed = np.triu(between > 0, 1) & np.outer(alive, alive)
+        if not allowed.any():
+            break
+        gain[~allowed] = -np.inf
+        a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        between[a, :] += between[b, :]
+        between[:, a] += between[:, b]
+        between[b, :] = 0.0
+        between[:, b] = 0.0
+        totals[a] += totals[b]
+        totals[b] = 0.0
+        alive[b] = False
+        parent[b] = a
+    for c in range(count):  # follow merges to the surviving community
+        root = c
+        while parent[root] != root:
+            root = parent[root]
+        parent[c] = root
+    merged: np.ndarray = parent[labels]
+    return merged
+
+
+def _cluster(
+    texts: Sequence[str], seed: int, target: int | None = None
+) -> tuple[list[int], sparse.csr_matrix, list[str]]:
+    """Return group numbers, TF-IDF rows (both in input order) and the TF-IDF terms.
+
+    With a ``target``, linked groups are merged until no more than ``target`` remain.
+    """
     n = len(texts)
     order = sorted(range(n), key=lambda i: texts[i])
     rows, terms = tfidf_matrix([texts[i] for i in order])
@@ -289,6 +338,8 @@ def _cluster(texts: Sequence[str], seed: int) -> tuple[list[int], sparse.csr_mat
         runs = [louvain(graph, seed=seed * count + r) for r in range(count)]
         scores = [modularity(graph, run) for run in runs]
         canonical = runs[int(np.argmax(scores))]
+        if target is not None:
+            canonical = merge_communities(graph, _by_size(canonical), target)
     canonical = _by_size(canonical)
     return canonical[back].tolist(), sparse.csr_matrix(rows[back]), terms
 
@@ -368,7 +419,9 @@ def group_texts(
     rest_texts = [texts[i] for i in rest]
     clusters: list[list[int]] = []
     if len(rest) >= min_auto and budget > 0:
-        raw, rows, terms = _cluster(rest_texts, seed)
+        # Merging to the budget keeps a big collection's many small topics in sections
+        # rather than in one huge "Other".
+        raw, rows, terms = _cluster(rest_texts, seed, target=budget)
         by_cluster: dict[int, list[int]] = {}
         for position, c in enumerate(raw):
             by_cluster.setdefault(c, []).append(position)
