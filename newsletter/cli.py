@@ -432,6 +432,10 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> No
         lines = ["[[sources]]", f"name = {_toml_str(name)}", f"url = {_toml_str(s.url)}"]
         if s.title:
             lines.append(f"title = {_toml_str(s.title)}")
+        if s.kind != "auto":
+            lines.append(f"kind = {_toml_str(s.kind)}")
+        if s.weight != 1.0:
+            lines.append(f"weight = {s.weight}")
         toml_parts.append("\n".join(lines))
     text = "\n\n".join(toml_parts) + ("\n" if toml_parts else "")
     if write:

@@ -398,6 +398,11 @@ _UNTITLED_LENGTH = 80
 _EMAIL_WITH_NAME = re.compile(r"^\s*[^@\s()]+@[^@\s()]+\s*\((?P<name>[^()]+)\)\s*$")
 _POINTS = re.compile(r"\bPoints:\s*(\d{1,9})\b")
 _COMMENT_COUNT = re.compile(r"#\s*Comments:\s*(\d{1,9})\b")
+# arXiv's RSS items start "arXiv:2503.10004v1 Announce Type: new Abstract: ...": keep
+# only the abstract, or every summary would open with that line.
+_ARXIV_PREAMBLE = re.compile(
+    r"^\s*arXiv:\S+\s+Announce Type:\s*[\w-]+\s*(?:Abstract:\s*)?", re.IGNORECASE
+)
 
 
 def clean_author(author: str | None) -> str | None:
@@ -459,6 +464,7 @@ def make_entry(
     else:
         text = html_to_text(html_lib.escape(content_text, quote=False))
         safe_html = text_to_html(text)
+    text = _ARXIV_PREAMBLE.sub("", text, count=1)
     clean = clean_title(title) or _title_from_text(text)
     # Parsers disagree on which of the two a lone date is (feedparser calls RDF dc:date
     # "updated", fastfeedparser calls it "published"), so each falls back to the other.

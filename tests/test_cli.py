@@ -260,17 +260,26 @@ def test_explain_prints_score_breakdown(runner: CliRunner) -> None:
 
 def test_sources_import_export_round_trip(runner: CliRunner, tmp_path: Path) -> None:
     cfg = _config(tmp_path, {"hn": str(HN), "arxiv": str(ARXIV)})
+    text = cfg.read_text(encoding="utf-8").replace(
+        f'url = "{ARXIV}"', f'url = "{ARXIV}"\nkind = "feed"\nweight = 2.5'
+    )
+    cfg.write_text(text, encoding="utf-8")
     exported = runner.invoke(main, ["sources", "export", "--config", str(cfg)])
     assert exported.exit_code == 0
     opml = tmp_path / "feeds.opml"
     opml.write_bytes(exported.stdout_bytes)
-    other = _config(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, {})
+    (tmp_path / "x").mkdir()
+    other = _config(tmp_path / "x", {})
     imported = runner.invoke(
         main, ["sources", "import", str(opml), "--config", str(other), "--write"]
     )
     assert imported.exit_code == 0, imported.output
     listed = runner.invoke(main, ["sources", "list", "--config", str(other)])
     assert str(HN) in listed.stdout.replace("\n", "") or "hackernews" in listed.stdout
+    from newsletter.config import load_config
+
+    back = {s.name: s for s in load_config(other).sources}
+    assert back["arxiv"].kind == "feed" and back["arxiv"].weight == 2.5
     again = runner.invoke(main, ["sources", "import", str(opml), "--config", str(other)])
     assert "0 new sources (2 already configured)" in again.stderr
 

@@ -281,3 +281,15 @@ def test_make_entry_without_link_or_guid_hashes() -> None:
 def test_make_entry_guid_equal_to_link_uses_canonical_link() -> None:
     link = "https://x.example/a?utm_source=rss"
     assert make_entry(source="s", title="t", link=link, guid=link).id == "https://x.example/a"
+
+
+def test_arxiv_announce_preamble_is_dropped_from_text() -> None:
+    from newsletter.normalize import make_entry
+
+    entry = make_entry(
+        source="arxiv",
+        title="A paper",
+        link="https://arxiv.org/abs/2503.10004v1",
+        content_text="arXiv:2503.10004v1 Announce Type: replace-cross \nAbstract: We study X.",
+    )
+    assert entry.text == "We study X."
