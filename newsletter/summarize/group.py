@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 
 from newsletter.errors import ConfigError
-from newsletter.summarize.text import distinctive_terms, tfidf_matrix
+from newsletter.summarize.text import display_form, distinctive_terms, tfidf_matrix
 
 OTHER_LABEL = "Other"
 """The last section: entries of no configured topic and of no automatic group."""
@@ -356,12 +356,13 @@ def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
 
 def _label(terms: Sequence[str], taken: set[str]) -> str:
     """Return a label from the first distinctive terms, longer if it is already taken."""
-    for count in range(LABEL_TERMS, len(terms) + 1):
-        words = list(terms[:count])
+    terms = list(terms) or ["Group"]
+    for count in range(min(LABEL_TERMS, len(terms)), len(terms) + 1):
+        words = terms[:count]
         label = " · ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
         if label.lower() not in taken:
             return label
-    base = " · ".join(terms[:LABEL_TERMS]) or "Group"
+    base = " · ".join(terms[:LABEL_TERMS])
     base = base[:1].upper() + base[1:]
     number = 2
     while f"{base} ({number})".lower() in taken:
@@ -436,13 +437,14 @@ def group_texts(
     classes = [in_cluster.get(p, len(clusters)) for p in range(len(rest))]
     names = distinctive_terms(rows, terms, classes, len(clusters) + 1, SUMMARY_TERMS)
     for c, positions in enumerate(clusters):
-        label = _label(names[c], taken)
+        shown = [display_form(t, [rest_texts[p] for p in positions]) for t in names[c]]
+        label = _label(shown, taken)
         taken.add(label.lower())
         groups.append(
             Group(
                 label=label,
                 members=tuple(rest[p] for p in positions),
-                summary_terms=tuple(names[c]),
+                summary_terms=tuple(shown),
                 key=_unique_key(label, keys),
             )
         )

@@ -181,3 +181,23 @@ def distinctive_terms(
         ranked = sorted(candidates.tolist(), key=lambda i: (-row[i], terms[i]))
         result.append(pick_terms([terms[i] for i in ranked[: limit * 6]], limit))
     return result
+
+
+def display_form(term: str, texts: Sequence[str]) -> str:
+    """Return ``term`` as the texts mostly write it when that is in capitals (``QCD``,
+    ``LHC``, ``GPT-4``), else in lower case (titles capitalize every word, so any other
+    capitalization says little)."""
+    words = term.split()
+    if not words:
+        return term
+    pattern = re.compile(
+        r"(?<![\w\\])" + r"\s+".join(map(re.escape, words)) + r"(?!\w)", re.IGNORECASE
+    )
+    upper = other = 0
+    for text in texts:
+        for match in pattern.finditer(text):
+            if " ".join(match.group().split()) == term.upper():
+                upper += 1
+            else:
+                other += 1
+    return term.upper() if upper > other and term.upper() != term else term
