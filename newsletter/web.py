@@ -347,14 +347,15 @@ def parse_interests(text: str) -> tuple[tuple[str, ...], str | None]:
 
 
 def normalize_email(value: str) -> tuple[str, str | None]:
-    """(normalized address, error)."""
-    from email_validator import EmailNotValidError, validate_email
+    """(normalized address, error): the same normalization as ``subscribers add``, so
+    one person is one subscriber whichever way they came in."""
+    from newsletter.subscribers import AddressError, normalize_address
 
     if not value:
         return value, "Enter your email address."
     try:
-        return validate_email(value, check_deliverability=False).normalized, None
-    except EmailNotValidError:
+        return normalize_address(value), None
+    except AddressError:
         return value, "That does not look like an email address (like name@example.org)."
 
 
