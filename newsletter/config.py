@@ -17,6 +17,9 @@ Environment overrides (see ``ENV_OVERRIDES``)::
     NEWSLETTER_MAIL_DIR          mail.mail_dir
     NEWSLETTER_SMTP_HOST / _PORT / _SECURITY / _USERNAME / _PASSWORD   smtp.*
     NEWSLETTER_BASE_URL          web.base_url
+    NEWSLETTER_LLM_BASE_URL      llm.base_url
+    NEWSLETTER_LLM_MODEL         llm.model
+    NEWSLETTER_LLM_API_KEY       the LLM API key (the variable named by llm.api_key_env)
 """
 
 from __future__ import annotations
@@ -268,6 +271,27 @@ class WebConfig(_Model):
     port: int = Field(8025, ge=1, le=65535)
 
 
+class LlmConfig(_Model):
+    """The optional LLM summarizer (off by default): any OpenAI-compatible chat endpoint.
+
+    The API key never comes from the file: it is read from the environment variable
+    named by ``api_key_env`` (a local server such as Ollama needs none).
+    """
+
+    enabled: bool = False
+    base_url: str = "http://localhost:11434/v1"
+    model: str = "llama3.2"
+    api_key_env: str = Field("NEWSLETTER_LLM_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: float = Field(20.0, gt=0, le=600)
+    """Seconds for one whole request; past it the extractive summary is kept."""
+    max_concurrency: int = Field(4, ge=1, le=64)
+    max_input_chars: int = Field(4000, ge=200, le=200_000)
+    """How much of an item's text goes into its prompt."""
+    item_words: int = Field(40, ge=5, le=300)
+    """Length of an item's TL;DR, in words."""
+    section_summaries: bool = True
+
+
 class Settings(_Model):
     """The whole configuration."""
 
@@ -279,6 +303,7 @@ class Settings(_Model):
     mail: MailConfig = MailConfig()
     smtp: SmtpConfig = SmtpConfig()
     web: WebConfig = WebConfig()
+    llm: LlmConfig = LlmConfig()
     path: str | None = Field(None, exclude=True)
     """The file the settings came from (for messages and relative paths)."""
 
@@ -326,6 +351,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "NEWSLETTER_SMTP_USERNAME": "smtp.username",
     "NEWSLETTER_SMTP_PASSWORD": "smtp.password",
     "NEWSLETTER_BASE_URL": "web.base_url",
+    "NEWSLETTER_LLM_BASE_URL": "llm.base_url",
+    "NEWSLETTER_LLM_MODEL": "llm.model",
 }
 
 _EXAMPLES: dict[str, str] = {
