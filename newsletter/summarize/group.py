@@ -49,8 +49,8 @@ MAX_NEIGHBORS = 40
 """Bounds on ``k`` of the similarity graph: below 5 the graph falls apart into crumbs;
 above 40 it costs time and links across topics in big collections."""
 
-LOUVAIN_RUNS = ((500, 4), (2000, 2))
-"""Seeded Louvain runs by collection size (up to 500 texts: 4, up to 2,000: 2, else 1);
+LOUVAIN_RUNS = ((300, 4), (600, 2))
+"""Seeded Louvain runs by collection size (up to 300 texts: 4, up to 600: 2, else 1);
 the partition with the highest modularity is kept, which makes the result depend less on
 the order nodes are visited in. Small collections are cheap and vary most from run to
 run; big ones are expensive and vary least."""
@@ -59,6 +59,7 @@ RESOLUTION = 1.0
 """Standard modularity: a group must hold more links than chance would give."""
 
 LABEL_TERMS = 2
+DISPLAY_SAMPLE = 50
 SUMMARY_TERMS = 5
 _CHUNK = 1024
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -437,7 +438,10 @@ def group_texts(
     classes = [in_cluster.get(p, len(clusters)) for p in range(len(rest))]
     names = distinctive_terms(rows, terms, classes, len(clusters) + 1, SUMMARY_TERMS)
     for c, positions in enumerate(clusters):
-        shown = [display_form(t, [rest_texts[p] for p in positions]) for t in names[c]]
+        # How terms are written is clear from a sample; sorted, so it is the same sample
+        # in any input order.
+        sample = sorted(rest_texts[p] for p in positions)[:DISPLAY_SAMPLE]
+        shown = [display_form(t, sample) for t in names[c]]
         label = _label(shown, taken)
         taken.add(label.lower())
         groups.append(

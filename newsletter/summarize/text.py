@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 from scipy import sparse
@@ -60,15 +63,30 @@ def entry_text(title: str, body: str = "") -> str:
     return " ".join([f"{title}."] * TITLE_WEIGHT + [body])
 
 
+@lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    # Enough to see "star" and "stars" or "galaxy" and "galaxies" as one label word.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def analyze(text: str) -> list[str]:
+    """Return the terms TF-IDF counts in ``text``: its words (stop words removed, plurals
+    folded into the singular) and each pair of consecutive words."""
+    words = [_stem(w) for w in tokenize(text)]
+    return words + [f"{a} {b}" for a, b in pairwise(words)]
+
+
 def _vectorizer(*, min_df: int) -> TfidfVectorizer:
     # Sublinear tf so one word repeated through an abstract does not dominate it; bigrams
-    # because topics are often phrases ("dark matter", "quantum dots"); max_df drops words
-    # common to most documents, which separate nothing.
+    # because topics are often phrases ("dark matter", "quantum dots"); plurals folded so
+    # "galaxy" and "galaxies" count as one word; max_df drops words common to most
+    # documents, which separate nothing.
     return TfidfVectorizer(
-        preprocessor=normalize_text,
-        token_pattern=TOKEN_PATTERN,
-        stop_words=sorted(STOP_WORDS),
-        ngram_range=(1, 2),
+        analyzer=analyze,
         sublinear_tf=True,
         min_df=min_df,
         max_df=0.5,
@@ -125,29 +143,22 @@ def class_term_weights(
     return weights
 
 
-def _stem(word: str) -> str:
-    # Enough to see "star" and "stars" or "galaxy" and "galaxies" as one label word.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def pick_terms(ranked: Sequence[str], limit: int) -> list[str]:
     """Return up to ``limit`` of ``ranked`` terms, skipping ones that repeat a chosen term.
 
     A phrase absorbs its words: after ``dark matter``, ``dark`` and ``matter`` add nothing,
     and ``matter`` followed later by ``dark matter`` is replaced by the phrase. Plurals
-    count as their singular.
+    count as their singular; a term sharing a word with a chosen term is skipped.
     """
     chosen: list[str] = []
     stems: list[set[str]] = []
     for term in ranked:
         words = {_stem(w) for w in term.split()}
-        if any(words <= s for s in stems):
-            continue
         absorbed = [i for i, s in enumerate(stems) if s < words]
+        # A term repeating words of another chosen term ("state entanglement" after
+        # "quantum states") adds little.
+        if any(words & s for i, s in enumerate(stems) if i not in absorbed):
+            continue
         if absorbed:
             # The phrase takes the place of the best word it absorbs.
             keep = [i for i in range(len(chosen)) if i not in absorbed[1:]]
@@ -183,21 +194,41 @@ def distinctive_terms(
     return result
 
 
+_GAP = r"\s+(?:[^\W\d_]+\s+)?"
+"""Between the words of a phrase: the stop word ``analyze`` dropped, if any ("equations
+of motion" is the phrase ``equation motion``)."""
+
+
+def _variants(word: str) -> str:
+    """A regular expression for the forms :func:`_stem` folds into ``word``."""
+    if word.endswith("y"):
+        return re.escape(word[:-1]) + "(?:y|ies)"
+    return re.escape(word) + "s?"
+
+
 def display_form(term: str, texts: Sequence[str]) -> str:
-    """Return ``term`` as the texts mostly write it when that is in capitals (``QCD``,
-    ``LHC``, ``GPT-4``), else in lower case (titles capitalize every word, so any other
-    capitalization says little)."""
+    """Return ``term`` (words as :func:`analyze` folds them) as the texts mostly write it.
+
+    ``galaxy`` may come back as ``galaxies``, ``qcd`` as ``QCD``: the most common form,
+    in lower case unless it is mostly written in capitals (titles capitalize every word,
+    so any other capitalization says little).
+    """
     words = term.split()
     if not words:
         return term
     pattern = re.compile(
-        r"(?<![\w\\])" + r"\s+".join(map(re.escape, words)) + r"(?!\w)", re.IGNORECASE
+        r"(?<![\w\\])" + _GAP.join(map(_variants, words)) + r"(?!\w)", re.IGNORECASE
     )
-    upper = other = 0
+    forms: Counter[str] = Counter()
+    capitals: Counter[str] = Counter()
     for text in texts:
         for match in pattern.finditer(text):
-            if " ".join(match.group().split()) == term.upper():
-                upper += 1
-            else:
-                other += 1
-    return term.upper() if upper > other and term.upper() != term else term
+            written = " ".join(match.group().split())
+            forms[written.lower()] += 1
+            if written.isupper():
+                capitals[written.lower()] += 1
+    if not forms:
+        return term
+    # Most common first; ties to the shorter, then alphabetical, form.
+    best = min(forms, key=lambda f: (-forms[f], len(f), f))
+    return best.upper() if capitals[best] * 2 > forms[best] else best
