@@ -20,6 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/newsletter fetch --config config/demo.toml
 	$(BIN)/newsletter digest --config config/demo.toml --no-fetch
+	$(BIN)/newsletter subscribers import config/demo-subscribers.csv --config config/demo.toml
+	$(BIN)/newsletter send --config config/demo.toml
 
 test: $(STAMP)
 	bash .ci/ensure-browser

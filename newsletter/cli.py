@@ -497,3 +497,11 @@ __all__ = [
     "main",
     "open_store",
 ]
+
+
+# Commands that live in their own modules register here, at the bottom, because those
+# modules import the helpers above.
+from newsletter.cli_mail import COMMANDS as _MAIL_COMMANDS  # noqa: E402
+
+for _command in _MAIL_COMMANDS:
+    main.add_command(_command)
