@@ -505,3 +505,8 @@ from newsletter.cli_mail import COMMANDS as _MAIL_COMMANDS  # noqa: E402
 
 for _command in _MAIL_COMMANDS:
     main.add_command(_command)
+
+from newsletter.cli_run import COMMANDS as _RUN_COMMANDS  # noqa: E402
+
+for _command in _RUN_COMMANDS:
+    main.add_command(_command)

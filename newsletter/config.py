@@ -176,6 +176,10 @@ class DigestConfig(_Model):
     schedule: str = DEFAULT_SCHEDULE
     timezone: str = "UTC"
     grace: str = DEFAULT_GRACE
+    deadline: str | None = None
+    """Past this long after its scheduled time an edition is never sent (e.g. "12h")."""
+    local_hour: int | None = Field(None, ge=0, le=23)
+    """Send at this hour of each subscriber's own time zone instead of on ``schedule``."""
     subject: str = "{title} — {date}"
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
@@ -187,7 +191,7 @@ class DigestConfig(_Model):
             raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
         return v
 
-    @field_validator("since", "grace")
+    @field_validator("since", "grace", "deadline")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         if v is not None:

@@ -396,6 +396,7 @@ class Daemon:
                 now=at,
                 clock=self.clock,
                 secret=self.secret,
+                period=decision.period,
             )
         except AuthenticationError as exc:
             log_event(

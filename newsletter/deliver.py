@@ -574,11 +574,19 @@ def new_entries(store: Store, settings: Settings, cfg: DigestConfig, now: dateti
 
 
 def plan_edition(
-    store: Store, settings: Settings, cfg: DigestConfig, *, now: datetime, create: bool = True
+    store: Store,
+    settings: Settings,
+    cfg: DigestConfig,
+    *,
+    now: datetime,
+    create: bool = True,
+    period: str | None = None,
 ) -> EditionPlan:
     """The current period's edition: the stored one, else built from new entries and
-    (when ``create`` and there is something new) recorded once per (digest, period)."""
-    period = period_for(cfg, now)
+    (when ``create`` and there is something new) recorded once per (digest, period).
+    ``period`` defaults to the local date of ``now`` in the digest's time zone; the
+    scheduler passes its own key for schedules that fire more than once a day."""
+    period = period or period_for(cfg, now)
     found = store.edition(cfg.name, period)
     if found is not None:
         return EditionPlan(period, store.edition_entries(found.id), found.created_at, found)
@@ -726,10 +734,11 @@ async def send_edition(
     secret: str,
     dry_run: bool = False,
     on_result: Callable[[OutboxRow, str, str], None] | None = None,
+    period: str | None = None,
 ) -> SendResult:
     """Build the current edition if needed and deliver it to every active subscriber of
     the digest not sent to yet. ``dry_run`` writes nothing and sends nothing."""
-    plan = plan_edition(store, settings, cfg, now=now, create=not dry_run)
+    plan = plan_edition(store, settings, cfg, now=now, create=not dry_run, period=period)
     subscribers = subscribers_of(store, cfg.name)
     if plan.edition is None:
         pending = len(subscribers) if plan.entries else 0
