@@ -27,6 +27,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -530,8 +531,20 @@ def summarize_digest_sync(
     api_key: str | None,
     now: datetime | None = None,
 ) -> tuple[Digest, LlmReport]:
-    """``summarize_digest`` for synchronous callers (the CLI, the scheduler)."""
-    return asyncio.run(summarize_digest(digest, cfg, store, api_key=api_key, now=now))
+    """``summarize_digest`` for synchronous callers (the CLI, a digest composer).
+
+    Called from a thread that runs an event loop (the daemon), it runs on its own loop in
+    a worker thread, since ``asyncio.run`` cannot nest; async callers should rather await
+    ``summarize_digest``.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(summarize_digest(digest, cfg, store, api_key=api_key, now=now))
+    with ThreadPoolExecutor(1, thread_name_prefix="newsletter-llm") as pool:
+        return pool.submit(
+            asyncio.run, summarize_digest(digest, cfg, store, api_key=api_key, now=now)
+        ).result()
 
 
 __all__ = [

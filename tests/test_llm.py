@@ -389,3 +389,16 @@ def test_summarize_digest_with_a_shared_client(llm: FakeLLM, cfg: LlmConfig, sto
 
     out, report = asyncio.run(go())
     assert report.requested == 4 and out.items[0].summary.startswith("Model says")
+
+
+def test_sync_wrapper_works_inside_a_running_loop(
+    llm: FakeLLM, cfg: LlmConfig, store: Store
+) -> None:
+    import asyncio
+
+    async def daemon_like() -> Any:
+        # A synchronous digest composer called from async code (as in the daemon).
+        return run(digest(2), cfg, store)
+
+    out, report = asyncio.run(daemon_like())
+    assert report.requested == 4 and out.items[1].summary.startswith("Model says")
