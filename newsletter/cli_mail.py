@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from newsletter import outbox  # registers the subscribers and outbox tables
-from newsletter.cli import (
+from newsletter.cli_common import (
     EXIT_FAILED,
     config_option,
     fail,

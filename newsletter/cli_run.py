@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from newsletter.cli import config_option, handle_errors, load_settings, open_store
+from newsletter.cli_common import config_option, handle_errors, load_settings, open_store
 from newsletter.config import Settings, parse_duration
 from newsletter.errors import ConfigError
 from newsletter.schedule import DEFAULT_POLL_INTERVAL

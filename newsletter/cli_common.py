@@ -1,0 +1,81 @@
+"""What every command shares: error handling and exit codes, ``--config``, loading the
+settings and opening the store. The command modules (``cli``, ``cli_mail``, ``cli_run``)
+import from here, never from each other.
+
+Exit codes: 0 done, 1 nothing could be done (no source readable, a recipient failed for
+good), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import click
+
+from newsletter.config import Settings, load_config
+from newsletter.errors import ConfigError, NewsletterError, StoreError, TemplateError
+from newsletter.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (never on stdout: stdout may be the digest itself)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project errors into one line on stderr and an exit code; never a traceback
+    for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except TemplateError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except StoreError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except NewsletterError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return cast(F, wrapper)
+
+
+def config_option(fn: F) -> F:
+    """``--config FILE`` (default: ``$NEWSLETTER_CONFIG``, then the user config dir)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Config file (TOML). Default: $NEWSLETTER_CONFIG, then the user config folder.",
+    )(fn)
+
+
+def load_settings(config_path: Path | None, *, required: bool = False) -> Settings:
+    """The settings for a command (file + environment overrides)."""
+    return load_config(config_path, required=required)
+
+
+def open_store(settings: Settings, url: str | None = None) -> Store:
+    """The store named by the settings (or ``url``)."""
+    return Store(url or settings.resolved_database_url())
