@@ -110,8 +110,9 @@ def test_empty_input_gives_no_groups() -> None:
         (["one"], ALL_LABEL),
         (["", "", ""], ALL_LABEL),
         ([f"story number {i} about things" for i in range(11)], ALL_LABEL),
+        (["the same story about galaxies"] * 30, ALL_LABEL),
     ],
-    ids=["single", "empty-strings", "below-min-auto"],
+    ids=["single", "empty-strings", "below-min-auto", "all-identical"],
 )
 def test_small_inputs_are_one_section(texts: list[str], label: str) -> None:
     groups = group_texts(texts)
