@@ -184,6 +184,9 @@ class FeedServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real server
+    # Headers and body go out in two writes; with Nagle on, a kept-alive connection waits
+    # for the client's delayed ACK (40 ms) before the body: real servers set TCP_NODELAY.
+    disable_nagle_algorithm = True
     server: FeedServer
 
     def log_message(self, format: str, *args: object) -> None:

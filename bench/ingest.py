@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
+import importlib.util
 import json
 import os
 import platform
@@ -368,14 +370,14 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     loaded = set(probe.stdout.split())
     heavy = [m for m in HEAVY_MODULES if m in loaded]
     startup = [
-        ("start-up: `python -c pass` (a process)", "pass", "the interpreter alone"),
+        ("start-up: `python -c pass`", "pass", "the interpreter alone"),
         (
-            "start-up: `import newsletter.cli` (a process)",
+            "start-up: `import newsletter.cli`",
             "import newsletter.cli",
             "what every command pays",
         ),
         (
-            f"start-up: `{fetch_imports}` (a process)",
+            f"start-up: `{fetch_imports}`",
             fetch_imports,
             "what `fetch` pays before its first request; loads "
             + (", ".join(heavy) if heavy else "none of " + ", ".join(HEAVY_MODULES)),
@@ -384,7 +386,7 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     if "sklearn" in loaded:
         startup.append(
             (
-                "… of which `import sklearn.feature_extraction.text` alone (a process)",
+                "… of which `import sklearn.feature_extraction.text` alone",
                 "import sklearn.feature_extraction.text",
                 "pulled in by fetch's imports (pipeline → digest → summarize), never used by it",
             )
@@ -392,7 +394,7 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     # Start-up is the least noisy figure there is: the best of three is the honest one.
     startup_rows = [
         (
-            f"{label} (best of 3)",
+            f"{label} (a process, best of 3)",
             min(measure([sys.executable, "-c", code]).seconds for _ in range(3)),
             note,
         )
@@ -462,6 +464,16 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     warm_s = time.perf_counter() - t
     n304 = sum(1 for r in warm if r.status == "not_modified")
 
+    # Reference for fetch_all: the standard library, one request after another.
+    t = time.perf_counter()
+    got = 0
+    for u in urls:
+        req = urllib.request.Request(u, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            data = r.read()
+            got += len(gzip.decompress(data) if r.headers.get("Content-Encoding") else data)
+    urllib_s = time.perf_counter() - t
+
     per = f"concurrency {settings.concurrency}, {settings.per_host} per host"
     n = len(urls)
     return [
@@ -470,6 +482,11 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
             f"HTTP fetch: `fetch_all`, {n} GETs",
             fetch_s,
             f"{len(ok)} bodies, {sum(len(r.body) for r in ok) / 1e6:.1f} MB decoded; {per}",
+        ),
+        (
+            f"reference: `urllib.request` GET + gunzip × {n}, one after another",
+            urllib_s,
+            f"{got / 1e6:.1f} MB; what the HTTP part costs without httpx and asyncio",
         ),
         (
             f"parse: `parse_source` × {len(ok)}, one thread",
@@ -637,6 +654,13 @@ def report(
             share = f"{secs / total:.0%}" if total else "n/a"
             out.append(f"| {label} | {secs:.3f} | {share} | {note} |")
         out.append("")
+    if importlib.util.find_spec("sniffio") is None:
+        out += [
+            "Note: `sniffio` is not installed in this venv, so httpcore runs a failing "
+            "`import sniffio` (a full `sys.path` search) several times per request "
+            "(`httpcore/_synchronization.py`, `current_async_library`).",
+            "",
+        ]
     out.append(
         f"All of the above measured in {elapsed:.0f} s, {platform.python_implementation()} "
         f"{platform.python_version()}. Reproduce: `make bench` or "

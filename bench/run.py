@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,40 +58,53 @@ def run_bench(script: str, title: str, timeout: float) -> Outcome:
     # Benches import the package; make it importable even if it is not pip-installed.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(path)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    # Pass its progress (stderr) through as it comes, keeping a copy for the report.
+    err_lines: list[str] = []
+
+    def relay() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.append(line)
+            sys.stderr.write(f"  {line}")
+            sys.stderr.flush()
+
+    out_chunks: list[str] = []
+
+    def collect() -> None:
+        assert proc.stdout is not None
+        out_chunks.append(proc.stdout.read())
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (relay, collect)]
+    for t in threads:
+        t.start()
     try:
-        done = subprocess.run(
-            [sys.executable, str(path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return Outcome(
-            script,
-            title,
-            "timeout",
-            time.perf_counter() - started,
-            _text(exc.stdout),
-            _text(exc.stderr),
-        )
-    status = "ok" if done.returncode == 0 else "failed"
+        proc.wait(timeout=timeout)
+        status = "ok" if proc.returncode == 0 else "failed"
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        status = "timeout"
+    for t in threads:
+        t.join(10)
     return Outcome(
         script,
         title,
         status,
         time.perf_counter() - started,
-        done.stdout,
-        done.stderr,
-        done.returncode,
+        "".join(out_chunks),
+        "".join(err_lines),
+        proc.returncode,
     )
-
-
-def _text(value: str | bytes | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value or ""
 
 
 # -- the machine ------------------------------------------------------------------------
@@ -217,8 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{script} ...")
         o = run_bench(script, title, timeout)
         log(f"{script}: {o.status} in {o.seconds:.0f}s")
-        if o.status in ("failed", "timeout"):
-            sys.stderr.write(o.stderr[-2000:])
         outcomes.append(o)
     lines = header(load_before)
     ran = ", ".join(f"`{o.script}` {o.status}" for o in outcomes)
