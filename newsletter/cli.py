@@ -140,7 +140,14 @@ def digest(
             if report.readable == 0 and store.count_entries() == 0:
                 fail("no source could be read", EXIT_FAILED)
         result = pipeline.make_digest(
-            store, settings, cfg, chosen, now=now, since=since, max_items=max_items
+            store,
+            settings,
+            cfg,
+            chosen,
+            now=now,
+            since=since,
+            max_items=max_items,
+            on_warning=warn,
         )
     if explain:
         from newsletter.summarize.rank import explain as explain_item

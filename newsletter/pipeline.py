@@ -370,18 +370,43 @@ def make_digest(
     now: datetime,
     since: str | None = None,
     max_items: int | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Digest:
     """Select entries from the store and build the digest (a one-off: nothing recorded)."""
     from newsletter.digest import build_digest
 
     window = parse_duration(since) if since else None
     entries = select_entries(store, sources, now=now, since=window)
-    return build_digest(
+    digest = build_digest(
         entries,
         now=now,
         options=digest_options(cfg, max_items=max_items),
         sources=with_titles(sources, store),
     )
+    return with_llm_summaries(digest, settings, store, now=now, on_warning=on_warning)
+
+
+def with_llm_summaries(
+    digest: Digest,
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    on_warning: Callable[[str], None] | None = None,
+) -> Digest:
+    """The digest with LLM-written TL;DRs and section summaries when ``[llm]`` is enabled
+    (cached per entry; any failure keeps the extractive summaries, with one warning)."""
+    if not settings.llm.enabled:
+        return digest
+    from newsletter import llm
+
+    digest, report = llm.summarize_digest_sync(
+        digest, settings.llm, store, api_key=llm.api_key_from_env(settings.llm), now=now
+    )
+    warning = report.warning()
+    if warning:
+        (on_warning or log.warning)(warning)
+    return digest
 
 
 def write_outputs(
