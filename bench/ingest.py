@@ -272,7 +272,7 @@ def bench_newsletter(
 
 
 def bench_feedparser(bodies_dir: Path, repeat: int) -> tuple[Series, list[float]]:
-    series, loops = Series(), []
+    series, loops = Series(), list[float]()
     for i in range(repeat):
         run = measure([sys.executable, "-c", FEEDPARSER_ALONE, str(bodies_dir)])
         if not run.ok:
@@ -436,8 +436,8 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     store = Store(f"sqlite:///{tmp / 'stages.sqlite'}")
     try:
         t = time.perf_counter()
-        for n, u in zip(names, urls, strict=True):
-            store.ensure_source(n, u)
+        for name, u in zip(names, urls, strict=True):
+            store.ensure_source(name, u)
         ensure_s = time.perf_counter() - t
         t = time.perf_counter()
         new = sum(len(store.add_entries(p.entries, now=now)) for p in parsed)
