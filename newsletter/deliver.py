@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -29,10 +30,11 @@ import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -65,6 +67,7 @@ from newsletter.tokens import make_token, unsubscribe_value
 
 log = logging.getLogger("newsletter.deliver")
 PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +425,68 @@ class DeliveryReport:
 Compose = Callable[[OutboxRow, datetime], Outgoing]
 
 
+class _Ledger:
+    """The outbox side of one run: every database call of the loop, on one thread.
+
+    Claims and recorded outcomes run on a single worker thread (SQLite sees one writer
+    and the event loop keeps serving the other connections meanwhile). Outcomes that
+    arrive while a commit is in progress are committed together in the next transaction
+    (group commit). A sender waits until its outcome is committed before it starts its
+    next message, so each connection has at most one message accepted by the server but
+    not yet recorded as sent: the duplicate window of the crash story stays one message
+    per connection. An in-memory SQLite database exists once per thread, so it is used
+    from the event loop directly.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        url = store.engine.url
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        self.executor = None if in_memory else ThreadPoolExecutor(1, "newsletter-outbox")
+        self.pending: list[tuple[OutboxRow, dict[str, Any], asyncio.Future[None]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs)`` on the database thread."""
+        if self.executor is None:
+            return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def record(self, row: OutboxRow, values: dict[str, Any]) -> None:
+        """Record one outcome (``outbox.sent_values`` and friends); returns once it is
+        committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((row, values, done))
+        if self.flushing is None:
+            self.flushing = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await self.run(outbox.finish_many, self.store, [(r, v) for r, v, _ in batch])
+                except BaseException as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self.flushing = None
+
+    def close(self) -> None:
+        """Wait for the database thread to finish what it was given, then stop it."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+
+
 async def deliver_edition(
     store: Store,
     edition_id: int,
@@ -431,7 +496,7 @@ async def deliver_edition(
     clock: Callable[[], datetime],
     policy: RetryPolicy | None = None,
     workers: int = 1,
-    batch: int = 8,
+    batch: int = 32,
     lease: timedelta = outbox.DEFAULT_LEASE,
     on_result: Callable[[OutboxRow, str, str], None] | None = None,
 ) -> DeliveryReport:
@@ -440,7 +505,9 @@ async def deliver_edition(
     ``compose(row, now)`` builds the message for a row. ``on_result(row, state, detail)``
     hears about each message (``sent``, ``retry``, ``failed``). Raises
     ``AuthenticationError`` after giving back every claimed row when the server refuses
-    the login.
+    the login. Each of the ``workers`` connections claims ``batch`` rows at a time; a
+    claimed row that was never attempted is given back (or, after a crash, recovered by
+    the next run), so the batch size does not widen the duplicate window.
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -449,28 +516,44 @@ async def deliver_edition(
     report.suppressed = outbox.suppress_inactive(store, edition_id)
     prefix = outbox.new_claim_prefix()
     stop: list[BaseException] = []
+    ledger = _Ledger(store)
 
     async def worker() -> None:
         async with mailer.session() as session:
             while not stop:
-                rows = outbox.claim(store, edition_id, now=clock(), limit=batch, prefix=prefix)
+                rows = await ledger.run(
+                    outbox.claim, store, edition_id, now=clock(), limit=batch, prefix=prefix
+                )
                 if not rows:
                     return
                 for i, row in enumerate(rows):
                     if stop:
                         outbox.release(store, rows[i:])
                         return
+                    attempted = [False]
                     try:
                         await _deliver_one(
-                            store, session, row, compose, clock, policy, report, on_result
+                            ledger,
+                            session,
+                            row,
+                            compose,
+                            clock,
+                            policy,
+                            report,
+                            on_result,
+                            attempted,
                         )
                     except BaseException as exc:
-                        # The row in hand was not sent: give it and the rest back.
-                        outbox.release(store, rows[i:])
+                        # The row in hand is given back unless its outcome is already on
+                        # its way to the database; the rest were never tried.
+                        outbox.release(store, rows[i + 1 :] if attempted[0] else rows[i:])
                         stop.append(exc)
                         return
 
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    finally:
+        ledger.close()
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
@@ -481,7 +564,7 @@ async def deliver_edition(
 
 
 async def _deliver_one(
-    store: Store,
+    ledger: _Ledger,
     session: MailSession,
     row: OutboxRow,
     compose: Compose,
@@ -489,13 +572,15 @@ async def _deliver_one(
     policy: RetryPolicy,
     report: DeliveryReport,
     on_result: Callable[[OutboxRow, str, str], None] | None,
+    attempted: list[bool],
 ) -> None:
     message = compose(row, clock())
     for tried in range(1, policy.tries_per_run + 1):
         try:
             reply = await session.send(message)
         except PermanentDeliveryError as exc:
-            outbox.mark_failed(store, row, error=exc.reason)
+            attempted[0] = True
+            await ledger.record(row, outbox.failed_values(error=exc.reason))
             report.failed.append((row.email, exc.reason))
             if on_result:
                 on_result(row, "failed", exc.reason)
@@ -506,20 +591,25 @@ async def _deliver_one(
                 await asyncio.sleep(policy.pause(tried))
                 continue
             now = clock()
+            attempted[0] = True
             if row.attempts >= policy.max_attempts:
                 reason = f"gave up after {row.attempts} runs: {exc.reason}"
-                outbox.mark_failed(store, row, error=reason)
+                await ledger.record(row, outbox.failed_values(error=reason))
                 report.failed.append((row.email, reason))
                 if on_result:
                     on_result(row, "failed", reason)
             else:
                 when = policy.next_try(now, row.attempts)
-                outbox.mark_retry(store, row, error=exc.reason, next_try=when)
+                await ledger.record(row, outbox.retry_values(error=exc.reason, next_try=when))
                 report.retry += 1
                 if on_result:
                     on_result(row, "retry", exc.reason)
             return
-        outbox.mark_sent(store, row, reply=reply, message_id=message.message_id, now=clock())
+        attempted[0] = True
+        # Wait for the commit before the next message: at most one message per
+        # connection is ever accepted by the server and not yet recorded as sent.
+        values = outbox.sent_values(reply=reply, message_id=message.message_id, now=clock())
+        await ledger.record(row, values)
         report.sent += 1
         if on_result:
             on_result(row, "sent", reply)
@@ -623,6 +713,8 @@ class Composer:
         self.secret = secret
         self.env = env or mail_environment()
         self.list_title = list_title
+        # The envelope sender is parsed out of ``mail.from_address``: once, not per message.
+        self.sender = mail.sender
         self.renders: dict[tuple[tuple[str, ...], str], RenderedEmail] = {}
 
     def rendered(self, interests: tuple[str, ...], fmt: MailFormat) -> RenderedEmail:
@@ -662,7 +754,7 @@ class Composer:
             rendered, recipient, settings=self.mail, now=now, list_title=self.list_title
         )
         return Outgoing(
-            sender=self.mail.sender,
+            sender=self.sender,
             recipient=email,
             data=data,
             message_id=message_id(self.mail, rendered, key or email),

@@ -265,6 +265,60 @@ def recover(
     return n
 
 
+def _claim_statements() -> tuple[Any, Any, Any, Any]:
+    # Built once: claims run for every batch of messages, and building the statements
+    # each time costs more than the database work itself.
+    t, s = outbox_table, subscribers_table
+    edition = t.c.edition_id == sa.bindparam("edition_id")
+    # Queued rows first, then retries that are due: each query is one range of the
+    # (edition_id, state) index, already in id order, so a claim never scans the rows
+    # already sent (a single OR of both states sorted the whole edition every time).
+    queued = (
+        sa.select(t.c.id)
+        .where(edition, t.c.state == "queued")
+        .order_by(t.c.id)
+        .limit(sa.bindparam("limit"))
+    )
+    retry = (
+        sa.select(t.c.id)
+        .where(
+            edition,
+            t.c.state == "retry",
+            sa.or_(t.c.next_try.is_(None), t.c.next_try <= sa.bindparam("now")),
+        )
+        .order_by(t.c.id)
+        .limit(sa.bindparam("limit"))
+    )
+    ids: Any = sa.bindparam("ids", expanding=True)
+    due = sa.or_(
+        t.c.state == "queued",
+        sa.and_(
+            t.c.state == "retry",
+            sa.or_(t.c.next_try.is_(None), t.c.next_try <= sa.bindparam("now")),
+        ),
+    )
+    take = (
+        sa.update(t)
+        .where(t.c.id.in_(ids), due)
+        .values(
+            state="sending",
+            claim=sa.bindparam("token"),
+            claimed_at=sa.bindparam("now"),
+            attempts=t.c.attempts + 1,
+        )
+    )
+    read = (
+        sa.select(t, s.c.name, s.c.interests, s.c.format)
+        .join(s, s.c.id == t.c.subscriber_id)
+        .where(t.c.id.in_(ids), t.c.claim == sa.bindparam("token"), t.c.state == "sending")
+        .order_by(t.c.id)
+    )
+    return queued, retry, take, read
+
+
+_CLAIM = _claim_statements()
+
+
 def claim(
     store: Store,
     edition_id: int,
@@ -274,42 +328,20 @@ def claim(
     prefix: str,
 ) -> list[OutboxRow]:
     """Atomically take up to ``limit`` rows that are due (queued, or retry whose time has
-    come) and mark them ``sending``."""
-    t, s = outbox_table, subscribers_table
+    come) and mark them ``sending``. Queued rows are taken before retries."""
+    queued, retry, take, read = _CLAIM
     token = f"{prefix}:{secrets.token_hex(6)}"
-    due = sa.or_(
-        t.c.state == "queued",
-        sa.and_(t.c.state == "retry", sa.or_(t.c.next_try.is_(None), t.c.next_try <= now)),
-    )
     with store.begin() as conn:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                sa.select(t.c.id)
-                .where(t.c.edition_id == edition_id, due)
-                .order_by(t.c.id)
-                .limit(limit)
-            )
-        ]
+        ids = [r[0] for r in conn.execute(queued, {"edition_id": edition_id, "limit": limit})]
+        if len(ids) < limit:
+            params = {"edition_id": edition_id, "limit": limit - len(ids), "now": now}
+            ids += [r[0] for r in conn.execute(retry, params)]
         if not ids:
             return []
         # The state condition is re-checked by the UPDATE itself: a row another process
         # claimed in between is simply not ours (we read back by claim token).
-        conn.execute(
-            sa.update(t)
-            .where(t.c.id.in_(ids), due)
-            .values(state="sending", claim=token, claimed_at=now, attempts=t.c.attempts + 1)
-        )
-        rows = (
-            conn.execute(
-                sa.select(t, s.c.name, s.c.interests, s.c.format)
-                .join(s, s.c.id == t.c.subscriber_id)
-                .where(t.c.claim == token, t.c.state == "sending")
-                .order_by(t.c.id)
-            )
-            .mappings()
-            .all()
-        )
+        conn.execute(take, {"ids": ids, "now": now, "token": token})
+        rows = conn.execute(read, {"ids": ids, "token": token}).mappings().all()
     return [
         OutboxRow(
             id=r["id"],
@@ -330,13 +362,12 @@ def claim(
 _FINISH: dict[tuple[str, ...], Any] = {}
 
 
-def _finish(store: Store, row: OutboxRow, **values: Any) -> bool:
+def _finish_statement(key: tuple[str, ...]) -> Any:
     # One prebuilt statement per set of columns: this runs once per message, and building
     # the UPDATE each time costs more than the database write itself.
-    t = outbox_table
-    key = tuple(sorted(values))
     stmt = _FINISH.get(key)
     if stmt is None:
+        t = outbox_table
         stmt = (
             sa.update(t)
             .where(
@@ -347,33 +378,67 @@ def _finish(store: Store, row: OutboxRow, **values: Any) -> bool:
             .values(claim=None, **{k: sa.bindparam(f"v_{k}") for k in key})
         )
         _FINISH[key] = stmt
-    params = {"row_id": row.id, "row_claim": row.claim, **{f"v_{k}": v for k, v in values.items()}}
+    return stmt
+
+
+def _finish_params(row: OutboxRow, values: dict[str, Any]) -> dict[str, Any]:
+    return {"row_id": row.id, "row_claim": row.claim, **{f"v_{k}": v for k, v in values.items()}}
+
+
+def _finish(store: Store, row: OutboxRow, **values: Any) -> bool:
+    stmt = _finish_statement(tuple(sorted(values)))
     with store.begin() as conn:
-        n = conn.execute(stmt, params).rowcount
+        n = conn.execute(stmt, _finish_params(row, values)).rowcount
     return bool(n)
+
+
+def finish_many(store: Store, outcomes: Sequence[tuple[OutboxRow, dict[str, Any]]]) -> int:
+    """Record several outcomes (``(row, values)`` from ``sent_values`` and friends) in one
+    transaction; returns how many rows still held their claim and were updated."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, values in outcomes:
+        groups.setdefault(tuple(sorted(values)), []).append(_finish_params(row, values))
+    n = 0
+    with store.begin() as conn:
+        for key, params in groups.items():
+            n += conn.execute(_finish_statement(key), params).rowcount
+    return n
+
+
+def sent_values(*, reply: str, message_id: str, now: datetime) -> dict[str, Any]:
+    """The columns ``mark_sent`` writes."""
+    return {
+        "state": "sent",
+        "reply": reply,
+        "message_id": message_id,
+        "sent_at": now,
+        "last_error": None,
+    }
+
+
+def retry_values(*, error: str, next_try: datetime) -> dict[str, Any]:
+    """The columns ``mark_retry`` writes."""
+    return {"state": "retry", "last_error": error, "next_try": next_try}
+
+
+def failed_values(*, error: str) -> dict[str, Any]:
+    """The columns ``mark_failed`` writes."""
+    return {"state": "failed", "last_error": error}
 
 
 def mark_sent(store: Store, row: OutboxRow, *, reply: str, message_id: str, now: datetime) -> bool:
     """Record a delivery (with the server's reply). False if the claim was lost."""
-    return _finish(
-        store,
-        row,
-        state="sent",
-        reply=reply,
-        message_id=message_id,
-        sent_at=now,
-        last_error=None,
-    )
+    return _finish(store, row, **sent_values(reply=reply, message_id=message_id, now=now))
 
 
 def mark_retry(store: Store, row: OutboxRow, *, error: str, next_try: datetime) -> bool:
     """Record a temporary failure: try again from ``next_try``."""
-    return _finish(store, row, state="retry", last_error=error, next_try=next_try)
+    return _finish(store, row, **retry_values(error=error, next_try=next_try))
 
 
 def mark_failed(store: Store, row: OutboxRow, *, error: str) -> bool:
     """Record a permanent failure."""
-    return _finish(store, row, state="failed", last_error=error)
+    return _finish(store, row, **failed_values(error=error))
 
 
 def release(store: Store, rows: Sequence[OutboxRow]) -> None:
