@@ -35,15 +35,16 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from newsletter import __version__
 from newsletter.errors import ConfigError
+from newsletter.fetch import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_PER_HOST,
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+)
 
 APP_NAME = "newsletter"
-DEFAULT_USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter/newsletter)"
-DEFAULT_CONCURRENCY = 16
-DEFAULT_PER_HOST = 4
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_MAX_BYTES = 10_000_000
 DEFAULT_MAX_ITEMS = 50
 DEFAULT_SUMMARY_CHARS = 280
 DEFAULT_HALF_LIFE_HOURS = 24.0
@@ -53,6 +54,12 @@ DEFAULT_GRACE = "3h"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
+    return v
 
 
 def parse_duration(value: str) -> timedelta:
@@ -100,12 +107,7 @@ class SourceConfig(_Model):
     weight: float = Field(1.0, ge=0, le=100)
     title: str | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
-        return v
+    _name = field_validator("name")(_check_name)
 
     @field_validator("url")
     @classmethod
@@ -184,12 +186,7 @@ class DigestConfig(_Model):
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
-        return v
+    _name = field_validator("name")(_check_name)
 
     @field_validator("since", "grace", "deadline")
     @classmethod

@@ -135,29 +135,9 @@ async def ingest_async(
     for s in sources:
         state = store.ensure_source(s.name, s.url)
         states[s.name] = state
-        if state.status == "gone":
-            _emit(
-                report,
-                on_progress,
-                SourceReport(
-                    s.name,
-                    s.url,
-                    "skipped",
-                    error="the server said it is gone (HTTP 410); remove it from the config",
-                ),
-            )
-            continue
-        if state.retry_after and state.retry_after > now:
-            _emit(
-                report,
-                on_progress,
-                SourceReport(
-                    s.name,
-                    s.url,
-                    "skipped",
-                    error=f"asked to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC",
-                ),
-            )
+        skip = _skip_reason(state, now)
+        if skip:
+            _emit(report, on_progress, SourceReport(s.name, s.url, "skipped", error=skip))
             continue
         requests.append(
             FetchRequest(
@@ -203,6 +183,15 @@ async def ingest_async(
             pool.shutdown(wait=False)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _skip_reason(state: SourceState, now: datetime) -> str | None:
+    """Why a source is not fetched this time, if it is not: gone, or asked to wait."""
+    if state.status == "gone":
+        return "the server said it is gone (HTTP 410); remove it from the config"
+    if state.retry_after and state.retry_after > now:
+        return f"asked to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC"
+    return None
 
 
 def _emit(
