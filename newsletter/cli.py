@@ -152,8 +152,15 @@ def digest(
     if explain:
         from newsletter.summarize.rank import explain as explain_item
 
-        for item in result.items:
-            click.echo(f"{explain_item(item)}  {item.entry.title[:70]}", err=True)
+        ranked = sorted(
+            ((item, section.title) for section in result.sections for item in section.items),
+            key=lambda pair: -pair[0].score,
+        )
+        for n, (item, section_title) in enumerate(ranked, start=1):
+            click.echo(
+                f"{n:>3}. {explain_item(item)}  [{section_title[:30]}] {item.entry.title[:60]}",
+                err=True,
+            )
     if fmt is None and output is None and not one_off:
         outputs = pipeline.configured_outputs(cfg)
         if outputs:

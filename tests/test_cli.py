@@ -253,7 +253,7 @@ def test_configured_digest_writes_every_output(runner: CliRunner, tmp_path: Path
 def test_explain_prints_score_breakdown(runner: CliRunner) -> None:
     result = runner.invoke(main, ["digest", str(HN), "--explain", "--max-items", "3"])
     assert result.exit_code == 0
-    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("score ")]
+    lines = [ln for ln in result.stderr.splitlines() if " score " in ln]
     assert len(lines) == 3
     assert "freshness" in lines[0]
 
