@@ -11,8 +11,9 @@ import calendar
 import hashlib
 import html as html_lib
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
@@ -78,6 +79,14 @@ plus every ``utm_*``)."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # urljoin is slow and leaves absolute http(s) URLs as they are: skip it for those.
 _ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)
+# An absolute http(s) URL that canonical_link would return unchanged: lowercase scheme and
+# host, no port, user, query or fragment, only ASCII URL characters in the path.
+_CLEAN_URL = re.compile(
+    r"https?://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
+)
+# An absolute http(s) URL with nothing a browser or urlsplit would strip, squeeze or
+# reject (whitespace, control characters, brackets, non-ASCII): kept as it is.
+_PLAIN_ABSOLUTE = re.compile(r"https?://[\x21-\x5a\x5c\x5e-\x7e]*", re.IGNORECASE)
 
 
 def _is_tracking(key: str) -> bool:
@@ -94,6 +103,11 @@ def canonical_link(url: str, base: str | None = None) -> str:
     stripped = url.strip() if isinstance(url, str) else ""
     if not stripped:
         return ""
+    clean = _CLEAN_URL.fullmatch(stripped)
+    if clean:
+        # Most feed links are already canonical; splitting and rebuilding them would only
+        # return the same text (with "/" for an empty path).
+        return stripped if clean.group(1) else stripped + "/"
     try:
         joined = (
             urljoin(base.strip(), stripped) if base and not _ABSOLUTE.match(stripped) else stripped
@@ -191,26 +205,41 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 _CONTROL_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
 
 
-def _url_filter(base: str | None) -> Callable[[str, str, str], str | None]:
-    def keep(tag: str, attr: str, value: str) -> str | None:
-        if attr not in _URL_ATTRIBUTES:
-            return value
-        # Browsers ignore whitespace and control characters inside a scheme
-        # ("java\tscript:"), so judge the scheme on the squeezed value.
-        squeezed = _CONTROL_IN_URL.sub("", value)
-        try:
-            value = value.strip()
-            resolved = urljoin(base, value) if base and not _ABSOLUTE.match(value) else value
-            scheme = urlsplit(_CONTROL_IN_URL.sub("", resolved)).scheme.lower()
-        except ValueError:
-            return None
-        if scheme and scheme not in ALLOWED_URL_SCHEMES:
-            return None
-        if not scheme and ":" in squeezed.split("/", 1)[0]:
-            return None
-        return resolved
+def _keep_url(tag: str, attr: str, value: str) -> str | None:
+    """nh3's attribute filter: URLs resolved against the base of the fragment being
+    sanitized (``_current.base``), unsafe schemes dropped."""
+    if attr not in _URL_ATTRIBUTES:
+        return value
+    if _PLAIN_ABSOLUTE.fullmatch(value):
+        return value  # the common case: nothing to resolve, squeeze or reject
+    base: str | None = getattr(_current, "base", None)
+    # Browsers ignore whitespace and control characters inside a scheme
+    # ("java\tscript:"), so judge the scheme on the squeezed value.
+    squeezed = _CONTROL_IN_URL.sub("", value)
+    try:
+        value = value.strip()
+        resolved = urljoin(base, value) if base and not _ABSOLUTE.match(value) else value
+        scheme = urlsplit(_CONTROL_IN_URL.sub("", resolved)).scheme.lower()
+    except ValueError:
+        return None
+    if scheme and scheme not in ALLOWED_URL_SCHEMES:
+        return None
+    if not scheme and ":" in squeezed.split("/", 1)[0]:
+        return None
+    return resolved
 
-    return keep
+
+# The sanitizer is built once (building it per call costs as much as a short fragment's
+# cleaning); the base URL its filter resolves against is per call and per thread.
+_current = threading.local()
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    attributes=ALLOWED_ATTRIBUTES,
+    attribute_filter=_keep_url,
+    url_schemes=set(ALLOWED_URL_SCHEMES),
+    link_rel="noopener noreferrer",
+    strip_comments=True,
+)
 
 
 def sanitize_html(html: str, base: str | None = None) -> str:
@@ -219,15 +248,11 @@ def sanitize_html(html: str, base: str | None = None) -> str:
     when ``base`` is given, relative URLs become absolute."""
     if not html or not html.strip():
         return ""
-    return nh3.clean(
-        html,
-        tags=set(ALLOWED_TAGS),
-        attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_url_filter(base),
-        url_schemes=set(ALLOWED_URL_SCHEMES),
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-    ).strip()
+    _current.base = base
+    try:
+        return _CLEANER.clean(html).strip()
+    finally:
+        _current.base = None
 
 
 _DROP_BLOCKS = re.compile(
@@ -260,7 +285,7 @@ def _tag_break(match: re.Match[str]) -> str:
 
 
 _SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -272,14 +297,23 @@ def html_to_text(html: str) -> str:
         return ""
     # Regexes rather than a DOM: several times faster on feed-sized fragments, and the
     # input is either sanitized already or only used for display text.
-    s = _COMMENT.sub("", html)
-    s = _DROP_BLOCKS.sub("", s)
-    s = _ANY_TAG.sub(_tag_break, s)
-    s = html_lib.unescape(s)
+    s = _COMMENT.sub("", html) if "<!" in html else html
+    if "<" in s:
+        s = _DROP_BLOCKS.sub("", s)
+        s = _ANY_TAG.sub(_tag_break, s)
+    if "&" in s:
+        s = html_lib.unescape(s)
     s = _BAD_CHARS.sub("", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    lines = [_SPACES.sub(" ", line).strip() for line in s.split("\n")]
-    s = "\n".join(lines)
+    # Whitespace runs become one space. ASCII text whose only whitespace is single spaces
+    # and newlines (most of it) has nothing to collapse, and scanning it costs more than
+    # the rest of this function.
+    if not s.isascii() or "\t" in s or "  " in s:
+        s = _SPACES.sub(" ", s)
+    # Then lines lose their edge spaces (once collapsed, at most one each side) and the
+    # lines that were blank, now empty, make one paragraph break.
+    if " \n" in s or "\n " in s:
+        s = "\n".join([line.strip(" ") for line in s.split("\n")])
     s = _BLANK_LINES.sub("\n\n", s)
     return s.strip()
 
@@ -423,8 +457,10 @@ def _title_from_text(text: str) -> str:
 
 def engagement_from_text(text: str) -> Engagement:
     """Points and comment counts that some feeds (hnrss.org style) put in the item text."""
-    points = _POINTS.search(text)
-    comments = _COMMENT_COUNT.search(text)
+    # The substring tests are exact pre-checks (both patterns are case-sensitive) and save
+    # two regex scans of every entry's text.
+    points = _POINTS.search(text) if "Points:" in text else None
+    comments = _COMMENT_COUNT.search(text) if "Comments:" in text else None
     return Engagement(
         points=int(points.group(1)) if points else None,
         comments=int(comments.group(1)) if comments else None,
