@@ -28,6 +28,7 @@ import email.utils
 import http
 import mimetypes
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +38,18 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import httpx
+if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+    # httpx's __init__ imports its command-line tool (rich, pygments) when click is
+    # installed: a tenth of a second on every run for a tool we never call. A None entry
+    # makes that optional import fail as if click were missing; removing it afterwards
+    # lets `import httpx._main` work later for anyone who wants it.
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx
+    finally:
+        del sys.modules["httpx._main"]
+else:
+    import httpx
 
 from newsletter import __version__
 
