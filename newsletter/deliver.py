@@ -15,7 +15,10 @@ backoff and jitter, then left in the outbox as ``retry`` for a later run); a ref
 raises ``AuthenticationError``, which stops the run.
 
 ``deliver_edition`` runs ``pool_size`` workers, each with one reused connection, claiming
-outbox rows atomically (see ``newsletter.outbox`` for the states and the crash story).
+outbox rows atomically in small batches (see ``newsletter.outbox`` for the states and the
+crash story). Outcomes are committed in groups: a worker sends the envelope of its next
+message while the previous outcome is committed, and sends DATA only once it is, so at
+most one message per connection is ever accepted by the server but not yet recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -276,8 +279,12 @@ class SmtpSession:
         self.client = client
         return client
 
-    async def send(self, message: Outgoing) -> str:
-        """Send over the open connection (reconnecting if needed)."""
+    async def send(
+        self, message: Outgoing, *, before_data: Callable[[], Awaitable[None]] | None = None
+    ) -> str:
+        """Send over the open connection (reconnecting if needed). ``before_data`` is
+        awaited after the envelope is accepted and before DATA: the server cannot accept
+        the message before it returns."""
         if self.limiter is not None:
             await self.limiter.wait()
         client = self.client
@@ -287,6 +294,12 @@ class SmtpSession:
         try:
             await client.mail(message.sender)
             await client.rcpt(rcpt)
+            if before_data is not None:
+                try:
+                    await before_data()
+                except BaseException:
+                    await self._reset()
+                    raise
             reply = await client.data(message.data)
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code == 421 or exc.code < 400:
@@ -426,39 +439,55 @@ Compose = Callable[[OutboxRow, datetime], Outgoing]
 
 
 class _Ledger:
-    """The outbox side of one run: every database call of the loop, on one thread.
+    """The outbox side of one run: claims, and outcomes committed in groups.
 
-    Claims and recorded outcomes run on a single worker thread (SQLite sees one writer
-    and the event loop keeps serving the other connections meanwhile). Outcomes that
-    arrive while a commit is in progress are committed together in the next transaction
-    (group commit). A sender waits until its outcome is committed before it starts its
-    next message, so each connection has at most one message accepted by the server but
-    not yet recorded as sent: the duplicate window of the crash story stays one message
-    per connection. An in-memory SQLite database exists once per thread, so it is used
-    from the event loop directly.
+    ``record`` queues an outcome and returns a future that completes once it is
+    committed; ``settle`` waits for such a future, committing everything queued so far in
+    one transaction when it is not committed yet (group commit: the connections' outcomes
+    that arrived meanwhile share a transaction). A sender settles the outcome of its
+    previous message before it sends DATA for the next one, so each connection has at
+    most one message accepted by the server but not yet recorded as sent: the duplicate
+    window of the crash story stays one message per connection, while the commit overlaps
+    the next message's composing and envelope.
+
+    With ``threaded`` the database work runs on one thread of its own (SQLite sees one
+    writer) and a commit starts as soon as an outcome is queued; else it runs on the event
+    loop when a sender settles. An in-memory SQLite database exists once per thread, so it
+    is never threaded.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, threaded: bool = False) -> None:
         self.store = store
         url = store.engine.url
         in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-        self.executor = None if in_memory else ThreadPoolExecutor(1, "newsletter-outbox")
-        self.pending: list[tuple[OutboxRow, dict[str, Any], asyncio.Future[None]]] = []
+        threaded = threaded and not in_memory
+        self.executor = ThreadPoolExecutor(1, "newsletter-outbox") if threaded else None
+        self.pending: list[_Outcome] = []
         self.flushing: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """``fn(*args, **kwargs)`` on the database thread."""
+        """``fn(*args, **kwargs)`` on the database thread (or here)."""
         if self.executor is None:
             return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
-    async def record(self, row: OutboxRow, values: dict[str, Any]) -> None:
-        """Record one outcome (``outbox.sent_values`` and friends); returns once it is
-        committed."""
+    def record(
+        self, row: OutboxRow, values: dict[str, Any], then: Callable[[], None] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue one outcome (``outbox.sent_values`` and friends); ``then()`` runs once it
+        is committed. Returns the future of that commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((row, values, done))
-        if self.flushing is None:
+        self.pending.append(_Outcome(row, values, done, then))
+        if self.executor is not None and self.flushing is None:
+            self.flushing = asyncio.create_task(self._flush())
+        return done
+
+    async def settle(self, done: asyncio.Future[None] | None) -> None:
+        """Wait until the outcome behind ``done`` is committed (committing now if needed)."""
+        if done is None:
+            return
+        if not done.done() and self.flushing is None:
             self.flushing = asyncio.create_task(self._flush())
         await done
 
@@ -466,18 +495,27 @@ class _Ledger:
         try:
             while self.pending:
                 batch, self.pending = self.pending, []
+                outcomes = [(o.row, o.values) for o in batch]
                 try:
-                    await self.run(outbox.finish_many, self.store, [(r, v) for r, v, _ in batch])
+                    await self.run(outbox.finish_many, self.store, outcomes)
                 except BaseException as exc:
-                    for *_, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
+                    for o in batch:
+                        if not o.done.done():
+                            o.done.set_exception(exc)
                     if not isinstance(exc, Exception):
                         raise
-                else:
-                    for *_, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                    continue
+                for o in batch:
+                    if o.done.done():
+                        continue
+                    try:
+                        if o.then is not None:
+                            o.then()
+                    except Exception as exc:
+                        # It belongs to that outcome's sender, which sees it on settling.
+                        o.done.set_exception(exc)
+                    else:
+                        o.done.set_result(None)
         finally:
             self.flushing = None
 
@@ -485,6 +523,14 @@ class _Ledger:
         """Wait for the database thread to finish what it was given, then stop it."""
         if self.executor is not None:
             self.executor.shutdown(wait=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    row: OutboxRow
+    values: dict[str, Any]
+    done: asyncio.Future[None]
+    then: Callable[[], None] | None
 
 
 async def deliver_edition(
@@ -499,15 +545,17 @@ async def deliver_edition(
     batch: int = 32,
     lease: timedelta = outbox.DEFAULT_LEASE,
     on_result: Callable[[OutboxRow, str, str], None] | None = None,
+    threaded: bool = False,
 ) -> DeliveryReport:
     """Send every due outbox row of an edition.
 
     ``compose(row, now)`` builds the message for a row. ``on_result(row, state, detail)``
-    hears about each message (``sent``, ``retry``, ``failed``). Raises
-    ``AuthenticationError`` after giving back every claimed row when the server refuses
-    the login. Each of the ``workers`` connections claims ``batch`` rows at a time; a
-    claimed row that was never attempted is given back (or, after a crash, recovered by
-    the next run), so the batch size does not widen the duplicate window.
+    hears about each message (``sent``, ``retry``, ``failed``) once it is recorded.
+    Raises ``AuthenticationError`` after giving back every claimed row when the server
+    refuses the login. Each of the ``workers`` connections claims ``batch`` rows at a
+    time; a claimed row that was never attempted is given back (or, after a crash,
+    recovered by the next run), so the batch size does not widen the duplicate window.
+    ``threaded`` runs the database work on a thread of its own (see ``_Ledger``).
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -516,39 +564,43 @@ async def deliver_edition(
     report.suppressed = outbox.suppress_inactive(store, edition_id)
     prefix = outbox.new_claim_prefix()
     stop: list[BaseException] = []
-    ledger = _Ledger(store)
+    ledger = _Ledger(store, threaded=threaded)
 
     async def worker() -> None:
         async with mailer.session() as session:
-            while not stop:
-                rows = await ledger.run(
-                    outbox.claim, store, edition_id, now=clock(), limit=batch, prefix=prefix
-                )
-                if not rows:
-                    return
-                for i, row in enumerate(rows):
-                    if stop:
-                        outbox.release(store, rows[i:])
-                        return
-                    attempted = [False]
-                    try:
-                        await _deliver_one(
-                            ledger,
-                            session,
-                            row,
-                            compose,
-                            clock,
-                            policy,
-                            report,
-                            on_result,
-                            attempted,
-                        )
-                    except BaseException as exc:
-                        # The row in hand is given back unless its outcome is already on
-                        # its way to the database; the rest were never tried.
-                        outbox.release(store, rows[i + 1 :] if attempted[0] else rows[i:])
+            last: list[asyncio.Future[None]] = []  # the previous message's outcome
+            try:
+                await deliver_rows(session, last)
+            except BaseException as exc:
+                stop.append(exc)
+            if last:
+                try:
+                    # Settled before the connection closes; a commit that failed leaves
+                    # its row in ``sending``, which the next run recovers.
+                    await ledger.settle(last[0])
+                except Exception as exc:
+                    if not stop:
                         stop.append(exc)
-                        return
+
+    async def deliver_rows(session: MailSession, last: list[asyncio.Future[None]]) -> None:
+        while not stop:
+            rows = await ledger.run(
+                outbox.claim, store, edition_id, now=clock(), limit=batch, prefix=prefix
+            )
+            if not rows:
+                return
+            for i, row in enumerate(rows):
+                if stop:
+                    outbox.release(store, rows[i:])
+                    return
+                attempt = _Attempt(ledger, session, row, last[0] if last else None)
+                try:
+                    last[:] = [await attempt.run(compose, clock, policy, report, on_result)]
+                except BaseException:
+                    # The row in hand is given back unless its outcome is already queued
+                    # for the database; the rest were never tried.
+                    outbox.release(store, rows[i + 1 :] if attempt.done else rows[i:])
+                    raise
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, workers))))
@@ -563,57 +615,83 @@ async def deliver_edition(
     return report
 
 
-async def _deliver_one(
-    ledger: _Ledger,
-    session: MailSession,
-    row: OutboxRow,
-    compose: Compose,
-    clock: Callable[[], datetime],
-    policy: RetryPolicy,
-    report: DeliveryReport,
-    on_result: Callable[[OutboxRow, str, str], None] | None,
-    attempted: list[bool],
-) -> None:
-    message = compose(row, clock())
-    for tried in range(1, policy.tries_per_run + 1):
-        try:
-            reply = await session.send(message)
-        except PermanentDeliveryError as exc:
-            attempted[0] = True
-            await ledger.record(row, outbox.failed_values(error=exc.reason))
-            report.failed.append((row.email, exc.reason))
-            if on_result:
-                on_result(row, "failed", exc.reason)
-            return
-        except TransientDeliveryError as exc:
-            if tried < policy.tries_per_run:
-                log.info("%s: %s (try %d, again shortly)", row.email, exc.reason, tried)
-                await asyncio.sleep(policy.pause(tried))
-                continue
-            now = clock()
-            attempted[0] = True
-            if row.attempts >= policy.max_attempts:
-                reason = f"gave up after {row.attempts} runs: {exc.reason}"
-                await ledger.record(row, outbox.failed_values(error=reason))
-                report.failed.append((row.email, reason))
+class _Attempt:
+    """One row's delivery over one session, with retries within the run."""
+
+    def __init__(
+        self,
+        ledger: _Ledger,
+        session: MailSession,
+        row: OutboxRow,
+        previous: asyncio.Future[None] | None,
+    ) -> None:
+        self.ledger = ledger
+        self.session = session
+        self.row = row
+        self.previous = previous
+        self.done = False
+        """True once the outcome is queued for the database."""
+
+    async def _settle_previous(self) -> None:
+        await self.ledger.settle(self.previous)
+
+    async def _send(self, message: Outgoing) -> str:
+        if isinstance(self.session, SmtpSession):
+            # The previous outcome is committed while this envelope goes out, and before
+            # this DATA: at most one accepted message per connection is ever unrecorded.
+            return await self.session.send(message, before_data=self._settle_previous)
+        await self._settle_previous()
+        return await self.session.send(message)
+
+    async def run(
+        self,
+        compose: Compose,
+        clock: Callable[[], datetime],
+        policy: RetryPolicy,
+        report: DeliveryReport,
+        on_result: Callable[[OutboxRow, str, str], None] | None,
+    ) -> asyncio.Future[None]:
+        """Send (retrying temporary failures); returns the future of the outcome's commit."""
+        row = self.row
+
+        def then(state: str, detail: str) -> Callable[[], None]:
+            def count() -> None:
+                if state == "sent":
+                    report.sent += 1
+                elif state == "retry":
+                    report.retry += 1
+                else:
+                    report.failed.append((row.email, detail))
                 if on_result:
-                    on_result(row, "failed", reason)
-            else:
-                when = policy.next_try(now, row.attempts)
-                await ledger.record(row, outbox.retry_values(error=exc.reason, next_try=when))
-                report.retry += 1
-                if on_result:
-                    on_result(row, "retry", exc.reason)
-            return
-        attempted[0] = True
-        # Wait for the commit before the next message: at most one message per
-        # connection is ever accepted by the server and not yet recorded as sent.
-        values = outbox.sent_values(reply=reply, message_id=message.message_id, now=clock())
-        await ledger.record(row, values)
-        report.sent += 1
-        if on_result:
-            on_result(row, "sent", reply)
-        return
+                    on_result(row, state, detail)
+
+            return count
+
+        message = compose(row, clock())
+        for tried in range(1, policy.tries_per_run + 1):
+            try:
+                reply = await self._send(message)
+            except PermanentDeliveryError as exc:
+                self.done = True
+                values = outbox.failed_values(error=exc.reason)
+                return self.ledger.record(row, values, then("failed", exc.reason))
+            except TransientDeliveryError as exc:
+                if tried < policy.tries_per_run:
+                    log.info("%s: %s (try %d, again shortly)", row.email, exc.reason, tried)
+                    await asyncio.sleep(policy.pause(tried))
+                    continue
+                self.done = True
+                if row.attempts >= policy.max_attempts:
+                    reason = f"gave up after {row.attempts} runs: {exc.reason}"
+                    values = outbox.failed_values(error=reason)
+                    return self.ledger.record(row, values, then("failed", reason))
+                when = policy.next_try(clock(), row.attempts)
+                values = outbox.retry_values(error=exc.reason, next_try=when)
+                return self.ledger.record(row, values, then("retry", exc.reason))
+            self.done = True
+            values = outbox.sent_values(reply=reply, message_id=message.message_id, now=clock())
+            return self.ledger.record(row, values, then("sent", reply))
+        raise AssertionError("unreachable")
 
 
 async def send_one(mailer: Mailer, message: Outgoing, *, policy: RetryPolicy | None = None) -> str:
