@@ -16,6 +16,7 @@ fetcher runs it in a worker thread or process.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
@@ -24,7 +25,7 @@ import fastfeedparser
 import feedparser
 
 from newsletter.adapters import HfPapersAdapter
-from newsletter.errors import ParseError
+from newsletter.errors import ParseError, SourceError
 from newsletter.models import Engagement, Entry, FeedInfo, ParsedSource, SourceKind
 from newsletter.normalize import canonical_link, clean_title, html_to_text, make_entry
 
@@ -37,10 +38,13 @@ __all__ = [
     "adapter_for",
     "parse_feed",
     "parse_feed_with",
+    "parse_outcome",
     "parse_source",
     "recode_to_utf8",
     "register_adapter",
 ]
+
+log = logging.getLogger("newsletter")
 
 Tier = Literal["fastfeedparser", "feedparser"]
 TIERS: tuple[Tier, ...] = ("fastfeedparser", "feedparser")
@@ -358,3 +362,26 @@ def parse_source(
     except Exception as exc:
         # Parsers have bugs too; one odd feed must cost one source, not the whole run.
         raise ParseError(source, f"{adapter.kind}: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_outcome(
+    data: bytes,
+    source: str,
+    url: str = "",
+    kind: SourceKind = "auto",
+    content_type: str | None = None,
+) -> tuple[ParsedSource | None, str | None]:
+    """``parse_source`` for a worker process: ``(parsed, None)``, or ``(None, reason)``
+    when the source cannot be read.
+
+    Errors come back as values: ``ParseError`` does not survive pickling (its constructor
+    takes two arguments), and a parser bug must cost one source, not the run.
+    """
+    try:
+        parsed = parse_source(data, source=source, url=url, kind=kind, content_type=content_type)
+    except SourceError as exc:
+        return None, exc.reason
+    except Exception as exc:  # parse_source promises not to, but a worker must answer
+        log.exception("parser crashed on %s", source)
+        return None, f"could not be parsed ({type(exc).__name__}: {exc})"
+    return parsed, None

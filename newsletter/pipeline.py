@@ -9,17 +9,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.config import DigestConfig, Settings, SourceConfig, parse_duration
-from newsletter.errors import ParseError, SourceError
+from newsletter.errors import ParseError
 from newsletter.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
 from newsletter.models import Digest, Entry, ParsedSource, Source
-from newsletter.parse import parse_source
 from newsletter.render import FORMATS, Format, cached_environment, render_digest
 from newsletter.store import SourceState, Store
 
@@ -102,14 +101,105 @@ def fetch_settings(settings: Settings) -> FetchSettings:
     )
 
 
-def _parse(result: FetchResult, source: Source) -> ParsedSource:
-    return parse_source(
-        result.body,
-        source=source.name,
-        url=result.final_url or source.url,
-        kind=source.kind,
-        content_type=result.content_type,
-    )
+PARSE_WORKERS = 2
+"""Parser processes (at most one per core): parsing and sanitizing are CPU work, and
+processes, unlike threads, run it in parallel with each other and with the downloads."""
+WRITE_EVERY_ENTRIES = 2000
+WRITE_EVERY_SECONDS = 1.0
+"""Outcomes are written in one transaction per batch: when this many new entries wait,
+or this long after the last write (so progress stays live), and at the end."""
+
+_ParseOutcome = tuple[ParsedSource | None, str | None]
+
+
+def _parse_pool() -> Executor:
+    """Worker processes for parsing; worker threads where processes cannot be had."""
+    import multiprocessing
+    import os
+    import sys
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Loaded here, before any fork: forked workers then start with the parsers imported.
+    import newsletter.parse  # noqa: F401
+
+    workers = max(1, min(PARSE_WORKERS, os.cpu_count() or 1))
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts workers at once, but only a single-threaded process forks safely (the
+    # daemon has threads): otherwise forkserver, then the platform's default.
+    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
+        method: str | None = "fork"
+    else:
+        method = "forkserver" if "forkserver" in methods else None
+    try:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    except (OSError, ImportError, NotImplementedError, ValueError):
+        return ThreadPoolExecutor(workers, thread_name_prefix="parse")
+
+
+class _Recorder:
+    """Collects each source's outcome as it arrives and writes them in batches: entries
+    and source states of a batch in one transaction. Reports are emitted once written
+    (their count of new entries is known then)."""
+
+    def __init__(
+        self,
+        store: Store,
+        states: dict[str, SourceState],
+        now: datetime,
+        report: IngestReport,
+        on_progress: Callable[[SourceReport], None] | None,
+    ) -> None:
+        self.store = store
+        self.states = states
+        self.now = now
+        self.report = report
+        self.on_progress = on_progress
+        self.entries: list[Entry] = []
+        self.updates: dict[str, dict[str, object]] = {}
+        self.waiting: list[SourceReport] = []
+        self.done: dict[str, SourceReport] = {}
+        self.new: dict[str, list[Entry]] = {}
+        self.last_write = time.monotonic()
+
+    def add(
+        self,
+        source: Source,
+        result: FetchResult,
+        parsed: ParsedSource | None,
+        parse_error: str | None,
+    ) -> None:
+        """Record one source's outcome (written now or with a later batch)."""
+        updates, sr = _outcome(
+            source, self.states[source.name], result, parsed, parse_error, self.now
+        )
+        if parsed is not None and sr.status == "ok":
+            self.entries.extend(parsed.entries)
+            if parsed.info.title:
+                self.report.titles[source.name] = parsed.info.title
+        self.updates[source.name] = updates
+        self.waiting.append(sr)
+        if (
+            len(self.entries) >= WRITE_EVERY_ENTRIES
+            or time.monotonic() - self.last_write >= WRITE_EVERY_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is waiting, in one transaction, and report it."""
+        if not self.waiting:
+            return
+        new = self.store.record_fetch(self.entries, self.updates, now=self.now)
+        for e in new:
+            self.new.setdefault(e.source, []).append(e)
+        for sr in self.waiting:
+            if sr.status == "ok":
+                sr = replace(sr, new=len(self.new.get(sr.name, ())))
+            self.done[sr.name] = sr
+            if self.on_progress:
+                self.on_progress(sr)
+        self.entries, self.updates, self.waiting = [], {}, []
+        self.last_write = time.monotonic()
 
 
 async def ingest_async(
@@ -123,18 +213,20 @@ async def ingest_async(
 ) -> IngestReport:
     """Fetch every source concurrently, parse off the event loop, store new entries.
 
-    A broken source never stops the others: it gets a report with the reason, and its
-    error count in the store goes up. Sources marked gone (410) or asked to wait
-    (Retry-After in the future) are skipped with a report saying so.
+    Bodies are parsed in worker processes (or ``executor``) as they arrive, and outcomes
+    are stored in batches as parsing finishes. A broken source never stops the others: it
+    gets a report with the reason, and its error count in the store goes up. Sources
+    marked gone (410) or asked to wait (Retry-After in the future) are skipped with a
+    report saying so. ``report.sources`` lists skipped sources first, then the others in
+    the order given; ``on_progress`` sees each as it is stored.
     """
     started = time.perf_counter()
     report = IngestReport()
-    states: dict[str, SourceState] = {}
+    states = store.ensure_sources((s.name, s.url) for s in sources)
     requests: list[FetchRequest] = []
     by_name = {s.name: s for s in sources}
     for s in sources:
-        state = store.ensure_source(s.name, s.url)
-        states[s.name] = state
+        state = states[s.name]
         skip = _skip_reason(state, now)
         if skip:
             _emit(report, on_progress, SourceReport(s.name, s.url, "skipped", error=skip))
@@ -149,38 +241,57 @@ async def ingest_async(
         )
 
     loop = asyncio.get_running_loop()
-    own_pool = executor is None
-    pool = executor or ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
-    parsing: dict[str, asyncio.Future[ParsedSource]] = {}
+    recorder = _Recorder(store, states, now, report, on_progress)
+    pool: Executor | None = executor
+    own_pool = False
+    parsing: list[asyncio.Task[None]] = []
 
-    def started_parse(result: FetchResult) -> None:
-        # Parse while other downloads are still in flight, in a worker thread: parsing and
+    async def parse_and_record(result: FetchResult, source: Source) -> None:
+        nonlocal pool
+        assert pool is not None
+        call = (
+            result.body,
+            source.name,
+            result.final_url or source.url,
+            source.kind,
+            result.content_type,
+        )
+        from newsletter.parse import parse_outcome
+
+        try:
+            outcome: _ParseOutcome = await loop.run_in_executor(pool, parse_outcome, *call)
+        except BrokenExecutor:
+            # A worker died (killed, out of memory): finish the run in threads.
+            log.warning("parser workers stopped; parsing %s in a thread", source.name)
+            if own_pool:
+                pool = ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="parse")
+            outcome = await asyncio.to_thread(parse_outcome, *call)
+        recorder.add(source, result, *outcome)
+
+    def on_result(result: FetchResult) -> None:
+        # Parse while other downloads are still in flight, in a worker: parsing and
         # sanitizing are CPU work and must not block the event loop.
-        if result.ok:
-            parsing[result.request.source] = loop.run_in_executor(
-                pool, _parse, result, by_name[result.request.source]
-            )
+        nonlocal pool, own_pool
+        source = by_name[result.request.source]
+        if not result.ok:
+            recorder.add(source, result, None, None)
+            return
+        if pool is None:
+            pool, own_pool = _parse_pool(), True
+        parsing.append(loop.create_task(parse_and_record(result, source)))
 
     try:
-        results = await fetch_all(requests, settings, on_result=started_parse)
-        for result in results:
-            name = result.request.source
-            source = by_name[name]
-            parsed: ParsedSource | None = None
-            error: str | None = None
-            if name in parsing:
-                try:
-                    parsed = await parsing[name]
-                except SourceError as exc:
-                    error = exc.reason
-                except Exception as exc:  # a parser bug must not stop the other sources
-                    log.exception("parser crashed on %s", name)
-                    error = f"could not be parsed ({type(exc).__name__}: {exc})"
-            sr = _record(store, source, states[name], result, parsed, error, now, report)
-            _emit(report, on_progress, sr)
+        await fetch_all(requests, settings, on_result=on_result)
+        await asyncio.gather(*parsing)
+        recorder.flush()
     finally:
-        if own_pool:
-            pool.shutdown(wait=False)
+        for task in parsing:
+            task.cancel()
+        if own_pool and pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    skipped = list(report.sources)
+    report.sources = skipped + [recorder.done[r.source] for r in requests]
+    report.new_entries = [e for r in requests for e in recorder.new.get(r.source, ())]
     report.seconds = time.perf_counter() - started
     return report
 
@@ -204,60 +315,54 @@ def _emit(
         on_progress(sr)
 
 
-def _record(
-    store: Store,
+def _outcome(
     source: Source,
     state: SourceState,
     result: FetchResult,
     parsed: ParsedSource | None,
     parse_error: str | None,
     now: datetime,
-    report: IngestReport,
-) -> SourceReport:
-    """Store the outcome of one source and say what happened."""
+) -> tuple[dict[str, object], SourceReport]:
+    """What to store about one source's fetch, and its report (``new`` is filled in
+    once its entries are stored)."""
     url = result.request.url
     common: dict[str, object] = {"last_fetched": now}
     if result.new_url:
         common["fetch_url"] = result.new_url
     if result.status == "ok" and parsed is not None:
-        new = store.add_entries(parsed.entries, now=now)
-        report.new_entries.extend(new)
-        if parsed.info.title:
-            report.titles[source.name] = parsed.info.title
-        store.update_source(
-            source.name,
+        updates = {
             **common,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            status="ok",
-            error_count=0,
-            last_error=None,
-            last_ok=now,
-            retry_after=None,
-            title=parsed.info.title,
-        )
-        return SourceReport(
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+            "status": "ok",
+            "error_count": 0,
+            "last_error": None,
+            "last_ok": now,
+            "retry_after": None,
+            "title": parsed.info.title,
+        }
+        sr = SourceReport(
             source.name,
             url,
             "ok",
             len(parsed.entries),
-            len(new),
+            0,
             None,
             parsed.parser,
             result.elapsed,
         )
+        return updates, sr
     if result.status == "not_modified":
-        store.update_source(
-            source.name,
+        updates = {
             **common,
-            status="ok",
-            error_count=0,
-            last_error=None,
-            last_ok=now,
-            etag=result.etag or state.etag,
-            last_modified=result.last_modified or state.last_modified,
-        )
-        return SourceReport(source.name, url, "not_modified", seconds=result.elapsed)
+            "status": "ok",
+            "error_count": 0,
+            "last_error": None,
+            "last_ok": now,
+            "etag": result.etag or state.etag,
+            "last_modified": result.last_modified or state.last_modified,
+        }
+        return updates, SourceReport(source.name, url, "not_modified", seconds=result.elapsed)
     if result.status == "ok":
         reason = parse_error or "could not be parsed"
         status = "error"
@@ -271,15 +376,14 @@ def _record(
     else:
         reason = result.error or "failed"
         status = "error"
-    store.update_source(
-        source.name,
+    updates = {
         **common,
-        status="gone" if status == "gone" else "error",
-        error_count=state.error_count + 1,
-        last_error=reason,
-        retry_after=result.retry_after,
-    )
-    return SourceReport(source.name, url, status, error=reason, seconds=result.elapsed)
+        "status": "gone" if status == "gone" else "error",
+        "error_count": state.error_count + 1,
+        "last_error": reason,
+        "retry_after": result.retry_after,
+    }
+    return updates, SourceReport(source.name, url, status, error=reason, seconds=result.elapsed)
 
 
 def ingest(
@@ -291,7 +395,16 @@ def ingest(
     on_progress: Callable[[SourceReport], None] | None = None,
 ) -> IngestReport:
     """Synchronous wrapper of ``ingest_async``."""
-    return asyncio.run(ingest_async(sources, store, settings, now=now, on_progress=on_progress))
+    done: list[IngestReport] = []
+
+    async def run() -> None:
+        done.append(await ingest_async(sources, store, settings, now=now, on_progress=on_progress))
+
+    # The report is handed over outside the main task on purpose: when asyncio.run
+    # restores the SIGINT handler, Python 3.11 builds the repr of the finished main task,
+    # result included, which for 10,000 new entries takes half a second.
+    asyncio.run(run())
+    return done[0]
 
 
 def digest_options(

@@ -10,7 +10,7 @@ Times are stored as naive UTC and returned timezone-aware (``UTCDateTime``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,19 +218,51 @@ class Store:
                 conn.execute(sa.insert(t).values(name=name, url=url, fetch_url=url))
                 return SourceState(name=name, url=url, fetch_url=url)
             if row["url"] != url:
-                reset = {
-                    "url": url,
-                    "fetch_url": url,
-                    "etag": None,
-                    "last_modified": None,
-                    "status": "new",
-                    "error_count": 0,
-                    "last_error": None,
-                    "retry_after": None,
-                }
+                reset = {**_URL_RESET, "url": url, "fetch_url": url}
                 conn.execute(sa.update(t).where(t.c.name == name).values(**reset))
                 return SourceState(**{**dict(row), **reset})
             return SourceState(**dict(row))
+
+    def ensure_sources(self, sources: Iterable[tuple[str, str]]) -> dict[str, SourceState]:
+        """``ensure_source`` for many (name, url) pairs in one transaction."""
+        t = sources_table
+        pairs = dict(sources)
+        states: dict[str, SourceState] = {}
+        with self.engine.begin() as conn:
+            rows = {
+                r["name"]: r
+                for chunk in _chunks(list(pairs), 400)
+                for r in conn.execute(sa.select(t).where(t.c.name.in_(chunk))).mappings()
+            }
+            new = [{"name": n, "url": u, "fetch_url": u} for n, u in pairs.items() if n not in rows]
+            if new:
+                conn.execute(sa.insert(t), new)
+            for name, url in pairs.items():
+                row = rows.get(name)
+                if row is None:
+                    states[name] = SourceState(name=name, url=url, fetch_url=url)
+                elif row["url"] != url:
+                    reset = {**_URL_RESET, "url": url, "fetch_url": url}
+                    conn.execute(sa.update(t).where(t.c.name == name).values(**reset))
+                    states[name] = SourceState(**{**dict(row), **reset})
+                else:
+                    states[name] = SourceState(**dict(row))
+        return states
+
+    def record_fetch(
+        self,
+        entries: Iterable[Entry],
+        updates: Mapping[str, Mapping[str, Any]],
+        *,
+        now: datetime,
+    ) -> list[Entry]:
+        """In one transaction: store ``entries`` not seen before (as ``add_entries``) and
+        update the sources named in ``updates`` (as ``update_source``). Returns the new
+        entries, with ``first_seen``."""
+        with self.engine.begin() as conn:
+            new = _add_entries(conn, entries, now)
+            _update_sources(conn, updates)
+        return new
 
     def update_source(self, name: str, **values: Any) -> None:
         """Update stored fields of a source (etag, status, error_count, url...)."""
@@ -247,23 +279,8 @@ class Store:
         The same entry seen twice (same source and id) is stored once: the first sighting
         wins, which keeps ``first_seen`` honest.
         """
-        batch = list({(e.source, e.id): e for e in entries}.values())
-        if not batch:
-            return []
-        new: list[Entry] = []
         with self.engine.begin() as conn:
-            for chunk in _chunks(batch, 400):
-                existing = _existing_keys(conn, chunk)
-                rows = []
-                for e in chunk:
-                    if (e.source, e.id) in existing:
-                        continue
-                    seen = e.seen_at(now)
-                    new.append(seen)
-                    rows.append(_entry_row(seen))
-                if rows:
-                    conn.execute(sa.insert(entries_table), rows)
-        return new
+            return _add_entries(conn, entries, now)
 
     def entries(
         self,
@@ -384,7 +401,115 @@ class Store:
             return [_row_entry(r) for r in conn.execute(q).mappings()]
 
 
-def _chunks(seq: Sequence[Entry], n: int) -> Iterable[Sequence[Entry]]:
+_URL_RESET: dict[str, Any] = {
+    "etag": None,
+    "last_modified": None,
+    "status": "new",
+    "error_count": 0,
+    "last_error": None,
+    "retry_after": None,
+}
+"""What a changed source URL resets (the validators and error state of the old one)."""
+
+
+def _insert_new(conn: Connection) -> Any:
+    """An INSERT into entries that skips rows already there (a concurrent run may have
+    stored the same entry since we looked), where the dialect can say so."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(entries_table).on_conflict_do_nothing()
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(entries_table).on_conflict_do_nothing()
+    return sa.insert(entries_table)
+
+
+def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> list[Entry]:
+    # The first sighting wins: duplicates within the batch and entries already stored
+    # are skipped, which keeps first_seen honest.
+    batch = list({(e.source, e.id): e for e in entries}.values())
+    if not batch:
+        return []
+    new: list[Entry] = []
+    fast = conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark"
+    insert = _insert_new(conn)
+    for chunk in _chunks(batch, 400):
+        existing = _existing_keys(conn, chunk)
+        rows = []
+        for e in chunk:
+            if (e.source, e.id) in existing:
+                continue
+            seen = e.seen_at(now)
+            new.append(seen)
+            rows.append(_entry_row(seen))
+        if rows and fast:
+            _insert_sqlite(conn, rows)
+        elif rows:
+            conn.execute(insert, rows)
+    return new
+
+
+_ENTRY_COLUMNS = (
+    "source",
+    "entry_id",
+    "title",
+    "link",
+    "author",
+    "published",
+    "updated",
+    "tags",
+    "content_html",
+    "text",
+    "points",
+    "upvotes",
+    "comments",
+    "comments_url",
+    "first_seen",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))}) "
+    "ON CONFLICT (source, entry_id) DO NOTHING"
+)
+
+
+def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    # The driver's executemany with tuples: SQLAlchemy's per-row parameter handling
+    # costs several times the insert itself. Values go through the columns' own bind
+    # processors, so they are stored exactly as conn.execute(insert(...)) stores them.
+    processors = [entries_table.c[c].type.bind_processor(conn.dialect) for c in _ENTRY_COLUMNS]
+    dated = [(i, p) for i, p in enumerate(processors) if p is not None]
+    params = []
+    for row in rows:
+        values = [row[c] for c in _ENTRY_COLUMNS]
+        for i, process in dated:
+            values[i] = process(values[i])
+        params.append(tuple(values))
+    conn.exec_driver_sql(_SQLITE_INSERT, params)
+
+
+def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) -> None:
+    # One executemany per set of columns (a 304 and a fresh body change different ones).
+    t = sources_table
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for name, values in updates.items():
+        columns = tuple(sorted(values))
+        row = {f"v_{c}": v for c, v in values.items()}
+        by_columns.setdefault(columns, []).append({"k_name": name, **row})
+    for columns, rows in by_columns.items():
+        # Parameter names differ from column names: SQLAlchemy reserves those.
+        stmt = (
+            sa.update(t)
+            .where(t.c.name == sa.bindparam("k_name"))
+            .values({c: sa.bindparam(f"v_{c}", type_=t.c[c].type) for c in columns})
+        )
+        conn.execute(stmt, rows)
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
 
