@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -33,11 +32,10 @@ import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -70,7 +68,6 @@ from newsletter.tokens import make_token, unsubscribe_value
 
 log = logging.getLogger("newsletter.deliver")
 PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,38 +436,21 @@ Compose = Callable[[OutboxRow, datetime], Outgoing]
 
 
 class _Ledger:
-    """The outbox side of one run: claims, and outcomes committed in groups.
+    """The outcomes of one run, committed in groups.
 
     ``record`` queues an outcome and returns a future that completes once it is
     committed; ``settle`` waits for such a future, committing everything queued so far in
-    one transaction when it is not committed yet (group commit: the connections' outcomes
-    that arrived meanwhile share a transaction). A sender settles the outcome of its
-    previous message before it sends DATA for the next one, so each connection has at
+    one transaction when it is not committed yet (group commit: the outcomes the other
+    connections queued meanwhile share the transaction). A sender settles the outcome of
+    its previous message before it sends DATA for the next one, so each connection has at
     most one message accepted by the server but not yet recorded as sent: the duplicate
-    window of the crash story stays one message per connection, while the commit overlaps
-    the next message's composing and envelope.
-
-    With ``threaded`` the database work runs on one thread of its own (SQLite sees one
-    writer) and a commit starts as soon as an outcome is queued; else it runs on the event
-    loop when a sender settles. An in-memory SQLite database exists once per thread, so it
-    is never threaded.
+    window of the crash story stays one message per connection, while the next message is
+    composed and its envelope sent before the commit.
     """
 
-    def __init__(self, store: Store, *, threaded: bool = False) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        url = store.engine.url
-        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-        threaded = threaded and not in_memory
-        self.executor = ThreadPoolExecutor(1, "newsletter-outbox") if threaded else None
         self.pending: list[_Outcome] = []
-        self.flushing: asyncio.Task[None] | None = None
-
-    async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """``fn(*args, **kwargs)`` on the database thread (or here)."""
-        if self.executor is None:
-            return fn(*args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     def record(
         self, row: OutboxRow, values: dict[str, Any], then: Callable[[], None] | None = None
@@ -479,50 +459,36 @@ class _Ledger:
         is committed. Returns the future of that commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append(_Outcome(row, values, done, then))
-        if self.executor is not None and self.flushing is None:
-            self.flushing = asyncio.create_task(self._flush())
         return done
 
     async def settle(self, done: asyncio.Future[None] | None) -> None:
         """Wait until the outcome behind ``done`` is committed (committing now if needed)."""
         if done is None:
             return
-        if not done.done() and self.flushing is None:
-            self.flushing = asyncio.create_task(self._flush())
+        if not done.done():
+            self.flush()
         await done
 
-    async def _flush(self) -> None:
+    def flush(self) -> None:
+        """Commit every queued outcome in one transaction."""
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
         try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                outcomes = [(o.row, o.values) for o in batch]
-                try:
-                    await self.run(outbox.finish_many, self.store, outcomes)
-                except BaseException as exc:
-                    for o in batch:
-                        if not o.done.done():
-                            o.done.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for o in batch:
-                    if o.done.done():
-                        continue
-                    try:
-                        if o.then is not None:
-                            o.then()
-                    except Exception as exc:
-                        # It belongs to that outcome's sender, which sees it on settling.
-                        o.done.set_exception(exc)
-                    else:
-                        o.done.set_result(None)
-        finally:
-            self.flushing = None
-
-    def close(self) -> None:
-        """Wait for the database thread to finish what it was given, then stop it."""
-        if self.executor is not None:
-            self.executor.shutdown(wait=True)
+            outbox.finish_many(self.store, [(o.row, o.values) for o in batch])
+        except Exception as exc:
+            for o in batch:
+                o.done.set_exception(exc)
+            return
+        for o in batch:
+            try:
+                if o.then is not None:
+                    o.then()
+            except Exception as exc:
+                # It belongs to that outcome's sender, which sees it on settling.
+                o.done.set_exception(exc)
+            else:
+                o.done.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,7 +511,6 @@ async def deliver_edition(
     batch: int = 32,
     lease: timedelta = outbox.DEFAULT_LEASE,
     on_result: Callable[[OutboxRow, str, str], None] | None = None,
-    threaded: bool = False,
 ) -> DeliveryReport:
     """Send every due outbox row of an edition.
 
@@ -555,7 +520,6 @@ async def deliver_edition(
     refuses the login. Each of the ``workers`` connections claims ``batch`` rows at a
     time; a claimed row that was never attempted is given back (or, after a crash,
     recovered by the next run), so the batch size does not widen the duplicate window.
-    ``threaded`` runs the database work on a thread of its own (see ``_Ledger``).
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -564,7 +528,7 @@ async def deliver_edition(
     report.suppressed = outbox.suppress_inactive(store, edition_id)
     prefix = outbox.new_claim_prefix()
     stop: list[BaseException] = []
-    ledger = _Ledger(store, threaded=threaded)
+    ledger = _Ledger(store)
 
     async def worker() -> None:
         async with mailer.session() as session:
@@ -584,9 +548,7 @@ async def deliver_edition(
 
     async def deliver_rows(session: MailSession, last: list[asyncio.Future[None]]) -> None:
         while not stop:
-            rows = await ledger.run(
-                outbox.claim, store, edition_id, now=clock(), limit=batch, prefix=prefix
-            )
+            rows = outbox.claim(store, edition_id, now=clock(), limit=batch, prefix=prefix)
             if not rows:
                 return
             for i, row in enumerate(rows):
@@ -602,10 +564,7 @@ async def deliver_edition(
                     outbox.release(store, rows[i + 1 :] if attempt.done else rows[i:])
                     raise
 
-    try:
-        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
-    finally:
-        ledger.close()
+    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
