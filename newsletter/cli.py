@@ -196,6 +196,9 @@ def digest(
                 warn(f"{f.name} ({f.url}): {f.error}")
             if report.readable == 0 and store.count_entries() == 0:
                 fail("no source could be read", EXIT_FAILED)
+        if one_off and not config_path:
+            # No config names the digest: call it after what it reads.
+            cfg = cfg.model_copy(update={"title": _one_off_title(chosen, store)})
         result = pipeline.make_digest(
             store,
             settings,
@@ -233,6 +236,16 @@ def digest(
         return
     text = render_digest(result, fmt, template_dir=settings.template_dir)
     click.echo(text, nl=not text.endswith("\n"))
+
+
+def _one_off_title(chosen: Sequence[Source], store: Store) -> str:
+    """A one-off digest of one source is named after the feed's own title."""
+    if len(chosen) == 1:
+        state = store.source_state(chosen[0].name)
+        if state and state.title:
+            return state.title
+        return f"Digest of {chosen[0].name}"
+    return f"Digest of {len(chosen)} sources"
 
 
 def _format_from_suffix(path: Path | None) -> Format | None:

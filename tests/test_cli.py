@@ -45,7 +45,7 @@ def test_every_command_has_help(runner: CliRunner, name: str) -> None:
 def test_zero_config_one_off_digest_to_stdout(runner: CliRunner) -> None:
     result = runner.invoke(main, ["digest", str(HN)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("# ")
+    assert result.stdout.startswith("# Hacker News\n")  # named after the feed
     assert result.stdout.count("### ") == 30
     assert "Linux Sandboxes and Fil-C" in result.stdout
 
