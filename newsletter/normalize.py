@@ -284,6 +284,30 @@ def _tag_break(match: re.Match[str]) -> str:
     return ""
 
 
+# What each tag becomes, by lowercase name with "/" for closing tags (absent: nothing):
+# the same as _tag_break, looked up without a Python call and a match object per tag.
+_TAG_BREAKS: dict[str, str] = {
+    **{name: "\n\n" for name in _PARAGRAPH_TAGS},
+    **{"/" + name: "\n\n" for name in _PARAGRAPH_TAGS},
+    **{name: "\n" for name in _LINE_TAGS},
+    "/br": "\n",
+    **{"/" + name: " " for name in _CELL_TAGS},
+}
+
+
+def _tags_to_breaks(s: str) -> str:
+    # split() cuts the text at exactly the tags sub() would replace, leaving [text,
+    # slash, name, text, slash, name, ..., text]; slash and name are None for <!...>
+    # and <?...>.
+    parts: list[str | None] = _ANY_TAG.split(s)
+    parts[2::3] = [
+        _TAG_BREAKS.get((slash or "") + name.lower(), "") if name else ""
+        for slash, name in zip(parts[1::3], parts[2::3], strict=True)
+    ]
+    parts[1::3] = [""] * (len(parts) // 3)
+    return "".join(parts)  # type: ignore[arg-type]  # every None was replaced
+
+
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -300,7 +324,7 @@ def html_to_text(html: str) -> str:
     s = _COMMENT.sub("", html) if "<!" in html else html
     if "<" in s:
         s = _DROP_BLOCKS.sub("", s)
-        s = _ANY_TAG.sub(_tag_break, s)
+        s = _tags_to_breaks(s)
     if "&" in s:
         s = html_lib.unescape(s)
     s = _BAD_CHARS.sub("", s)
@@ -314,7 +338,8 @@ def html_to_text(html: str) -> str:
     # lines that were blank, now empty, make one paragraph break.
     if " \n" in s or "\n " in s:
         s = "\n".join([line.strip(" ") for line in s.split("\n")])
-    s = _BLANK_LINES.sub("\n\n", s)
+    if "\n\n\n" in s:
+        s = _BLANK_LINES.sub("\n\n", s)
     return s.strip()
 
 
@@ -337,6 +362,10 @@ def clean_title(s: str) -> str:
     headers)."""
     if not s:
         return ""
+    if s.isascii() and s.isprintable() and "<" not in s and "&" not in s and "  " not in s:
+        # Most titles and tags: no tags, entities, control characters or whitespace runs
+        # (printable ASCII has no whitespace but the space).
+        return s.strip(" ")
     s = _TAG.sub("", s)
     s = html_lib.unescape(s)
     s = _BAD_CHARS.sub("", s)

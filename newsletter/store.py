@@ -436,20 +436,39 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
     new: list[Entry] = []
     fast = conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark"
     insert = _insert_new(conn)
+    row = _SqliteRows(conn.dialect, now) if fast else None
     for chunk in _chunks(batch, 400):
         existing = _existing_keys(conn, chunk)
-        rows = []
-        for e in chunk:
-            if (e.source, e.id) in existing:
-                continue
-            seen = e.seen_at(now)
-            new.append(seen)
-            rows.append(_entry_row(seen))
-        if rows and fast:
-            _insert_sqlite(conn, rows)
-        elif rows:
-            conn.execute(insert, rows)
+        seen = [_first_seen(e, now) for e in chunk if (e.source, e.id) not in existing]
+        new.extend(seen)
+        if not seen:
+            continue
+        if row is not None:
+            conn.exec_driver_sql(_SQLITE_INSERT, [row(e) for e in seen])
+        else:
+            conn.execute(insert, [_entry_row(e) for e in seen])
     return new
+
+
+def _first_seen(e: Entry, now: datetime) -> Entry:
+    """``e.seen_at(now)``, built directly: dataclasses.replace costs several times more."""
+    if e.first_seen is now:
+        return e
+    return Entry(
+        id=e.id,
+        source=e.source,
+        title=e.title,
+        link=e.link,
+        author=e.author,
+        published=e.published,
+        updated=e.updated,
+        tags=e.tags,
+        content_html=e.content_html,
+        text=e.text,
+        engagement=e.engagement,
+        comments_url=e.comments_url,
+        first_seen=now,
+    )
 
 
 _ENTRY_COLUMNS = (
@@ -474,21 +493,55 @@ _SQLITE_INSERT = (
     f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))}) "
     "ON CONFLICT (source, entry_id) DO NOTHING"
 )
+_TAGS_JSON = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(..., ensure_ascii=False)`` without building an encoder per call."""
 
 
-def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    # The driver's executemany with tuples: SQLAlchemy's per-row parameter handling
-    # costs several times the insert itself. Values go through the columns' own bind
-    # processors, so they are stored exactly as conn.execute(insert(...)) stores them.
-    processors = [entries_table.c[c].type.bind_processor(conn.dialect) for c in _ENTRY_COLUMNS]
-    dated = [(i, p) for i, p in enumerate(processors) if p is not None]
-    params = []
-    for row in rows:
-        values = [row[c] for c in _ENTRY_COLUMNS]
-        for i, process in dated:
-            values[i] = process(values[i])
-        params.append(tuple(values))
-    conn.exec_driver_sql(_SQLITE_INSERT, params)
+class _SqliteRows:
+    """Entries as parameter tuples for the driver's executemany: SQLAlchemy's per-row
+    parameter handling costs several times the insert itself. Values are stored exactly
+    as ``conn.execute(insert(...))`` stores them: times through the columns' own bind
+    processors (aware UTC times, nearly all of them, take a shortcut to the same value)."""
+
+    def __init__(self, dialect: sa.Dialect, now: datetime) -> None:
+        process = entries_table.c.first_seen.type.bind_processor(dialect)
+        assert process is not None
+        self.process = process
+        self.now = now
+        self.now_value = process(now)
+        # Whether the processor only makes aware UTC times naive (UTCDateTime's part;
+        # the driver formats datetimes itself), so that those can skip it.
+        probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+        self.naive_utc = process(probe) == probe.replace(tzinfo=None)
+        self.tags: dict[tuple[str, ...], str] = {}
+
+    def time(self, value: datetime | None) -> Any:
+        if value is not None and value.tzinfo is UTC and self.naive_utc:
+            return value.replace(tzinfo=None)
+        return self.process(value)
+
+    def __call__(self, e: Entry) -> tuple[Any, ...]:
+        tags = self.tags.get(e.tags)
+        if tags is None:
+            tags = self.tags[e.tags] = _TAGS_JSON(list(e.tags))
+        engagement = e.engagement
+        return (
+            e.source,
+            e.id,
+            e.title,
+            e.link,
+            e.author,
+            self.time(e.published),
+            self.time(e.updated),
+            tags,
+            e.content_html,
+            e.text,
+            engagement.points,
+            engagement.upvotes,
+            engagement.comments,
+            e.comments_url,
+            self.now_value if e.first_seen is self.now else self.time(e.first_seen),
+        )
 
 
 def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) -> None:
@@ -520,12 +573,23 @@ def _existing_keys(conn: Connection, chunk: Sequence[Entry]) -> set[tuple[str, s
     for e in chunk:
         by_source.setdefault(e.source, []).append(e.id)
     found: set[tuple[str, str]] = set()
+    raw = conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark"
     for source, ids in by_source.items():
-        rows = conn.execute(
-            sa.select(t.c.source, t.c.entry_id).where(t.c.source == source, t.c.entry_id.in_(ids))
-        )
+        if raw:
+            # The same query without building and compiling a statement per source.
+            sql = _SQLITE_EXISTING.format(", ".join("?" * len(ids)))
+            rows = conn.exec_driver_sql(sql, (source, *ids))
+        else:
+            rows = conn.execute(
+                sa.select(t.c.source, t.c.entry_id).where(
+                    t.c.source == source, t.c.entry_id.in_(ids)
+                )
+            )
         found.update((r[0], r[1]) for r in rows)
     return found
+
+
+_SQLITE_EXISTING = "SELECT source, entry_id FROM entries WHERE source = ? AND entry_id IN ({})"
 
 
 def _entry_row(e: Entry) -> dict[str, Any]:
@@ -537,7 +601,7 @@ def _entry_row(e: Entry) -> dict[str, Any]:
         "author": e.author,
         "published": e.published,
         "updated": e.updated,
-        "tags": json.dumps(list(e.tags), ensure_ascii=False),
+        "tags": _TAGS_JSON(list(e.tags)),
         "content_html": e.content_html,
         "text": e.text,
         "points": e.engagement.points,
