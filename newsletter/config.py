@@ -32,7 +32,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from newsletter.errors import ConfigError
@@ -75,11 +74,16 @@ def default_config_path() -> Path:
     env = os.environ.get("NEWSLETTER_CONFIG")
     if env:
         return Path(env)
+    # Imported here: a command given --config (or a database URL) never needs it.
+    import platformdirs
+
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
 def default_database_url() -> str:
     """SQLite in the user's data directory."""
+    import platformdirs
+
     data = Path(platformdirs.user_data_dir(APP_NAME))
     return f"sqlite:///{data / 'newsletter.sqlite'}"
 

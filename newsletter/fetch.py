@@ -312,6 +312,10 @@ async def _result_from_response(
         error=_http_reason(code, response.reason_phrase),
     )
     if code == 304:
+        # A 304 has no body, but until its (empty) end is read the connection counts as
+        # busy and closing the response closes it: reading it keeps the connection for
+        # the next request (a warm run is nearly all 304s).
+        await response.aread()
         return replace(
             base,
             status="not_modified",
