@@ -44,6 +44,8 @@ from newsletter.subscribers import (
     list_subscribers,
     remove_subscriber,
     to_csv,
+    topic_names,
+    unknown_topics,
 )
 from newsletter.tokens import secret_key
 
@@ -84,6 +86,13 @@ def subscribers() -> None:
     multiple=True,
     help="A topic or keyword that ranks higher for this subscriber (repeatable).",
 )
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="NAME",
+    help="Only send items of this configured topic (repeatable; default: everything).",
+)
 @config_option
 @handle_errors
 def subscribers_add(
@@ -92,12 +101,24 @@ def subscribers_add(
     name: str | None,
     fmt: MailFormat | None,
     interests: tuple[str, ...],
+    topics: tuple[str, ...],
     config_path: Path | None,
 ) -> None:
     """Add ADDRESS (or re-activate it) as a subscriber."""
     settings = load_settings(config_path)
     for d in digests:
         settings.digest(d)  # unknown names are a usage error
+    # Without configured digests there is nothing to check against.
+    bad = unknown_topics(topics, settings.digests, digests) if settings.digests else []
+    if bad:
+        mine = [d for d in settings.digests if not digests or d.name in digests]
+        valid = ", ".join(topic_names(mine)) or "none configured"
+        raise ConfigError(
+            f"{bad[0]!r} is not a configured topic of {', '.join(digests) or 'the digests'}"
+            f" (known: {valid})",
+            path=settings.path,
+            setting="--topic",
+        )
     with open_store(settings) as store:
         try:
             sub, created = add_subscriber(
@@ -108,6 +129,7 @@ def subscribers_add(
                 digests=digests,
                 fmt=fmt,
                 interests=interests or None,
+                topics=topics or None,
             )
         except AddressError as exc:
             raise ConfigError(
@@ -159,12 +181,13 @@ def subscribers_remove(address: str, digest: str | None, config_path: Path | Non
 @config_option
 @handle_errors
 def subscribers_list(digest: str | None, status: str | None, config_path: Path | None) -> None:
-    """List subscribers: address, name, digests, format, status."""
+    """List subscribers: address, name, digests, format, status, topics."""
     settings = load_settings(config_path)
     with open_store(settings) as store:
         subs = list_subscribers(store, digest=digest, status=status)
     for s in subs:
-        click.echo("\t".join([s.email, s.name, ",".join(s.digests) or "*", s.format, s.status]))
+        cells = [s.email, s.name, ",".join(s.digests) or "*", s.format, s.status]
+        click.echo("\t".join([*cells, ";".join(s.topics) or "*"]))
     click.echo(f"{len(subs)} subscribers", err=True)
 
 
@@ -181,9 +204,10 @@ def subscribers_list(digest: str | None, status: str | None, config_path: Path |
 def subscribers_import(csv_file: Path, digests: tuple[str, ...], config_path: Path | None) -> None:
     """Import subscribers from CSV_FILE.
 
-    A header row names the columns (email, name, digests, interests, timezone, format);
-    without one the first column is the address and the second the name. Each bad
-    address is reported with its line; the rest are imported.
+    A header row names the columns (email, name, digests, interests, topics, timezone,
+    format; lists separated by ";"); without one the first column is the address and
+    the second the name. Each bad address or unknown topic is reported with its line;
+    the rest are imported.
     """
     settings = load_settings(config_path)
     for d in digests:
@@ -193,7 +217,9 @@ def subscribers_import(csv_file: Path, digests: tuple[str, ...], config_path: Pa
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=str(csv_file)) from None
     with open_store(settings) as store:
-        report = import_subscribers(store, text, now=now_utc(), digests=digests)
+        report = import_subscribers(
+            store, text, now=now_utc(), digests=digests, configs=settings.digests or None
+        )
     for p in report.skipped:
         warn(f"{csv_file}, {p}")
     click.echo(

@@ -31,7 +31,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,7 @@ from newsletter.errors import (
     TransientDeliveryError,
 )
 from newsletter.mail import (
+    ContentKey,
     MailSettings,
     Recipient,
     RenderedEmail,
@@ -730,21 +731,27 @@ def plan_edition(
 
 
 class Composer:
-    """Builds each message: one rendering per distinct content (interests, format),
-    shared by every subscriber with the same preferences; per message only the greeting
-    and the signed unsubscribe link are filled in."""
+    """Builds each message: one rendering per distinct content (interests, topics,
+    format), shared by every subscriber with the same preferences; per message only the
+    greeting and the signed unsubscribe link are filled in.
+
+    ``digest_for`` builds the digest for a ``ContentKey``. ``topics``, when given, are the
+    digest's configured topic names: a subscriber's topics outside them (topics of their
+    other digests) are ignored, so they neither split renderings nor empty the digest."""
 
     def __init__(
         self,
-        digest_for: Callable[[tuple[str, ...]], Digest],
+        digest_for: Callable[[ContentKey], Digest],
         *,
         mail: MailSettings,
         period: str,
         secret: str,
         env: jinja2.Environment | None = None,
         list_title: str = "",
+        topics: Collection[str] | None = None,
     ) -> None:
         self.digest_for = digest_for
+        self.topics = None if topics is None else frozenset(topics)
         self.mail = mail
         self.period = period
         self.secret = secret
@@ -752,13 +759,17 @@ class Composer:
         self.list_title = list_title
         # The envelope sender is parsed out of ``mail.from_address``: once, not per message.
         self.sender = mail.sender
-        self.renders: dict[tuple[tuple[str, ...], str], RenderedEmail] = {}
+        self.renders: dict[ContentKey, RenderedEmail] = {}
 
-    def rendered(self, interests: tuple[str, ...], fmt: MailFormat) -> RenderedEmail:
+    def rendered(
+        self, interests: Sequence[str], fmt: MailFormat, topics: Sequence[str] = ()
+    ) -> RenderedEmail:
         """The shared rendering for these preferences (made on first use)."""
-        key = content_key(interests, fmt)
+        if self.topics is not None:
+            topics = [t for t in topics if t in self.topics]
+        key = content_key(interests, topics, fmt)
         if key not in self.renders:
-            digest = self.digest_for(key[0])
+            digest = self.digest_for(key)
             self.renders[key] = render_email(
                 digest, period=self.period, settings=self.mail, fmt=fmt, env=self.env
             )
@@ -770,12 +781,13 @@ class Composer:
         email: str,
         name: str,
         key: str,
-        interests: tuple[str, ...],
+        interests: Sequence[str],
         fmt: MailFormat,
         now: datetime,
+        topics: Sequence[str] = (),
     ) -> Outgoing:
         """One recipient's message."""
-        rendered = self.rendered(interests, fmt)
+        rendered = self.rendered(interests, fmt, topics)
         key = f"{key}/{email}"  # the Message-ID stays unique across databases
         token = make_token(
             "unsubscribe", unsubscribe_value(rendered.digest_name, email), self.secret
@@ -804,6 +816,7 @@ class Composer:
             name=row.name,
             key=str(row.subscriber_id),
             interests=row.interests,
+            topics=row.topics,
             fmt=row.format,
             now=now,
         )
@@ -812,17 +825,18 @@ class Composer:
 def composer_for(
     store: Store, settings: Settings, cfg: DigestConfig, plan: EditionPlan, *, secret: str
 ) -> Composer:
-    """A Composer that builds the digest of ``plan`` for each subscriber's interests."""
+    """A Composer that builds the digest of ``plan`` for each subscriber's interests and
+    topics."""
     from newsletter import pipeline
     from newsletter.digest import build_digest
 
     sources = pipeline.with_titles(pipeline.digest_sources(settings, cfg), store)
 
-    def digest_for(interests: tuple[str, ...]) -> Digest:
+    def digest_for(key: ContentKey) -> Digest:
         return build_digest(
             plan.entries,
             now=plan.built_at,
-            options=pipeline.digest_options(cfg, interests=interests),
+            options=pipeline.digest_options(cfg, interests=key.interests, topics=key.topics),
             sources=sources,
         )
 
@@ -833,6 +847,7 @@ def composer_for(
         secret=secret,
         env=mail_environment(settings.template_dir),
         list_title=cfg.title,
+        topics=[t.name for t in cfg.topics],
     )
 
 

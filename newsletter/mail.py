@@ -26,6 +26,7 @@ import hashlib
 import html
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
@@ -33,7 +34,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import css_inline
@@ -470,13 +471,23 @@ def parse_message(data: bytes) -> EmailMessage:
     return msg
 
 
-def content_key(interests: tuple[str, ...], fmt: MailFormat) -> tuple[tuple[str, ...], str]:
-    """Subscribers with equal keys share one rendering."""
-    return (tuple(sorted(interests)), fmt)
+class ContentKey(NamedTuple):
+    """What a message's content depends on: subscribers with equal keys share one
+    rendering. Interests and topics are sorted and without repeats."""
+
+    interests: tuple[str, ...]
+    topics: tuple[str, ...]
+    format: MailFormat
+
+
+def content_key(interests: Sequence[str], topics: Sequence[str], fmt: MailFormat) -> ContentKey:
+    """The key of a subscriber's preferences (order and repeats do not matter)."""
+    return ContentKey(tuple(sorted(set(interests))), tuple(sorted(set(topics))), fmt)
 
 
 __all__ = [
     "MAX_HTML_BYTES",
+    "ContentKey",
     "MailSettings",
     "Recipient",
     "RenderedEmail",

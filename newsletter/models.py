@@ -207,6 +207,8 @@ class Subscriber:
     name: str = ""
     digests: tuple[str, ...] = ()
     interests: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    """Names of configured topics of the digests: only their items are sent (empty: all)."""
     timezone: str = "UTC"
     status: SubscriberStatus = "active"
     format: MailFormat = "html"

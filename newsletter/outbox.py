@@ -46,6 +46,7 @@ subscribers_table = sa.Table(
     # JSON lists; an empty digest list means every digest.
     sa.Column("digests", sa.Text, nullable=False, server_default="[]"),
     sa.Column("interests", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("topics", sa.Text, nullable=False, server_default="[]"),
     sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("status", sa.String(20), nullable=False, server_default="active"),
     sa.Column("format", sa.String(20), nullable=False, server_default="html"),
@@ -75,9 +76,40 @@ outbox_table = sa.Table(
 )
 
 
+_ADDED_COLUMNS = {"subscribers": {"topics": "TEXT NOT NULL DEFAULT '[]'"}}
+"""Columns added to a table after its first release: ``upgrade_tables`` adds them to
+databases created before."""
+
+
+def upgrade_tables(conn: sa.Connection) -> list[str]:
+    """Add the columns that databases created by earlier versions lack; returns them as
+    ``table.column``. Runs after every table creation (``Store.create_tables``)."""
+    inspector = sa.inspect(conn)
+    added = []
+    for table, columns in _ADDED_COLUMNS.items():
+        if not inspector.has_table(table):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table)}
+        for column, ddl in columns.items():
+            if column not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+                added.append(f"{table}.{column}")
+    return added
+
+
+def _upgrade_after_create(target: sa.MetaData, conn: sa.Connection, **kw: Any) -> None:
+    upgrade_tables(conn)
+
+
+# On the metadata, not the table: a table's own event only fires when it is created,
+# and an old database already has it. The store opens every database through
+# ``create_all``, so nothing reads the subscribers table before this has run.
+sa.event.listen(metadata, "after_create", _upgrade_after_create)
+
+
 def ensure_tables(store: Store) -> None:
     """Create the subscribers and outbox tables if the store was opened before this
-    module was imported."""
+    module was imported, and add columns that an older database lacks."""
     store.create_tables()
 
 
@@ -91,6 +123,7 @@ def _subscriber(row: Any) -> Subscriber:
         name=row["name"],
         digests=tuple(json.loads(row["digests"] or "[]")),
         interests=tuple(json.loads(row["interests"] or "[]")),
+        topics=tuple(json.loads(row["topics"] or "[]")),
         timezone=row["timezone"],
         status=row["status"],
         format=row["format"],
@@ -130,6 +163,7 @@ def save_subscriber(store: Store, sub: Subscriber, *, now: datetime) -> Subscrib
         "name": sub.name,
         "digests": json.dumps(list(sub.digests)),
         "interests": json.dumps(list(sub.interests)),
+        "topics": json.dumps(list(sub.topics)),
         "timezone": sub.timezone,
         "status": sub.status,
         "format": sub.format,
@@ -174,6 +208,7 @@ class OutboxRow:
     claim: str | None = None
     name: str = ""
     interests: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
     format: MailFormat = "html"
     reply: str | None = None
     last_error: str | None = None
@@ -308,7 +343,7 @@ def _claim_statements() -> tuple[Any, Any, Any, Any]:
         )
     )
     read = (
-        sa.select(t, s.c.name, s.c.interests, s.c.format)
+        sa.select(t, s.c.name, s.c.interests, s.c.topics, s.c.format)
         .join(s, s.c.id == t.c.subscriber_id)
         .where(t.c.id.in_(ids), t.c.claim == sa.bindparam("token"), t.c.state == "sending")
         .order_by(t.c.id)
@@ -353,6 +388,7 @@ def claim(
             claim=r["claim"],
             name=r["name"],
             interests=tuple(json.loads(r["interests"] or "[]")),
+            topics=tuple(json.loads(r["topics"] or "[]")),
             format="markdown" if r["format"] == "markdown" else "html",
         )
         for r in rows

@@ -408,9 +408,15 @@ def ingest(
 
 
 def digest_options(
-    cfg: DigestConfig, *, max_items: int | None = None, interests: Sequence[str] = ()
+    cfg: DigestConfig,
+    *,
+    max_items: int | None = None,
+    interests: Sequence[str] = (),
+    topics: Sequence[str] = (),
 ) -> DigestOptions:
-    """DigestOptions from a digest's configuration (and command-line overrides)."""
+    """DigestOptions from a digest's configuration (and command-line overrides); a
+    subscriber's ``interests`` rank higher and ``topics`` (configured topic names) are
+    the only ones kept."""
     from newsletter.digest import DigestOptions
     from newsletter.summarize.group import Topic
     from newsletter.summarize.rank import RankSettings
@@ -427,6 +433,7 @@ def digest_options(
         summary_chars=cfg.summary_chars,
         rank=RankSettings(**cfg.ranking.model_dump()),
         interests=tuple(interests),
+        only_topics=tuple(topics),
     )
 
 

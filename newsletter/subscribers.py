@@ -19,11 +19,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter import outbox
+from newsletter.config import DigestConfig
 from newsletter.errors import NewsletterError
 from newsletter.models import MailFormat, Subscriber
 from newsletter.store import Store
 
-CSV_COLUMNS = ("email", "name", "digests", "interests", "timezone", "format", "status")
+CSV_COLUMNS = (
+    "email",
+    "name",
+    "digests",
+    "interests",
+    "topics",
+    "timezone",
+    "format",
+    "status",
+)
 
 
 class AddressError(NewsletterError, ValueError):
@@ -56,6 +66,27 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
 
+def _split_topics(value: str) -> tuple[str, ...]:
+    # Only ";": a topic name is free text and may hold spaces or commas.
+    parts = (" ".join(p.split()) for p in value.split(";"))
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
+def topic_names(digests: Iterable[DigestConfig]) -> tuple[str, ...]:
+    """The configured topic names of these digests, in order, without repeats."""
+    return tuple(dict.fromkeys(t.name for d in digests for t in d.topics))
+
+
+def unknown_topics(
+    topics: Iterable[str], digests: Sequence[DigestConfig], chosen: Sequence[str] = ()
+) -> list[str]:
+    """The ``topics`` that name no configured topic of the ``chosen`` digests (every
+    digest when none are chosen, as for a subscriber with an empty digest list)."""
+    mine = [d for d in digests if not chosen or d.name in chosen]
+    valid = set(topic_names(mine))
+    return [t for t in topics if t not in valid]
+
+
 @dataclass(frozen=True, slots=True)
 class CsvProblem:
     """A line of an import file that was left out, and why."""
@@ -76,11 +107,18 @@ class CsvRows:
     problems: list[CsvProblem] = field(default_factory=list)
 
 
-def read_csv(text: str, *, digests: Sequence[str] = ()) -> CsvRows:
+def read_csv(
+    text: str,
+    *,
+    digests: Sequence[str] = (),
+    configs: Sequence[DigestConfig] | None = None,
+) -> CsvRows:
     """Subscribers from CSV text. With a header row, columns are named (``email`` is
-    required; also ``name``, ``digests``, ``interests`` (separated by ``;``),
-    ``timezone``, ``format``); without one, the first column is the address and the
-    second the name. ``digests`` applies where a row names none."""
+    required; also ``name``, ``digests``, ``interests`` and ``topics`` (separated by
+    ``;``), ``timezone``, ``format``); without one, the first column is the address and
+    the second the name. ``digests`` applies where a row names none. With ``configs``
+    (the configured digests), a row whose topics are not topics of its digests is a
+    problem."""
     out = CsvRows()
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header: list[str] | None = None
@@ -116,6 +154,16 @@ def read_csv(text: str, *, digests: Sequence[str] = ()) -> CsvRows:
         except (ZoneInfoNotFoundError, ValueError):
             out.problems.append(CsvProblem(line, raw, f"{tz!r} is not a time zone name"))
             continue
+        row_digests = _split(row.get("digests") or "") or tuple(digests)
+        topics = _split_topics(row.get("topics") or "")
+        bad = unknown_topics(topics, configs, row_digests) if configs is not None else []
+        if bad:
+            mine = [d for d in configs or () if not row_digests or d.name in row_digests]
+            valid = ", ".join(topic_names(mine)) or "none configured"
+            out.problems.append(
+                CsvProblem(line, raw, f"topic {bad[0]!r} is not configured (known: {valid})")
+            )
+            continue
         seen[address] = line
         mail_format: MailFormat = "markdown" if fmt == "markdown" else "html"
         out.subscribers.append(
@@ -124,8 +172,9 @@ def read_csv(text: str, *, digests: Sequence[str] = ()) -> CsvRows:
                 Subscriber(
                     email=address,
                     name=" ".join((row.get("name") or "").split()),
-                    digests=_split(row.get("digests") or "") or tuple(digests),
+                    digests=row_digests,
                     interests=_split(row.get("interests") or ""),
+                    topics=topics,
                     timezone=tz,
                     format=mail_format,
                 ),
@@ -146,6 +195,7 @@ def to_csv(subscribers: Iterable[Subscriber]) -> str:
                 s.name,
                 ";".join(s.digests),
                 ";".join(s.interests),
+                ";".join(s.topics),
                 s.timezone,
                 s.format,
                 s.status,
@@ -170,9 +220,11 @@ def add_subscriber(
     digests: Sequence[str] = (),
     fmt: MailFormat | None = None,
     interests: Sequence[str] | None = None,
+    topics: Sequence[str] | None = None,
 ) -> tuple[Subscriber, bool]:
     """Add (or re-activate) a subscriber. Returns (subscriber, created). An existing
-    subscriber keeps their other digests."""
+    subscriber keeps their other digests; ``interests`` and ``topics`` replace theirs
+    when given."""
     email = normalize_address(address)
     found = outbox.get_subscriber(store, email)
     if found is None:
@@ -181,6 +233,7 @@ def add_subscriber(
             name=name or "",
             digests=tuple(dict.fromkeys(digests)),
             interests=tuple(interests or ()),
+            topics=tuple(dict.fromkeys(topics or ())),
             format=fmt or "html",
         )
         return outbox.save_subscriber(store, sub, now=now), True
@@ -189,6 +242,7 @@ def add_subscriber(
         name=found.name if name is None else name,
         digests=_merge_digests(found.digests, tuple(digests)),
         interests=found.interests if interests is None else tuple(interests),
+        topics=found.topics if topics is None else tuple(dict.fromkeys(topics)),
         format=fmt or found.format,
         status="active",
     )
@@ -240,10 +294,16 @@ class ImportReport:
 
 
 def import_subscribers(
-    store: Store, text: str, *, now: datetime, digests: Sequence[str] = ()
+    store: Store,
+    text: str,
+    *,
+    now: datetime,
+    digests: Sequence[str] = (),
+    configs: Sequence[DigestConfig] | None = None,
 ) -> ImportReport:
-    """Import CSV text: good rows are added or merged, bad ones reported by line."""
-    rows = read_csv(text, digests=digests)
+    """Import CSV text: good rows are added or merged, bad ones reported by line
+    (``configs``, the configured digests, check the rows' topics)."""
+    rows = read_csv(text, digests=digests, configs=configs)
     report = ImportReport(skipped=list(rows.problems))
     for line, sub in rows.subscribers:
         found = outbox.get_subscriber(store, sub.email)
@@ -261,6 +321,7 @@ def import_subscribers(
             name=sub.name or found.name,
             digests=_merge_digests(found.digests, sub.digests),
             interests=sub.interests or found.interests,
+            topics=sub.topics or found.topics,
             format=sub.format,
             timezone=sub.timezone,
         )

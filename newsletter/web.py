@@ -5,7 +5,7 @@ serves it (``newsletter serve``, or ``newsletter run`` alongside the scheduler).
 Routes::
 
     GET  /                       -> 303 /subscribe
-    GET  /subscribe              the form (email, digests, interests, time zone)
+    GET  /subscribe              the form (email, digests, interests, topics, time zone)
     POST /subscribe              records a pending address, mails a confirmation link
     GET  /confirm/{token}        activates the address (signed token, expires)
     GET  /unsubscribe/{token}    a page with one button (never unsubscribes: scanners GET)
@@ -239,7 +239,13 @@ class WebApp:
 
     def confirm_token(self, sub: Subscriber) -> str:
         value = json.dumps(
-            {"e": sub.email, "d": list(sub.digests), "i": list(sub.interests), "t": sub.timezone},
+            {
+                "e": sub.email,
+                "d": list(sub.digests),
+                "i": list(sub.interests),
+                "p": list(sub.topics),
+                "t": sub.timezone,
+            },
             separators=(",", ":"),
         )
         return make_token("confirm", value, self.secret)
@@ -346,6 +352,17 @@ def parse_interests(text: str) -> tuple[tuple[str, ...], str | None]:
     return interests, None
 
 
+def chosen_topics(
+    values: Sequence[str], digests: Sequence[DigestConfig], chosen: Sequence[str]
+) -> tuple[str, ...]:
+    """The checked topics that are configured topics of the chosen digests (anything
+    else was not on the form, and is dropped), in order, without repeats."""
+    from newsletter.subscribers import topic_names
+
+    valid = set(topic_names(d for d in digests if d.name in chosen))
+    return tuple(dict.fromkeys(v for v in values if v in valid))
+
+
 def normalize_email(value: str) -> tuple[str, str | None]:
     """(normalized address, error): the same normalization as ``subscribers add``, so
     one person is one subscriber whichever way they came in."""
@@ -409,8 +426,11 @@ def _starlette(app: WebApp) -> Starlette:
         email: str = "",
         chosen: Sequence[str] = (),
         interests: str = "",
+        topics: Sequence[str] = (),
         timezone: str = "UTC",
     ) -> HTMLResponse:
+        from newsletter.subscribers import topic_names
+
         return app.page(
             "subscribe.html.j2",
             status,
@@ -419,6 +439,8 @@ def _starlette(app: WebApp) -> Starlette:
             email=email,
             chosen=set(chosen or [d.name for d in app.digests]),
             interests=interests,
+            topic_names=topic_names(app.digests),
+            topics=set(topics),
             timezone=timezone,
         )
 
@@ -449,6 +471,7 @@ def _starlette(app: WebApp) -> Starlette:
         interests, err = parse_interests(raw_interests)
         if err:
             errors.append(err)
+        topics = chosen_topics(form.get("topic", []), app.digests, chosen)
         tz = valid_timezone(raw_tz)
         if tz is None:
             errors.append("Choose a time zone like Europe/Paris or America/New_York.")
@@ -459,6 +482,7 @@ def _starlette(app: WebApp) -> Starlette:
                 email=raw_email,
                 chosen=chosen,
                 interests=raw_interests,
+                topics=topics,
                 timezone=raw_tz,
             )
         if _first(form, "website"):
@@ -470,6 +494,7 @@ def _starlette(app: WebApp) -> Starlette:
             email=email,
             digests=digests,
             interests=interests,
+            topics=topics,
             timezone=tz or "UTC",
             status="pending",
         )
@@ -493,6 +518,8 @@ def _starlette(app: WebApp) -> Starlette:
             email = str(data["e"])
             digests = tuple(str(d) for d in data["d"])
             interests = tuple(str(i) for i in data["i"])
+            # Links mailed before topics existed carry none: everything.
+            topics = tuple(str(p) for p in data.get("p", ()))
             tz = valid_timezone(str(data["t"])) or "UTC"
         except ExpiredTokenError:
             return app.message(
@@ -509,6 +536,7 @@ def _starlette(app: WebApp) -> Starlette:
             name=existing.name if existing else "",
             digests=digests,
             interests=interests,
+            topics=topics,
             timezone=tz,
             status="active",
             format=existing.format if existing else "html",
@@ -685,6 +713,7 @@ def unsubscribe(
 __all__ = [
     "RateLimiter",
     "WebApp",
+    "chosen_topics",
     "create_app",
     "mailer_sender",
     "normalize_email",

@@ -18,10 +18,12 @@ from smtp_server import sample_digest, smtp_server
 
 from newsletter.deliver import Composer, Outgoing, SmtpMailer, SmtpSettings, send_one
 from newsletter.mail import (
+    ContentKey,
     MailSettings,
     Recipient,
     build_message,
     cap_items,
+    content_key,
     message_bytes,
     parse_message,
     render_email,
@@ -234,19 +236,57 @@ def test_subject_template() -> None:
 
 
 def test_rendered_once_per_distinct_content() -> None:
-    calls: list[tuple[str, ...]] = []
+    calls: list[ContentKey] = []
 
-    def digest_for(interests: tuple[str, ...]) -> Any:
-        calls.append(interests)
+    def digest_for(key: ContentKey) -> Any:
+        calls.append(key)
         return sample_digest(3)
 
-    c = Composer(digest_for, mail=MAIL, period="2026-11-28", secret="k")
+    c = Composer(digest_for, mail=MAIL, period="2026-11-28", secret="k", topics=["ML", "Vision"])
     for i in range(50):
         c.message(email=f"u{i}@example.com", name="", key=str(i), interests=(), fmt="html", now=NOW)
     c.message(email="x@example.com", name="", key="x", interests=("ml",), fmt="html", now=NOW)
     c.message(email="y@example.com", name="", key="y", interests=(), fmt="markdown", now=NOW)
-    assert calls == [(), ("ml",), ()]
-    assert len(c.renders) == 3
+    # Same topics and interests in another order: the same rendering.
+    for who, topics in (("a", ("ML", "Vision")), ("b", ("Vision", "ML", "ML"))):
+        c.message(
+            email=f"{who}@example.com",
+            name="",
+            key=who,
+            interests=("rl", "ml"),
+            topics=topics,
+            fmt="html",
+            now=NOW,
+        )
+    # A topic of another digest (not configured here) does not split the rendering.
+    c.message(
+        email="d@example.com",
+        name="",
+        key="d",
+        interests=(),
+        topics=("Other",),
+        fmt="html",
+        now=NOW,
+    )
+    c.message(
+        email="e@example.com", name="", key="e", interests=(), topics=("ML",), fmt="html", now=NOW
+    )
+    assert calls == [
+        ContentKey((), (), "html"),
+        ContentKey(("ml",), (), "html"),
+        ContentKey((), (), "markdown"),
+        ContentKey(("ml", "rl"), ("ML", "Vision"), "html"),
+        ContentKey((), ("ML",), "html"),
+    ]
+    assert len(c.renders) == 5
+
+
+def test_content_key_ignores_order_and_repeats() -> None:
+    assert content_key(["b", "a", "a"], ["Y", "X"], "html") == content_key(
+        ["a", "b"], ["X", "Y", "Y"], "html"
+    )
+    assert content_key([], ["X"], "html") != content_key([], [], "html")
+    assert content_key([], ["X"], "html") != content_key([], ["X"], "markdown")
 
 
 def test_personal_links_are_signed_tokens() -> None:

@@ -86,3 +86,47 @@ def test_pending_for(store: Store) -> None:
     (a,) = outbox.claim(store, eid, now=NOW, limit=1, prefix="h:1:x")
     outbox.mark_sent(store, a, reply="250", message_id="<m>", now=NOW)
     assert outbox.pending_for(store, eid, outbox.all_subscribers(store)) == 2
+
+
+OLD_SUBSCRIBERS = """
+CREATE TABLE subscribers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email VARCHAR(320) NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    digests TEXT NOT NULL DEFAULT '[]',
+    interests TEXT NOT NULL DEFAULT '[]',
+    timezone VARCHAR(64) NOT NULL DEFAULT 'UTC',
+    status VARCHAR(20) NOT NULL DEFAULT 'active',
+    format VARCHAR(20) NOT NULL DEFAULT 'html',
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL
+)
+"""
+
+
+def test_a_database_from_before_topics_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(OLD_SUBSCRIBERS)
+        db.execute(
+            "INSERT INTO subscribers (email, interests, created_at, updated_at)"
+            " VALUES ('old@example.org', '[\"llm\"]', '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')"
+        )
+    db.close()
+    with Store(f"sqlite:///{path}") as store:
+        [old] = outbox.all_subscribers(store)
+        assert (old.email, old.interests, old.topics) == ("old@example.org", ("llm",), ())
+        outbox.save_subscriber(store, Subscriber(email="new@example.org", topics=("ML",)), now=NOW)
+        ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
+        outbox.enqueue(store, ed.id, outbox.all_subscribers(store), now=NOW)
+        rows = outbox.claim(store, ed.id, now=NOW, limit=10, prefix="t")
+        assert [(r.email, r.interests, r.topics) for r in rows] == [
+            ("old@example.org", ("llm",), ()),
+            ("new@example.org", (), ("ML",)),
+        ]
+        # Nothing more to add the next time.
+        with store.begin() as conn:
+            assert outbox.upgrade_tables(conn) == []

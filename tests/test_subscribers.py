@@ -168,3 +168,36 @@ def test_export_imports_back(store: Store, tmp_path: Path) -> None:
     assert not again.problems
     assert [s.email for _, s in again.subscribers] == [s.email for s in list_subscribers(store)]
     assert again.subscribers[0][1].digests == ("daily", "weekly")
+
+
+def test_topics_round_trip_through_csv(store: Store) -> None:
+    from newsletter.config import DigestConfig, TopicConfig
+
+    configs = [
+        DigestConfig(
+            name="daily",
+            topics=(TopicConfig(name="Robots, arms & hands"), TopicConfig(name="Quantum")),
+        ),
+        DigestConfig(name="weekly", topics=(TopicConfig(name="Climate"),)),
+    ]
+    text = (
+        "email,digests,topics\n"
+        'ada@example.org,daily,"Quantum;Robots, arms & hands"\n'
+        "bob@example.org,weekly,Quantum\n"
+        "carol@example.org,,Climate;Quantum\n"
+    )
+    report = import_subscribers(store, text, now=NOW, configs=configs)
+    assert report.added == 2
+    [problem] = report.skipped
+    assert problem.line == 3 and "'Quantum'" in problem.reason and "Climate" in problem.reason
+    ada = add_subscriber(store, "ada@example.org", now=NOW)[0]
+    assert ada.topics == ("Quantum", "Robots, arms & hands")  # kept when not given
+    again = read_csv(to_csv(list_subscribers(store)), configs=configs)
+    assert not again.problems
+    assert [(s.email, s.topics) for _, s in again.subscribers] == [
+        ("ada@example.org", ("Quantum", "Robots, arms & hands")),
+        ("carol@example.org", ("Climate", "Quantum")),
+    ]
+    bob, _ = add_subscriber(store, "bob@example.org", now=NOW, topics=["Climate", "Climate"])
+    assert bob.topics == ("Climate",)
+    assert add_subscriber(store, "bob@example.org", now=NOW, topics=[])[0].topics == ()

@@ -466,3 +466,74 @@ def test_healthz(site: Site) -> None:
 def test_unknown_page_is_a_404_page(site: Site) -> None:
     r = site.get("/no/such/page")
     assert r.status_code == 404 and "Not found" in r.text
+
+
+# -- topics ------------------------------------------------------------------------------------
+
+
+def topic_settings() -> Settings:
+    return make_settings(
+        digests=[
+            {
+                "name": "daily",
+                "title": "Daily",
+                "topics": [
+                    {"name": "Quantum", "keywords": ["quantum"]},
+                    {"name": f"Robots {XSS}", "keywords": ["robotics"]},
+                ],
+            },
+            {"name": "weekly", "title": "Weekly", "topics": [{"name": "Climate"}]},
+        ]
+    )
+
+
+def test_no_topic_checkboxes_without_configured_topics(site: Site) -> None:
+    assert 'name="topic"' not in site.get("/subscribe").text
+
+
+def test_subscribe_with_topics_keeps_them_through_confirmation(store: Store) -> None:
+    site = Site(store, topic_settings())
+    html = site.get("/subscribe").text
+    assert html.count('name="topic"') == 3
+    assert "<script>" not in html and "Robots &lt;script&gt;" in html
+    r = site.post(
+        "/subscribe",
+        # A topic of the weekly digest (not chosen) and one never offered are dropped.
+        data=form(topic=[f"Robots {XSS}", "Quantum", "Climate", "Forged"]),
+    )
+    assert r.status_code == 200, r.text
+    pending = site.subscriber("ada@example.org")
+    assert pending is not None and pending.topics == (f"Robots {XSS}", "Quantum")
+    assert site.get(site.mail.confirm_path()).status_code == 200
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None
+    assert (sub.status, sub.digests, sub.topics) == (
+        "active",
+        ("daily",),
+        (f"Robots {XSS}", "Quantum"),
+    )
+
+
+def test_no_topic_checked_means_everything(store: Store) -> None:
+    site = Site(store, topic_settings())
+    assert site.post("/subscribe", data=form()).status_code == 200
+    site.get(site.mail.confirm_path())
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.status == "active" and sub.topics == ()
+
+
+def test_checked_topics_stay_checked_when_the_form_comes_back(store: Store) -> None:
+    site = Site(store, topic_settings())
+    r = site.post("/subscribe", data=form("not an address", topic=["Quantum"]))
+    assert r.status_code == 400
+    assert re.search(r'value="Quantum" checked', r.text)
+    assert not re.search(r'value="Robots [^"]*" checked', r.text)
+
+
+def test_a_confirm_link_from_before_topics_still_works(store: Store) -> None:
+    site = Site(store, topic_settings())
+    value = '{"e":"old@example.org","d":["daily"],"i":[],"t":"UTC"}'
+    r = site.get(f"/confirm/{make_token('confirm', value, SECRET)}")
+    assert r.status_code == 200
+    sub = site.subscriber("old@example.org")
+    assert sub is not None and sub.status == "active" and sub.topics == ()
