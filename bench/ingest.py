@@ -643,8 +643,9 @@ def report(
     if stages:
         out += [
             "Where newsletter's time goes: each stage timed alone, in-process, on the same "
-            "feeds and server (the CLI overlaps parsing with downloads in two worker "
-            "threads, so the stages do not add up to its wall time).",
+            "feeds and server (the CLI parses in two worker processes while downloads "
+            "continue and stores in batches as parsing finishes, so the stages do not add "
+            "up to its wall time).",
             "",
             "| stage | seconds | share of cold CLI | notes |",
             "| --- | ---: | ---: | --- |",

@@ -242,12 +242,20 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# What the sanitizer changes in text outside tags: markup and entities are parsed, ">"
+# escaped, CR LF made LF, NUL dropped.
+_MARKUP_CHARS = re.compile(r"[<>&\r\x00]")
+
+
 def sanitize_html(html: str, base: str | None = None) -> str:
     """``html`` reduced to a safe allowlist of tags and attributes (no scripts, styles,
     event handlers or ``javascript:`` URLs); links get ``rel="noopener noreferrer"`` and,
     when ``base`` is given, relative URLs become absolute."""
     if not html or not html.strip():
         return ""
+    if html.isascii() and not _MARKUP_CHARS.search(html):
+        # Plain ASCII text: nothing for the sanitizer to drop, escape or normalize.
+        return html.strip()
     _current.base = base
     try:
         return _CLEANER.clean(html).strip()
