@@ -9,7 +9,9 @@ Times are stored as naive UTC and returned timezone-aware (``UTCDateTime``).
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -444,7 +446,7 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
         if not seen:
             continue
         if row is not None:
-            conn.exec_driver_sql(_SQLITE_INSERT, [row(e) for e in seen])
+            _insert_sqlite(conn, [row(e) for e in seen])
         else:
             conn.execute(insert, [_entry_row(e) for e in seen])
     return new
@@ -488,36 +490,66 @@ _ENTRY_COLUMNS = (
     "comments_url",
     "first_seen",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))}) "
-    "ON CONFLICT (source, entry_id) DO NOTHING"
-)
+_SQLITE_ROW = f"({', '.join('?' * len(_ENTRY_COLUMNS))})"
+_SQLITE_VARIABLES = 999
+"""SQLite's lowest limit on parameters per statement (before 3.32); newer allow 32,766."""
+
+
+def _insert_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    # Many rows per INSERT rather than executemany: the driver releases and retakes the
+    # GIL around every statement it steps, and while parser results arrive on other
+    # threads each retake can wait for a thread switch; a statement per row made the
+    # inserts several times slower during a fetch than alone.
+    per_statement = _sqlite_variables(conn) // len(_ENTRY_COLUMNS)
+    for i in range(0, len(rows), per_statement):
+        part = rows[i : i + per_statement]
+        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(v for row in part for v in row))
+
+
+def _sqlite_variables(conn: Connection) -> int:
+    """How many parameters one statement may have on this connection."""
+    dbapi = conn.connection.dbapi_connection
+    try:
+        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    except (AttributeError, sqlite3.Error):  # Python before 3.11, or another driver
+        return _SQLITE_VARIABLES
+    return max(_SQLITE_VARIABLES, min(int(limit), 32_766))
+
+
+@functools.lru_cache(maxsize=16)  # full chunks and a few tails: the same sizes recur
+def _sqlite_insert(n: int) -> str:
+    return (
+        f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+        f"VALUES {', '.join([_SQLITE_ROW] * n)} "
+        "ON CONFLICT (source, entry_id) DO NOTHING"
+    )
+
+
 _TAGS_JSON = json.JSONEncoder(ensure_ascii=False).encode
 """``json.dumps(..., ensure_ascii=False)`` without building an encoder per call."""
 
 
 class _SqliteRows:
-    """Entries as parameter tuples for the driver's executemany: SQLAlchemy's per-row
-    parameter handling costs several times the insert itself. Values are stored exactly
+    """Entries as parameter tuples for the driver (see ``_insert_sqlite``): SQLAlchemy's
+    per-row parameter handling costs several times the insert itself. Values are stored exactly
     as ``conn.execute(insert(...))`` stores them: times through the columns' own bind
-    processors (aware UTC times, nearly all of them, take a shortcut to the same value)."""
+    processors (aware UTC times, nearly all of them, take a shortcut to the same text)."""
 
     def __init__(self, dialect: sa.Dialect, now: datetime) -> None:
-        process = entries_table.c.first_seen.type.bind_processor(dialect)
+        process = _bind_processor(entries_table.c.first_seen, dialect)
         assert process is not None
         self.process = process
         self.now = now
         self.now_value = process(now)
-        # Whether the processor only makes aware UTC times naive (UTCDateTime's part;
-        # the driver formats datetimes itself), so that those can skip it.
+        # Whether the processor writes aware UTC times as SQLite's DATETIME text with
+        # microseconds (UTCDateTime, then the dialect's format), so that those can skip it.
         probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
-        self.naive_utc = process(probe) == probe.replace(tzinfo=None)
+        self.utc_text = process(probe) == "2001-02-03 04:05:06.000007"
         self.tags: dict[tuple[str, ...], str] = {}
 
     def time(self, value: datetime | None) -> Any:
-        if value is not None and value.tzinfo is UTC and self.naive_utc:
-            return value.replace(tzinfo=None)
+        if value is not None and value.tzinfo is UTC and self.utc_text:
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return self.process(value)
 
     def __call__(self, e: Entry) -> tuple[Any, ...]:
@@ -552,7 +584,15 @@ def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) 
         columns = tuple(sorted(values))
         row = {f"v_{c}": v for c, v in values.items()}
         by_columns.setdefault(columns, []).append({"k_name": name, **row})
+    fast = (
+        conn.dialect.name == "sqlite"
+        and conn.dialect.paramstyle == "qmark"
+        and getattr(conn.dialect.dbapi, "sqlite_version_info", (0,)) >= (3, 33)
+    )
     for columns, rows in by_columns.items():
+        if fast:
+            _update_sqlite(conn, columns, rows)
+            continue
         # Parameter names differ from column names: SQLAlchemy reserves those.
         stmt = (
             sa.update(t)
@@ -562,6 +602,37 @@ def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) 
         conn.execute(stmt, rows)
 
 
+def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Any:
+    """What SQLAlchemy does to a value for ``column`` before the driver sees it: the
+    column type's processing, then its dialect's (SQLite's DATETIME writes text)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _update_sqlite(
+    conn: Connection, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    # One UPDATE ... FROM (VALUES ...) for many sources instead of a statement per source
+    # (each statement costs a GIL hand-off, see _insert_sqlite). Values go through the
+    # columns' own bind processors, as conn.execute(update(...)) would pass them.
+    t = sources_table
+    processors = [_bind_processor(t.c[c], conn.dialect) for c in columns]
+    assignments = ", ".join(f"{c} = v.column{i + 2}" for i, c in enumerate(columns))
+    row_marks = f"({', '.join('?' * (len(columns) + 1))})"
+    for part in _chunks(rows, _sqlite_variables(conn) // (len(columns) + 1)):
+        params: list[Any] = []
+        for row in part:
+            params.append(row["k_name"])
+            for c, process in zip(columns, processors, strict=True):
+                value = row[f"v_{c}"]
+                params.append(process(value) if process is not None else value)
+        conn.exec_driver_sql(
+            f"UPDATE sources SET {assignments} "
+            f"FROM (VALUES {', '.join([row_marks] * len(part))}) AS v "
+            "WHERE sources.name = v.column1",
+            tuple(params),
+        )
+
+
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
@@ -569,27 +640,30 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
 
 def _existing_keys(conn: Connection, chunk: Sequence[Entry]) -> set[tuple[str, str]]:
     t = entries_table
+    if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
+        # One query for the whole chunk (each statement costs a GIL hand-off, see
+        # _insert_sqlite): every stored (source, id) pair among the chunk's sources and
+        # ids, a superset of the chunk's stored keys, found through the unique index.
+        sources = list(dict.fromkeys(e.source for e in chunk))
+        ids = list(dict.fromkeys(e.id for e in chunk))
+        rows = conn.exec_driver_sql(
+            _SQLITE_EXISTING.format(", ".join("?" * len(sources)), ", ".join("?" * len(ids))),
+            (*sources, *ids),
+        )
+        return {(r[0], r[1]) for r in rows}
     by_source: dict[str, list[str]] = {}
     for e in chunk:
         by_source.setdefault(e.source, []).append(e.id)
     found: set[tuple[str, str]] = set()
-    raw = conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark"
     for source, ids in by_source.items():
-        if raw:
-            # The same query without building and compiling a statement per source.
-            sql = _SQLITE_EXISTING.format(", ".join("?" * len(ids)))
-            rows = conn.exec_driver_sql(sql, (source, *ids))
-        else:
-            rows = conn.execute(
-                sa.select(t.c.source, t.c.entry_id).where(
-                    t.c.source == source, t.c.entry_id.in_(ids)
-                )
-            )
+        rows = conn.execute(
+            sa.select(t.c.source, t.c.entry_id).where(t.c.source == source, t.c.entry_id.in_(ids))
+        )
         found.update((r[0], r[1]) for r in rows)
     return found
 
 
-_SQLITE_EXISTING = "SELECT source, entry_id FROM entries WHERE source = ? AND entry_id IN ({})"
+_SQLITE_EXISTING = "SELECT source, entry_id FROM entries WHERE source IN ({}) AND entry_id IN ({})"
 
 
 def _entry_row(e: Entry) -> dict[str, Any]:
