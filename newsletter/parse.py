@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 import fastfeedparser
-import feedparser
 
 from newsletter.adapters import HfPapersAdapter
 from newsletter.errors import ParseError, SourceError
@@ -190,6 +189,10 @@ def _with_fastfeedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
 
 
 def _with_feedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
+    # Imported on first use: most feeds never need the second tier, and every fetch
+    # would pay for the import.
+    import feedparser
+
     try:
         # A stream, never bytes or str: feedparser opens those as file names or URLs.
         result = feedparser.parse(io.BytesIO(data), sanitize_html=False)
