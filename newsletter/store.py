@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -503,7 +504,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     per_statement = _sqlite_variables(conn) // len(_ENTRY_COLUMNS)
     for i in range(0, len(rows), per_statement):
         part = rows[i : i + per_statement]
-        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(v for row in part for v in row))
+        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(chain.from_iterable(part)))
 
 
 def _sqlite_variables(conn: Connection) -> int:
