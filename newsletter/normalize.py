@@ -317,7 +317,6 @@ def _tags_to_breaks(s: str) -> str:
 
 
 _SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -335,7 +334,9 @@ def html_to_text(html: str) -> str:
         s = _tags_to_breaks(s)
     if "&" in s:
         s = html_lib.unescape(s)
-    s = _BAD_CHARS.sub("", s)
+    if not (s.isascii() and "\t" not in s and "\r" not in s and s.replace("\n", "").isprintable()):
+        # (Printable ASCII and newlines, most text, has no character to remove.)
+        s = _BAD_CHARS.sub("", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
     # Whitespace runs become one space. ASCII text whose only whitespace is single spaces
     # and newlines (most of it) has nothing to collapse, and scanning it costs more than
@@ -346,8 +347,10 @@ def html_to_text(html: str) -> str:
     # lines that were blank, now empty, make one paragraph break.
     if " \n" in s or "\n " in s:
         s = "\n".join([line.strip(" ") for line in s.split("\n")])
-    if "\n\n\n" in s:
-        s = _BLANK_LINES.sub("\n\n", s)
+    # Runs of three or more newlines become two; str.replace is several times faster
+    # than the equivalent regex (each pass shortens every run, down to two).
+    while "\n\n\n" in s:
+        s = s.replace("\n\n\n", "\n\n")
     return s.strip()
 
 
