@@ -615,3 +615,46 @@ def test_settings_reject_nonsense() -> None:
         FetchSettings(per_host=0)
     with pytest.raises(ValueError, match="timeout"):
         FetchSettings(timeout=0)
+
+
+def test_not_modified_responses_keep_the_connection_open() -> None:
+    """A warm run (every source answers 304) reuses its keep-alive connections instead
+    of opening one per source."""
+    import http.server
+    import threading
+
+    ports: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            ports.append(self.client_address[1])
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.send_header("ETag", '"v1"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b"<rss/>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        requests = [FetchRequest(f"s{i}", f"{base}/f{i}.xml", etag='"v1"') for i in range(20)]
+        results = fetch_all_sync(requests, FetchSettings(timeout=5.0, per_host=2))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert [r.status for r in results] == ["not_modified"] * 20
+    assert len(ports) == 20
+    assert len(set(ports)) <= 2, f"{len(set(ports))} connections for 20 requests"
