@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/ensure-browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check newsletter tests bench
