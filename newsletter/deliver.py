@@ -906,6 +906,18 @@ async def send_edition(
         return result
     assert plan.edition is not None
     outbox.enqueue(store, plan.edition.id, subscribers, now=now)
+    # Subscribers who chose topics may find none of them in this edition: no email then.
+    # (Renderings are shared per preference set, so this check costs nothing extra.)
+    empty = [
+        sub.id
+        for sub in subscribers
+        if sub.topics
+        and sub.id is not None
+        and composer.rendered(sub.interests, sub.format, sub.topics).items == 0
+    ]
+    outbox.suppress_subscribers(
+        store, plan.edition.id, empty, reason="nothing in the chosen topics this time"
+    )
     workers = settings.smtp.pool_size if isinstance(mailer, SmtpMailer) else 1
     result.report = await deliver_edition(
         store,

@@ -542,6 +542,28 @@ def pending_for(store: Store, edition_id: int, subscribers: Sequence[Subscriber]
     return sum(1 for s in subscribers if s.id not in done)
 
 
+def suppress_subscribers(
+    store: Store, edition_id: int, subscriber_ids: Sequence[int], *, reason: str
+) -> int:
+    """Mark these subscribers' not-yet-sent rows of an edition as suppressed, saying why
+    (a personal digest with nothing in it is not worth an email)."""
+    if not subscriber_ids:
+        return 0
+    t = outbox_table
+    with store.begin() as conn:
+        return int(
+            conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.edition_id == edition_id,
+                    t.c.state.in_(("queued", "retry")),
+                    t.c.subscriber_id.in_(list(subscriber_ids)),
+                )
+                .values(state="suppressed", claim=None, last_error=reason)
+            ).rowcount
+        )
+
+
 def suppress_inactive(store: Store, edition_id: int) -> int:
     """Mark not-yet-sent rows of subscribers who are no longer active as suppressed."""
     t, s = outbox_table, subscribers_table

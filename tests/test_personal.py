@@ -180,3 +180,30 @@ def test_an_unknown_topic_is_a_usage_error_naming_the_valid_ones(tmp_path: Path)
     r = invoke("subscribers", "import", str(csv_file), "--config", cfg)
     assert r.exit_code == 0
     assert "line 3" in r.output and "'Quantom'" in r.output and "imported 1 new" in r.output
+
+
+def test_no_email_when_the_chosen_topics_have_nothing_this_time(tmp_path: Path) -> None:
+    cfg_path = write_config(tmp_path)
+    text = cfg_path.read_text(encoding="utf-8").replace(
+        "[mail]", '[[digests.topics]]\nname = "Astronomy"\nkeywords = ["telescope"]\n[mail]'
+    )
+    cfg_path.write_text(text, encoding="utf-8")
+    cfg = str(cfg_path)
+    for args in (("stars@example.org", "--topic", "Astronomy"), ("all@example.org",)):
+        r = invoke("subscribers", "add", *args, "--config", cfg)
+        assert r.exit_code == 0, r.output
+    r = invoke("send", "--config", cfg)
+    assert r.exit_code == 0, r.output
+    assert "1 suppressed" in r.output
+    assert {p.stem for p in (tmp_path / "mail").rglob("*.eml")} == {"all@example.org"}
+    settings = load_config(cfg_path)
+    with Store(settings.database_url) as store:
+        edition = store.last_edition("daily")
+        assert edition is not None
+        rows = {row.email: row for row in outbox.rows(store, edition.id)}
+    assert rows["stars@example.org"].state == "suppressed"
+    assert rows["stars@example.org"].last_error == "nothing in the chosen topics this time"
+    assert rows["all@example.org"].state == "sent"
+    # A second send for the same period sends nothing new and keeps the suppression.
+    again = invoke("send", "--config", cfg)
+    assert again.exit_code == 0 and "sent 0 now" in again.output
