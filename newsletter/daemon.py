@@ -519,20 +519,9 @@ def plan_for_period(
     """The edition of ``cfg`` for ``period`` (a local date): the stored one, else made
     from the entries new since the last edition (``EditionPlan`` without an edition when
     there is nothing new)."""
-    from newsletter.deliver import EditionPlan, new_entries
+    from newsletter.deliver import plan_edition
 
-    found = store.edition(cfg.name, period)
-    if found is not None:
-        return EditionPlan(period, store.edition_entries(found.id), found.created_at, found)
-    entries = new_entries(store, settings, cfg, now)
-    if not entries:
-        return EditionPlan(period, entries, now)
-    edition, created = store.create_edition(
-        cfg.name, period, [(e.source, e.id) for e in entries], now=now, title=cfg.title
-    )
-    return EditionPlan(
-        period, store.edition_entries(edition.id), edition.created_at, edition, created
-    )
+    return plan_edition(store, settings, cfg, now=now, period=period)
 
 
 # -- running it ----------------------------------------------------------------------------
