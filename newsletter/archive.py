@@ -19,9 +19,8 @@ import jinja2
 from feedgen.feed import FeedGenerator
 
 from newsletter.digest import build_digest
-from newsletter.errors import TemplateError
 from newsletter.models import Digest, Edition, Entry, Source
-from newsletter.render import render_digest, strip_xml_illegal
+from newsletter.render import feed_bytes, render_digest, strip_xml_illegal
 
 FeedFormat = Literal["rss", "atom"]
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
@@ -141,12 +140,7 @@ def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: Feed
         fe.description(f"{count} item{'s' if count != 1 else ''} ({e.period})")
         # Escaped rather than CDATA: a "]]>" in an entry cannot break the feed.
         fe.content(strip_xml_illegal(item.fragment), type="html")
-    try:
-        if fmt == "rss":
-            return bytes(fg.rss_str(pretty=True))
-        return bytes(fg.atom_str(pretty=True))
-    except ValueError as exc:
-        raise TemplateError(f"cannot build the {fmt} feed of {meta.name}: {exc}") from None
+    return feed_bytes(fg, fmt, what=meta.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,12 +224,18 @@ def render_feed(digest: Digest, fmt: Literal["rss", "atom"]) -> bytes:
             fe.description(body)
             if fmt == "atom":
                 fe.content(body, type="html")
+    return feed_bytes(fg, fmt, what=digest.name)
+
+
+def feed_bytes(fg: Any, fmt: Literal["rss", "atom"], *, what: str) -> bytes:
+    """A feedgen ``FeedGenerator`` serialized as RSS 2.0 or Atom; feedgen's complaints
+    (a missing required field) become ``TemplateError`` naming the feed."""
     try:
         if fmt == "rss":
             return bytes(fg.rss_str(pretty=True))
         return bytes(fg.atom_str(pretty=True))
     except ValueError as exc:
-        raise TemplateError(f"cannot build the {fmt} feed: {exc}") from None
+        raise TemplateError(f"cannot build the {fmt} feed of {what}: {exc}") from None
 
 
 def now_utc() -> datetime:
