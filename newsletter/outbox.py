@@ -377,22 +377,27 @@ def claim(
         # claimed in between is simply not ours (we read back by claim token).
         conn.execute(take, {"ids": ids, "now": now, "token": token})
         rows = conn.execute(read, {"ids": ids, "token": token}).mappings().all()
-    return [
-        OutboxRow(
-            id=r["id"],
-            edition_id=r["edition_id"],
-            subscriber_id=r["subscriber_id"],
-            email=r["email"],
-            state=r["state"],
-            attempts=r["attempts"],
-            claim=r["claim"],
-            name=r["name"],
-            interests=tuple(json.loads(r["interests"] or "[]")),
-            topics=tuple(json.loads(r["topics"] or "[]")),
-            format="markdown" if r["format"] == "markdown" else "html",
-        )
-        for r in rows
-    ]
+    return [_outbox_row(r) for r in rows]
+
+
+def _outbox_row(r: Any) -> OutboxRow:
+    """An ``OutboxRow`` from a result row; the subscriber's preferences are there when the
+    query joined the subscribers table (as ``claim`` does)."""
+    return OutboxRow(
+        id=r["id"],
+        edition_id=r["edition_id"],
+        subscriber_id=r["subscriber_id"],
+        email=r["email"],
+        state=r["state"],
+        attempts=r["attempts"],
+        claim=r["claim"],
+        name=r.get("name") or "",
+        interests=tuple(json.loads(r.get("interests") or "[]")),
+        topics=tuple(json.loads(r.get("topics") or "[]")),
+        format="markdown" if r.get("format") == "markdown" else "html",
+        reply=r.get("reply"),
+        last_error=r.get("last_error"),
+    )
 
 
 _FINISH: dict[tuple[str, ...], Any] = {}
@@ -511,20 +516,7 @@ def rows(store: Store, edition_id: int, state: str | None = None) -> list[Outbox
         q = q.where(t.c.state == state)
     with store.engine.connect() as conn:
         found = conn.execute(q).mappings().all()
-    return [
-        OutboxRow(
-            id=r["id"],
-            edition_id=r["edition_id"],
-            subscriber_id=r["subscriber_id"],
-            email=r["email"],
-            state=r["state"],
-            attempts=r["attempts"],
-            claim=r["claim"],
-            reply=r["reply"],
-            last_error=r["last_error"],
-        )
-        for r in found
-    ]
+    return [_outbox_row(r) for r in found]
 
 
 def pending_for(store: Store, edition_id: int, subscribers: Sequence[Subscriber]) -> int:
