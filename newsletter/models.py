@@ -8,7 +8,7 @@ story in a digest: an entry plus its merged duplicates, score and summary) -> ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -94,7 +94,25 @@ class Entry:
 
     def seen_at(self, when: datetime) -> Entry:
         """A copy with ``first_seen`` set."""
-        return replace(self, first_seen=when)
+        if self.first_seen is when:
+            return self
+        # Built directly: dataclasses.replace costs several times more, and the store
+        # calls this for every new entry of a fetch.
+        return Entry(
+            id=self.id,
+            source=self.source,
+            title=self.title,
+            link=self.link,
+            author=self.author,
+            published=self.published,
+            updated=self.updated,
+            tags=self.tags,
+            content_html=self.content_html,
+            text=self.text,
+            engagement=self.engagement,
+            comments_url=self.comments_url,
+            first_seen=when,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -442,7 +442,7 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
     row = _SqliteRows(conn.dialect, now) if fast else None
     for chunk in _chunks(batch, 400):
         existing = _existing_keys(conn, chunk)
-        seen = [_first_seen(e, now) for e in chunk if (e.source, e.id) not in existing]
+        seen = [e.seen_at(now) for e in chunk if (e.source, e.id) not in existing]
         new.extend(seen)
         if not seen:
             continue
@@ -451,27 +451,6 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
         else:
             conn.execute(insert, [_entry_row(e) for e in seen])
     return new
-
-
-def _first_seen(e: Entry, now: datetime) -> Entry:
-    """``e.seen_at(now)``, built directly: dataclasses.replace costs several times more."""
-    if e.first_seen is now:
-        return e
-    return Entry(
-        id=e.id,
-        source=e.source,
-        title=e.title,
-        link=e.link,
-        author=e.author,
-        published=e.published,
-        updated=e.updated,
-        tags=e.tags,
-        content_html=e.content_html,
-        text=e.text,
-        engagement=e.engagement,
-        comments_url=e.comments_url,
-        first_seen=now,
-    )
 
 
 _ENTRY_COLUMNS = (
