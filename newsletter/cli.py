@@ -28,7 +28,7 @@ from newsletter.cli_common import (
     open_store,
     warn,
 )
-from newsletter.config import Settings, load_config, parse_duration
+from newsletter.config import Settings, load_config, parse_duration, settings_from_dict
 from newsletter.errors import ConfigError, SourceError, TemplateError
 from newsletter.models import Source
 from newsletter.render import FORMATS, Format, now_utc, render_digest
@@ -166,7 +166,11 @@ def digest(
         except ValueError as exc:
             raise ConfigError(str(exc), setting="--since", example="--since 36h") from None
     one_off = bool(sources)
-    settings = load_settings(config_path) if (config_path or not one_off) else Settings()
+    # A one-off digest of given sources reads no config file, but NEWSLETTER_* overrides
+    # (template folder, user agent, timeouts...) still apply.
+    settings = (
+        load_settings(config_path) if (config_path or not one_off) else settings_from_dict({})
+    )
     cfg = settings.digest(digest_name)
     now = now_utc()
     if one_off:

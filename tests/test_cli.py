@@ -304,3 +304,13 @@ def test_python_dash_m_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "HACKER NEWS" in result.stdout.upper()
+
+
+def test_environment_overrides_apply_to_a_zero_config_digest(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "digest.md.j2").write_text("custom {{ digest.item_count }}\n", encoding="utf-8")
+    monkeypatch.setenv("NEWSLETTER_TEMPLATE_DIR", str(tmp_path))
+    result = runner.invoke(main, ["digest", str(HN)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "custom 30\n"
