@@ -64,6 +64,19 @@ def md_url(value: object) -> str:
     return str(value).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
+MAX_AUTHORS = 3
+"""Author lists longer than this are shortened to the first ones and "et al."."""
+
+
+def short_authors(value: object, limit: int = MAX_AUTHORS) -> str:
+    """``"A, B, C, D, E"`` -> ``"A, B, C et al."``: paper feeds list every author, which
+    would bury the item's other details."""
+    names = [n.strip() for n in str(value).split(",") if n.strip()]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + " et al."
+
+
 def hostname(url: object) -> str:
     """``https://www.example.org/x`` -> ``example.org``."""
     host = urlsplit(str(url)).hostname or ""
@@ -104,6 +117,7 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     env.filters["md"] = md_escape
     env.filters["md_url"] = md_url
     env.filters["hostname"] = hostname
+    env.filters["authors"] = short_authors
     env.filters["date"] = format_date
     return env
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -162,3 +163,22 @@ def test_any_entry_text_renders_valid_output(title: str, text: str) -> None:
         data = render_feed(d, fmt)  # type: ignore[arg-type]
         etree.fromstring(data)
         assert len(feedparser.parse(data).entries) == 2
+
+
+def test_long_author_lists_are_shortened() -> None:
+    from newsletter.render import short_authors
+
+    assert short_authors("A, B, C") == "A, B, C"
+    assert short_authors("A, B, C, D, E") == "A, B, C et al."
+    digest = make_digest()
+    many = ", ".join(f"Author {i}" for i in range(12))
+    first = digest.sections[0].items[0]
+    entry = replace(first.entry, author=many)
+    digest = replace(
+        digest,
+        sections=(replace(digest.sections[0], items=(replace(first, entry=entry),)),),
+    )
+    for fmt in ("markdown", "html"):
+        out = render_digest(digest, fmt)  # type: ignore[arg-type]
+        assert "Author 0, Author 1, Author 2 et al." in out
+        assert "Author 11" not in out
