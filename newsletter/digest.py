@@ -18,6 +18,7 @@ from newsletter.summarize.dedupe import merge_duplicates
 from newsletter.summarize.group import Topic, group_texts, section_summary
 from newsletter.summarize.rank import RankSettings, rank_items
 from newsletter.summarize.summary import extractive_summary
+from newsletter.summarize.text import entry_text
 
 GroupBy = Literal["auto", "topic", "source", "none"]
 OTHER = "Other"
@@ -57,8 +58,10 @@ class Grouper(Protocol):
 
 
 def _item_text(item: Item) -> str:
+    # The same text the grouping benchmark (bench/quality.py) measures: title weighted,
+    # then tags and the start of the body.
     e = item.entry
-    return f"{e.title}. {e.title}. {' '.join(e.tags)} {e.text[:2000]}"
+    return entry_text(e.title, f"{' '.join(e.tags)} {e.text[:2000]}")
 
 
 def _noun(items: Sequence[Item]) -> str:
