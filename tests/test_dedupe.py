@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from newsletter.models import Engagement, Entry, Item
 from newsletter.summarize.dedupe import (
     arxiv_ids,
-    canonical_link,
     dois,
+    link_key,
     merge_duplicates,
     normalize_title,
 )
@@ -84,7 +84,7 @@ def merged(*entries: Entry) -> bool:
     ids=["scheme-www-slash", "host-case-fragment"],
 )
 def test_same_canonical_link(a: str, b: str) -> None:
-    assert canonical_link(a) == canonical_link(b)
+    assert link_key(a) == link_key(b)
     assert merged(e(1, "One title", link=a), e(2, "Another", source="t", link=b))
 
 

@@ -165,7 +165,7 @@ def merge_duplicates(
 def exact_keys(entry: Entry) -> set[str]:
     """The identity keys of ``entry``: two entries sharing any key are the same story."""
     keys = {f"entry:{entry.key}"}
-    link = canonical_link(entry.link)
+    link = link_key(entry.link)
     if "/" in link:
         # A bare home page ("https://example.org/") is where a feed points when it has no
         # link for the entry: it says nothing about which story this is.
@@ -174,7 +174,7 @@ def exact_keys(entry: Entry) -> set[str]:
     if _GLOBAL_ID_RE.match(entry_id):
         # Short ids ("1", a row number) collide across sources by accident; URLs, URNs and
         # tag URIs are meant to be globally unique.
-        keys.add(f"id:{canonical_link(entry_id) or entry_id}")
+        keys.add(f"id:{link_key(entry_id) or entry_id}")
     keys.update(f"arxiv:{a}" for a in arxiv_ids(entry))
     keys.update(f"doi:{d}" for d in dois(entry))
     return keys
@@ -203,8 +203,10 @@ def dois(entry: Entry) -> set[str]:
     return {d for d in found if not d.startswith("10.48550/arxiv.")}
 
 
-def canonical_link(link: str) -> str:
-    """``link`` without scheme, ``www.``, fragment or trailing slash, host lowercased."""
+def link_key(link: str) -> str:
+    """A matching key for ``link``: without scheme, ``www.``, fragment or trailing slash,
+    host lowercased. Entry links are already canonical (``normalize.canonical_link``
+    removed tracking parameters); this also equates http/https and www/no-www copies."""
     link = link.strip()
     if not link:
         return ""
