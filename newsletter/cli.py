@@ -29,7 +29,7 @@ from newsletter.cli_common import (
     warn,
 )
 from newsletter.config import Settings, load_config, parse_duration, settings_from_dict
-from newsletter.errors import ConfigError, SourceError, TemplateError
+from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Source
 from newsletter.render import FORMATS, Format, now_utc, render_digest
 from newsletter.store import Store
@@ -544,7 +544,6 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
-    "SourceError",
     "handle_errors",
     "load_settings",
     "main",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.config import DigestConfig, Settings, SourceConfig, parse_duration
-from newsletter.errors import ParseError
 from newsletter.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
 from newsletter.models import Digest, Entry, ParsedSource, Source
 from newsletter.render import FORMATS, Format, cached_environment, render_digest
@@ -549,15 +548,18 @@ def configured_outputs(cfg: DigestConfig) -> dict[Format, Path]:
 
 __all__ = [
     "IngestReport",
-    "ParseError",
     "SourceReport",
     "configured_outputs",
     "digest_options",
     "digest_sources",
+    "fetch_settings",
     "ingest",
     "ingest_async",
     "make_digest",
     "select_entries",
+    "source_from_config",
     "sources_from_args",
+    "with_llm_summaries",
+    "with_titles",
     "write_outputs",
 ]
