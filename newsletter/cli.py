@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -32,7 +32,10 @@ from newsletter.config import Settings, load_config, parse_duration, settings_fr
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Source
 from newsletter.render import FORMATS, Format, now_utc, render_digest
-from newsletter.store import Store
+
+if TYPE_CHECKING:
+    from newsletter.ingest import SourceStore
+    from newsletter.store import Store
 
 
 def _is_tty() -> bool:
@@ -158,7 +161,7 @@ def digest(
     --output). With a config and neither --format nor --output, every output file the
     digest configures is written.
     """
-    from newsletter import pipeline
+    from newsletter import ingest, pipeline
 
     if since:
         try:
@@ -189,10 +192,10 @@ def digest(
         store = open_store(settings)
     with store:
         if not no_fetch:
-            report = pipeline.ingest(
+            report = ingest.ingest(
                 chosen,
                 store,
-                pipeline.fetch_settings(settings),
+                ingest.fetch_settings(settings),
                 now=now,
                 on_progress=_progress_printer(len(chosen), quiet=True),
             )
@@ -300,10 +303,11 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     Shows progress (a bar on a terminal, a line per source otherwise) and a summary table.
     Exit 1 when no source could be read.
     """
-    from newsletter import pipeline
+    from newsletter import ingest
+    from newsletter.fetchstate import LazyStore
 
     settings = load_settings(config_path)
-    chosen = [pipeline.source_from_config(s) for s in settings.sources]
+    chosen = [ingest.source_from_config(s) for s in settings.sources]
     if only:
         unknown = sorted(set(only) - {s.name for s in chosen})
         if unknown:
@@ -321,7 +325,8 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
             setting="sources",
             example='[[sources]]\nname = "arxiv"\nurl = "https://rss.arxiv.org/rss/cs.AI"',
         )
-    with open_store(settings) as store:
+    # A warm run (every feed unchanged) never needs SQLAlchemy: see newsletter.fetchstate.
+    with LazyStore(settings.resolved_database_url()) as store:
         report = _run_with_progress(chosen, store, settings)
     _print_fetch_table(report)
     for f in report.failures:
@@ -330,15 +335,15 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
         fail("no source could be read", EXIT_FAILED)
 
 
-def _run_with_progress(chosen: Sequence[Source], store: Store, settings: Settings) -> Any:
-    from newsletter import pipeline
+def _run_with_progress(
+    chosen: Sequence[Source], store: SourceStore | Store, settings: Settings
+) -> Any:
+    from newsletter import ingest
 
     now = now_utc()
-    fs = pipeline.fetch_settings(settings)
+    fs = ingest.fetch_settings(settings)
     if not _is_tty():
-        return pipeline.ingest(
-            chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen))
-        )
+        return ingest.ingest(chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen)))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -354,7 +359,7 @@ def _run_with_progress(chosen: Sequence[Source], store: Store, settings: Setting
         def advance(sr: Any) -> None:
             progress.update(task, advance=1, description=sr.name)
 
-        return pipeline.ingest(chosen, store, fs, now=now, on_progress=advance)
+        return ingest.ingest(chosen, store, fs, now=now, on_progress=advance)
 
 
 def _print_fetch_table(report: Any) -> None:
@@ -528,11 +533,11 @@ def _toml_str(value: str) -> str:
 @handle_errors
 def sources_export(config_path: Path | None, output: Path | None) -> None:
     """Export the configured sources as OPML 2.0 (stdout or --output)."""
-    from newsletter import pipeline
+    from newsletter.ingest import source_from_config
     from newsletter.opml import write_opml
 
     settings = load_settings(config_path)
-    data = write_opml([pipeline.source_from_config(s) for s in settings.sources])
+    data = write_opml([source_from_config(s) for s in settings.sources])
     if output:
         output.write_bytes(data)
         click.echo(f"wrote {len(settings.sources)} sources to {output}", err=True)

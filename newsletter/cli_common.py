@@ -12,13 +12,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
 from newsletter.config import Settings, load_config
 from newsletter.errors import ConfigError, NewsletterError, StoreError, TemplateError
-from newsletter.store import Store
+
+if TYPE_CHECKING:
+    from newsletter.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,4 +80,6 @@ def load_settings(config_path: Path | None, *, required: bool = False) -> Settin
 
 def open_store(settings: Settings, url: str | None = None) -> Store:
     """The store named by the settings (or ``url``)."""
+    from newsletter.store import Store
+
     return Store(url or settings.resolved_database_url())

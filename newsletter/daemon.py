@@ -337,7 +337,7 @@ class Daemon:
     async def poll(self) -> None:
         """Fetch every source that is due (healthy ones every ``poll_interval``, failing
         ones less and less often)."""
-        from newsletter import pipeline
+        from newsletter import ingest
 
         now = self.clock()
         names = due_sources(
@@ -348,9 +348,9 @@ class Daemon:
         )
         if not names:
             return
-        sources = [pipeline.source_from_config(s) for s in self.settings.sources if s.name in names]
-        report = await pipeline.ingest_async(
-            sources, self.store, pipeline.fetch_settings(self.settings), now=now
+        sources = [ingest.source_from_config(s) for s in self.settings.sources if s.name in names]
+        report = await ingest.ingest_async(
+            sources, self.store, ingest.fetch_settings(self.settings), now=now
         )
         for f in report.failures:
             log_event("source_failed", logging.WARNING, source=f.name, error=f.error or "")

@@ -116,6 +116,25 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store knows about a source between runs: one row of the ``sources``
+    table (the fields are its columns, in order)."""
+
+    name: str
+    url: str
+    fetch_url: str | None = None
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    status: str = "new"
+    error_count: int = 0
+    last_error: str | None = None
+    last_fetched: datetime | None = None
+    last_ok: datetime | None = None
+    retry_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FeedInfo:
     """What a parsed source says about itself."""
 

@@ -13,7 +13,6 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -24,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
-from newsletter.models import Edition, Engagement, Entry
+from newsletter.models import Edition, Engagement, Entry, SourceState
 
 metadata = sa.MetaData()
 
@@ -109,24 +108,6 @@ edition_entries_table = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("entry_id", sa.Text, nullable=False),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    """What the store knows about a source between runs."""
-
-    name: str
-    url: str
-    fetch_url: str | None = None
-    title: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    status: str = "new"
-    error_count: int = 0
-    last_error: str | None = None
-    last_fetched: datetime | None = None
-    last_ok: datetime | None = None
-    retry_after: datetime | None = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
