@@ -13,6 +13,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@# pip byte-compiles what it installs, but not an editable checkout: without this, a
+	@# shell with PYTHONDONTWRITEBYTECODE compiles every module on every command.
+	$(BIN)/python -m compileall -q newsletter
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,3 +44,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find newsletter -name __pycache__ -type d -prune -exec rm -rf {} +
