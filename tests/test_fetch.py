@@ -1,13 +1,24 @@
-"""fetch: concurrent, polite, conditional fetching, tested against a real local HTTP server."""
+"""fetch: concurrent, polite, conditional fetching, tested against a real local HTTP server.
+
+Every test runs twice: on pyreqwest's transport (what fetch_all uses when pyreqwest is
+installed) and on httpx's own (the fallback where it is not), so both stay proven.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import http.server
+import logging
+import shutil
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -17,6 +28,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from newsletter import fetch
 from newsletter.fetch import (
     DEFAULT_USER_AGENT,
     FetchRequest,
@@ -29,6 +41,25 @@ from newsletter.fetch import (
 )
 
 FAST = FetchSettings(timeout=2.0)
+
+# The modules fetch imports pyreqwest from; None in sys.modules makes an import fail.
+PYREQWEST_MODULES = ("pyreqwest", "pyreqwest.client", "pyreqwest.compatibility.httpx")
+
+
+def without_pyreqwest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import pyreqwest...`` fail, as where it is not installed."""
+    for name in PYREQWEST_MODULES:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.fixture(autouse=True, params=["pyreqwest", "httpx"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which transport fetch_all builds its client on, for this run of the test."""
+    if request.param == "pyreqwest":
+        pytest.importorskip("pyreqwest")
+    else:
+        without_pyreqwest(monkeypatch)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +98,102 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+@contextmanager
+def raw_server(reply: bytes) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that reads each request's head, sends ``reply`` byte for
+    byte and closes the connection: answers no HTTP server library would give. Yields the
+    base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                with suppress(OSError):  # the client may hang up first
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+class RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with ``200 <request target>`` and records what it saw."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str | None]]  # (request target, Connection header)
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Connection")))
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def recording_server(
+    wrap: ssl.SSLContext | None = None,
+) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    """A real HTTP/1.1 server (TLS with ``wrap``) that records each request: yields its
+    base URL and the list it records into."""
+    seen: list[tuple[str, str | None]] = []
+    handler = type("Handler", (RecordingHandler,), {"seen": seen})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    scheme = "http"
+    if wrap is not None:
+        srv.socket = wrap.wrap_socket(srv.socket, server_side=True)
+        scheme = "https"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"{scheme}://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()
+
+
+# -- the transport ----------------------------------------------------------------------------
+
+
+def test_the_client_runs_on_the_transport_under_test(transport: str) -> None:
+    async def transport_of_new_client() -> object:
+        async with fetch._new_client(FAST) as client:
+            return client._transport
+
+    used = asyncio.run(transport_of_new_client())
+
+    if transport == "pyreqwest":
+        assert isinstance(used, fetch._ReqwestTransport)
+    else:
+        assert isinstance(used, httpx.AsyncHTTPTransport)
 
 
 # -- success and validators -------------------------------------------------------------------
@@ -151,7 +278,11 @@ def test_gzip_body_is_decoded(httpserver: HTTPServer) -> None:
     result = fetch_one(httpserver.url_for("/gz"))
 
     assert result.status == "ok"
-    assert result.body == payload
+    assert result.body == payload  # decoded, and exactly once
+    [(request, _)] = logged(httpserver, "/gz")
+    # One Accept-Encoding, httpx's: the transport adds no codings of its own.
+    [accept_encoding] = request.headers.getlist("Accept-Encoding")
+    assert accept_encoding.split(", ")[:2] == ["gzip", "deflate"]
 
 
 def test_garbage_bytes_are_returned_as_ok(httpserver: HTTPServer) -> None:
@@ -285,6 +416,204 @@ def test_unsupported_scheme_is_an_error() -> None:
     assert (
         result.error == "unsupported URL (use http, https or file): ftp://example.invalid/feed.xml"
     )
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    # Accepted by the kernel (the listen backlog), never by anyone: the request goes out,
+    # nothing comes back.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        result = fetch_one(f"http://127.0.0.1:{port}/feed", FetchSettings(timeout=0.3))
+
+    assert result.status == "error"
+    assert result.error == "timed out after 0.3s"
+    assert result.elapsed < 0.9
+
+
+def assert_one_line(reason: str | None, starts: str) -> None:
+    assert reason is not None
+    assert reason.startswith(starts), reason
+    assert "\n" not in reason
+    assert "causes" not in reason  # not the repr of pyreqwest's details
+    assert len(reason) <= 200
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"\x00\x01 garbage, not HTTP\r\n\r\n",
+        b"",  # closed before any response
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10,
+        # Cut off while the body streams (past what the transport reads ahead).
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 300_000,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"2710\r\n"
+        + b"x" * 10_000
+        + b"\r\n" * 30,
+        b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\nok",
+    ],
+    ids=["garbage", "closed", "short-body", "cut-off-stream", "bad-chunks", "bad-length"],
+)
+def test_a_broken_response_is_an_error_with_a_reason(reply: bytes) -> None:
+    with raw_server(reply) as base:
+        result = fetch_one(f"{base}/feed.xml")
+
+    assert result.status == "error"
+    assert result.body == b""
+    assert_one_line(result.error, "the server broke the connection: ")
+
+
+def test_header_values_that_are_not_ascii_are_read(
+    transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = (
+        b'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nETag: "v2"\r\n'
+        b"X-Latin-1: caf\xe9\r\nX-Utf-8: caf\xc3\xa9\r\n\r\n<rss/>"
+    )
+
+    with caplog.at_level(logging.DEBUG, logger="newsletter.fetch"), raw_server(reply) as base:
+        result = fetch_one(f"{base}/feed.xml")
+
+    assert result.status == "ok"
+    assert result.body == b"<rss/>"
+    assert result.etag == '"v2"'
+    # pyreqwest cannot hand such headers over: httpx's own transport asked again.
+    asked_again = "pyreqwest could not represent" in caplog.text
+    assert asked_again == (transport == "pyreqwest")
+
+
+def test_an_unknown_status_is_an_error() -> None:
+    with raw_server(b"HTTP/1.1 599 Weird Thing\r\nContent-Length: 0\r\n\r\n") as base:
+        result = fetch_one(f"{base}/feed.xml")
+
+    assert result.status == "error"
+    assert result.http_status == 599
+    # httpx's transport keeps the server's phrase ("HTTP 599 Weird Thing"); pyreqwest's
+    # hands over none for a status it does not know.
+    assert_one_line(result.error, "HTTP 599")
+
+
+def test_a_port_out_of_range_is_an_error_with_a_reason() -> None:
+    result = fetch_one("http://127.0.0.1:99999/feed.xml")
+
+    assert result.status == "error"
+    assert result.error is not None
+    assert "port" in result.error
+    assert_one_line(result.error, "")
+
+
+# -- TLS and proxies --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway CA and a certificate it signed for 127.0.0.1 (made with the openssl
+    command): ``ca.pem``, ``leaf.pem``, ``leaf.key``."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    (folder / "leaf.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    ca = ["-subj", "/CN=newsletter test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
+    ca += ["-addext", "keyUsage=critical,keyCertSign"]
+    signed = ["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-extfile", "leaf.ext"]
+    steps = [
+        ["req", "-x509", *ec, *ca, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+        ["req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "leaf.csr", *signed, "-out", "leaf.pem", "-days", "2"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run([openssl, *step], cwd=folder, check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"openssl could not make test certificates: {exc.stderr!r}")
+    return folder
+
+
+def server_tls(tls_files: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files / "leaf.pem", tls_files / "leaf.key")
+    return context
+
+
+def test_https_to_a_trusted_server(
+    tls_files: Path, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if transport == "pyreqwest" and sys.platform != "linux":
+        pytest.skip("reqwest reads SSL_CERT_FILE on Linux; elsewhere it asks the OS")
+    # Both transports add the CA in SSL_CERT_FILE to what they trust.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files / "ca.pem"))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    with recording_server(wrap=server_tls(tls_files)) as (base, _):
+        result = fetch_one(f"{base}/secure.xml")
+
+    assert result.status == "ok", result.error
+    assert result.body == b"/secure.xml"
+    assert result.final_url == f"{base}/secure.xml"
+
+
+def test_https_to_an_untrusted_server_is_refused(
+    tls_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    with recording_server(wrap=server_tls(tls_files)) as (base, seen):
+        result = fetch_one(f"{base}/secure.xml")
+
+    assert result.status == "error"
+    assert_one_line(result.error, "could not connect: ")
+    assert seen == []
+
+
+def test_https_to_a_plain_http_server_is_an_error() -> None:
+    with recording_server() as (base, _):
+        result = fetch_one(base.replace("http://", "https://") + "/feed.xml")
+
+    assert result.status == "error"
+    assert_one_line(result.error, "could not connect: ")
+
+
+PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"]
+
+
+@pytest.fixture
+def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.mark.usefixtures("no_proxy_settings")
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_the_proxy_from_the_environment_is_used(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # The feed's own address is closed: only through the proxy can the fetch succeed.
+    feed = f"http://127.0.0.1:{closed_port()}/feed.xml"
+    with recording_server() as (proxy, seen):
+        monkeypatch.setenv(variable, proxy)
+        result = fetch_one(feed)
+
+    assert result.status == "ok", result.error
+    assert result.body == feed.encode()  # the proxy saw the absolute URL
+    assert [target for target, _ in seen] == [feed]
+
+
+@pytest.mark.usefixtures("no_proxy_settings")
+def test_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    with recording_server() as (proxy, through_proxy), recording_server() as (site, direct):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        result = fetch_one(f"{site}/feed.xml")
+
+    assert result.status == "ok", result.error
+    assert [target for target, _ in direct] == ["/feed.xml"]
+    assert through_proxy == []
 
 
 # -- size cap ---------------------------------------------------------------------------------
@@ -543,6 +872,41 @@ def test_one_broken_source_does_not_stop_the_others(httpserver: HTTPServer, tmp_
     assert results[-1].body == b"fine"
 
 
+def test_broken_responses_do_not_stop_the_others(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/fine").respond_with_data(b"fine")
+    with (
+        raw_server(b"\x00 garbage\r\n\r\n") as garbage,
+        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort") as short,
+        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Note: \xe9\r\n\r\nok") as odd,
+        socket.create_server(("127.0.0.1", 0)) as silent,
+    ):
+        requests = [
+            FetchRequest("garbage", f"{garbage}/"),
+            FetchRequest("short", f"{short}/"),
+            FetchRequest("silent", f"http://127.0.0.1:{silent.getsockname()[1]}/"),
+            FetchRequest("odd", f"{odd}/"),
+            FetchRequest("fine", httpserver.url_for("/fine")),
+        ]
+        results = fetch_all_sync(requests, FetchSettings(timeout=0.3))
+
+    assert [r.status for r in results] == ["error", "error", "error", "ok", "ok"]
+    assert results[2].error == "timed out after 0.3s"
+    assert [r.body for r in results[3:]] == [b"ok", b"fine"]
+
+
+def test_the_last_request_to_a_site_asks_to_close_the_connection() -> None:
+    # Nothing would reuse that connection; reqwest would keep it open until the run ends.
+    with recording_server() as (base, seen), recording_server() as (other, other_seen):
+        requests = [FetchRequest(f"s{i}", f"{base}/f{i}.xml") for i in range(3)]
+        requests.append(FetchRequest("other", f"{other}/only.xml"))
+        results = fetch_all_sync(requests, FetchSettings(per_host=1, timeout=5.0))
+
+    assert [r.status for r in results] == ["ok"] * 4
+    # per_host=1: one after the other, in order; only the last one says close.
+    assert seen == [("/f0.xml", "keep-alive"), ("/f1.xml", "keep-alive"), ("/f2.xml", "close")]
+    assert other_seen == [("/only.xml", "close")]
+
+
 def test_empty_request_list() -> None:
     assert fetch_all_sync([]) == []
 
@@ -646,7 +1010,7 @@ def test_not_modified_responses_keep_the_connection_open() -> None:
             pass
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         base = f"http://127.0.0.1:{srv.server_address[1]}"
