@@ -28,12 +28,12 @@ from newsletter.cli_common import (
     open_store,
     warn,
 )
-from newsletter.config import Settings, load_config, parse_duration, settings_from_dict
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Source
 from newsletter.render import FORMATS, Format, now_utc, render_digest
 
 if TYPE_CHECKING:
+    from newsletter.fetch import FetchSettings
     from newsletter.ingest import SourceStore
     from newsletter.store import Store
 
@@ -162,6 +162,7 @@ def digest(
     digest configures is written.
     """
     from newsletter import ingest, pipeline
+    from newsletter.config import parse_duration, settings_from_dict
 
     if since:
         try:
@@ -303,17 +304,18 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     Shows progress (a bar on a terminal, a line per source otherwise) and a summary table.
     Exit 1 when no source could be read.
     """
-    from newsletter import ingest
+    from newsletter.fetchplan import load_fetch_plan
     from newsletter.fetchstate import LazyStore
 
-    settings = load_settings(config_path)
-    chosen = [ingest.source_from_config(s) for s in settings.sources]
+    # The validated settings a fetch needs, cached: a warm run loads no pydantic.
+    plan = load_fetch_plan(config_path)
+    chosen = list(plan.sources)
     if only:
         unknown = sorted(set(only) - {s.name for s in chosen})
         if unknown:
             raise ConfigError(
                 f"unknown source {', '.join(unknown)}",
-                path=settings.path,
+                path=plan.path,
                 setting="--source",
                 example=f"--source {chosen[0].name}" if chosen else None,
             )
@@ -321,13 +323,13 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     if not chosen:
         raise ConfigError(
             "no sources configured",
-            path=settings.path or str(Path("config.toml")),
+            path=plan.path or str(Path("config.toml")),
             setting="sources",
             example='[[sources]]\nname = "arxiv"\nurl = "https://rss.arxiv.org/rss/cs.AI"',
         )
-    # A warm run (every feed unchanged) never needs SQLAlchemy: see newsletter.fetchstate.
-    with LazyStore(settings.resolved_database_url()) as store:
-        report = _run_with_progress(chosen, store, settings)
+    # Nor SQLAlchemy, unless there are entries to store: see newsletter.fetchstate.
+    with LazyStore(plan.database_url) as store:
+        report = _run_with_progress(chosen, store, plan.fetch)
     _print_fetch_table(report)
     for f in report.failures:
         warn(f"{f.name} ({f.url}): {f.error}")
@@ -336,12 +338,11 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
 
 
 def _run_with_progress(
-    chosen: Sequence[Source], store: SourceStore | Store, settings: Settings
+    chosen: Sequence[Source], store: SourceStore | Store, fs: FetchSettings
 ) -> Any:
     from newsletter import ingest
 
     now = now_utc()
-    fs = ingest.fetch_settings(settings)
     if not _is_tty():
         return ingest.ingest(chosen, store, fs, now=now, on_progress=_progress_printer(len(chosen)))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -514,6 +515,8 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> No
             )
         with target.open("a", encoding="utf-8") as fh:
             fh.write("\n" + text)
+        from newsletter.config import load_config
+
         load_config(target)  # the file must still be valid
         click.echo(f"added {added} sources to {target}", err=True)
     else:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
-from newsletter.config import Settings, load_config
 from newsletter.errors import ConfigError, NewsletterError, StoreError, TemplateError
 
 if TYPE_CHECKING:
+    from newsletter.config import Settings
     from newsletter.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +75,8 @@ def config_option(fn: F) -> F:
 
 def load_settings(config_path: Path | None, *, required: bool = False) -> Settings:
     """The settings for a command (file + environment overrides)."""
+    from newsletter.config import load_config
+
     return load_config(config_path, required=required)
 
 

@@ -42,8 +42,8 @@ from newsletter.fetch import (
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
 )
+from newsletter.paths import default_config_path, default_database_url
 
-APP_NAME = "newsletter"
 DEFAULT_MAX_ITEMS = 50
 DEFAULT_SUMMARY_CHARS = 280
 DEFAULT_HALF_LIFE_HOURS = 24.0
@@ -67,25 +67,6 @@ def parse_duration(value: str) -> timedelta:
     if not m:
         raise ValueError(f"{value!r} is not a duration like 36h, 7d, 90m or 2w")
     return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()])
-
-
-def default_config_path() -> Path:
-    """``$NEWSLETTER_CONFIG`` or ``<user config dir>/newsletter/config.toml``."""
-    env = os.environ.get("NEWSLETTER_CONFIG")
-    if env:
-        return Path(env)
-    # Imported here: a command given --config (or a database URL) never needs it.
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
-
-
-def default_database_url() -> str:
-    """SQLite in the user's data directory."""
-    import platformdirs
-
-    data = Path(platformdirs.user_data_dir(APP_NAME))
-    return f"sqlite:///{data / 'newsletter.sqlite'}"
 
 
 class _Model(BaseModel):

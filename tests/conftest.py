@@ -18,7 +18,7 @@ FEEDS = FIXTURES / "feeds"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No NEWSLETTER_* variable leaks in from the developer's shell, and the user's
-    config/data folders point into a temporary folder."""
+    config/data/cache folders point into a temporary folder."""
     import os
 
     for key in list(os.environ):
@@ -28,6 +28,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ WARM_UPDATES: dict[str, dict[str, Any]] = {
 
 
 def test_columns_are_the_tables() -> None:
-    assert fetchstate.COLUMNS == tuple(c.name for c in sources_table.columns)
+    assert tuple(c.name for c in sources_table.columns) == fetchstate.COLUMNS
     times = {c.name for c in sources_table.columns if isinstance(c.type, UTCDateTime)}
     assert times == fetchstate.TIME_COLUMNS
 
@@ -101,7 +101,11 @@ def test_sqlite_path(url: str, expected: Path | None) -> None:
 
 def test_reads_states_as_the_store_does_without_opening_it(tmp_path: Path) -> None:
     path = seeded(tmp_path)
-    pairs = [("a", "https://a.test/feed"), ("b", "https://b.test/feed"), ("c", "https://c.test/feed")]
+    pairs = [
+        ("a", "https://a.test/feed"),
+        ("b", "https://b.test/feed"),
+        ("c", "https://c.test/feed"),
+    ]
     with Store(f"sqlite:///{path}") as store:
         expected = store.ensure_sources(pairs)
     before = rows(path)
@@ -115,7 +119,11 @@ def test_reads_states_as_the_store_does_without_opening_it(tmp_path: Path) -> No
 def test_writes_warm_outcomes_byte_for_byte_as_the_store(tmp_path: Path) -> None:
     path = seeded(tmp_path)
     by_store, by_lazy = copy(path, "store.sqlite"), copy(path, "lazy.sqlite")
-    pairs = [("a", "https://a.test/feed"), ("b", "https://b.test/feed"), ("c", "https://c.test/feed")]
+    pairs = [
+        ("a", "https://a.test/feed"),
+        ("b", "https://b.test/feed"),
+        ("c", "https://c.test/feed"),
+    ]
     with Store(f"sqlite:///{by_store}") as store:
         store.ensure_sources(pairs)
         assert store.record_fetch([], WARM_UPDATES, now=NOW) == []
