@@ -37,6 +37,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -51,7 +52,7 @@ ROOT = HERE.parent
 WORK = HERE / ".work"
 R2E_VERSION = "3.14"
 R2E_VENV = WORK / "r2e-venv"
-BIN = Path(sys.executable).parent
+NL_VENV = WORK / "nl-venv"
 
 sys.path.insert(0, str(HERE))
 from feeds import DEFAULT_ENTRIES, DEFAULT_FEEDS, DEFAULT_SEED, make_feeds  # noqa: E402
@@ -235,10 +236,10 @@ class Series:
 
 
 def bench_newsletter(
-    base: str, urls: Sequence[str], tmp: Path, repeat: int, expected: int
+    python: Path, base: str, urls: Sequence[str], tmp: Path, repeat: int, expected: int
 ) -> tuple[Series, Series]:
     cold, warm = Series(), Series()
-    cli = str(BIN / "newsletter")
+    cli = str(python.parent / "newsletter")
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("NEWSLETTER_CONFIG", None)
     env.pop("NEWSLETTER_DATABASE_URL", None)
@@ -290,6 +291,42 @@ def bench_feedparser(bodies_dir: Path, repeat: int) -> tuple[Series, list[float]
 
 
 # -- rss2email --------------------------------------------------------------------------
+
+
+def install_newsletter() -> Path:
+    """newsletter as users get it: a regular install (not this checkout's editable one,
+    whose import hook runs at every start) byte-compiled by pip, into
+    ``bench/.work/nl-venv``. Its dependencies are the ones in this venv (a ``.pth`` file
+    points at them), so nothing else is installed and both run the same libraries.
+    Returns the venv's python."""
+    python = NL_VENV / "bin" / "python"
+    if not python.exists():
+        log(f"creating {NL_VENV}")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(NL_VENV)], check=True)
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    deps = sysconfig.get_paths()["purelib"]
+    (Path(site) / "newsletter-bench-deps.pth").write_text(deps + "\n", encoding="utf-8")
+    log("installing newsletter (a regular install of this checkout) into the bench venv")
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--force-reinstall",
+            str(ROOT),
+        ],
+        check=True,
+        timeout=600,
+    )
+    return python
 
 
 def ensure_r2e() -> tuple[Path | None, str]:
@@ -362,11 +399,14 @@ def bench_r2e(base: str, urls: Sequence[str], tmp: Path, repeat: int) -> tuple[S
 # -- where newsletter's time goes -------------------------------------------------------
 
 
-def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str, float, str]]:
+def stage_breakdown(
+    python: Path, base: str, urls: Sequence[str], tmp: Path
+) -> list[tuple[str, float, str]]:
     """Each stage of ``newsletter fetch`` timed alone, in this process, on the same feeds."""
     fetch_imports = "import newsletter.cli, newsletter.ingest, newsletter.fetchstate"
     probe = measure(
-        [sys.executable, "-c", f"{fetch_imports}; import sys; print(' '.join(sorted(sys.modules)))"]
+        [str(python), "-c", f"{fetch_imports}; import sys; print(' '.join(sorted(sys.modules)))"],
+        cwd=tmp,  # not the checkout: `-c` would import newsletter from the current folder
     )
     loaded = set(probe.stdout.split())
     heavy = [m for m in HEAVY_MODULES if m in loaded]
@@ -397,7 +437,7 @@ def stage_breakdown(base: str, urls: Sequence[str], tmp: Path) -> list[tuple[str
     startup_rows = [
         (
             f"{label} (a process, best of 3)",
-            min(measure([sys.executable, "-c", code]).seconds for _ in range(3)),
+            min(measure([str(python), "-c", code], cwd=tmp).seconds for _ in range(3)),
             note,
         )
         for label, code, note in startup
@@ -595,8 +635,9 @@ def report(
         "matching conditional GET). Every command below is a separate process; wall time "
         "around it, peak memory is that process's own max RSS. "
         f"newsletter and feedparser figures and rss2email warm: {rep}; rss2email cold: one "
-        "run (25 s). newsletter's modules are byte-compiled first, as pip does when it "
-        "installs a package (this checkout is an editable install).",
+        "run (25 s). newsletter runs from a regular install of this checkout in "
+        "`bench/.work/nl-venv` (byte-compiled by pip, as users get it), on the same "
+        "dependencies as `.venv`.",
         "",
         "| run | seconds | peak RSS (MB) | checked |",
         "| --- | ---: | ---: | --- |",
@@ -708,9 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
 
     WORK.mkdir(exist_ok=True)
-    # An installed package runs from bytecode pip compiled at install time; an editable
-    # checkout under PYTHONDONTWRITEBYTECODE would compile every module on every start.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "newsletter")], check=True)
+    python = install_newsletter()
     log(f"generating {args.feeds} feeds × {args.entries} entries")
     bodies = make_feeds(args.feeds, args.entries, args.seed)
     body_mb = sum(len(b) for b in bodies) / 1e6
@@ -724,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with feed_server(args.feeds, args.entries, args.seed) as base:
             urls = [f"{base}/feeds/{i}.xml" for i in range(args.feeds)]
             log(f"serving at {base}")
-            nl = bench_newsletter(base, urls, tmp, args.repeat, args.feeds * args.entries)
+            nl = bench_newsletter(python, base, urls, tmp, args.repeat, args.feeds * args.entries)
             fp, fp_loops = bench_feedparser(bodies_dir, args.repeat)
             if args.no_r2e:
                 skipped = Series(error="skipped (--no-r2e)")
@@ -734,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 r2e = (pair[0], pair[1])
             stages: list[tuple[str, float, str]] | None
             try:
-                stages = stage_breakdown(base, urls, tmp)
+                stages = stage_breakdown(python, base, urls, tmp)
             except Exception as exc:  # the breakdown must not cost the headline figures
                 log(f"stage breakdown failed: {type(exc).__name__}: {exc}")
                 stages = None

@@ -12,7 +12,6 @@ import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -46,6 +45,9 @@ def bundled_template_dir() -> Path:
     checkout = Path(__file__).resolve().parent.parent / "templates"
     if (checkout / "digest.md.j2").is_file():
         return checkout
+    # Imported here: importlib.resources costs every command a hundredth of a second.
+    from importlib import resources
+
     return Path(str(resources.files("newsletter.templates")))
 
 
