@@ -183,17 +183,19 @@ def recording_server(
 # -- the transport ----------------------------------------------------------------------------
 
 
-def test_the_client_runs_on_the_transport_under_test(transport: str) -> None:
-    async def transport_of_new_client() -> object:
-        async with fetch._new_client(FAST) as client:
-            return client._transport
+def test_fetching_runs_on_the_transport_under_test(transport: str) -> None:
+    async def reqwest_transport() -> object:
+        used = fetch._reqwest_transport(FAST)
+        if used is not None:
+            await used.aclose()
+        return used
 
-    used = asyncio.run(transport_of_new_client())
+    used = asyncio.run(reqwest_transport())
 
     if transport == "pyreqwest":
         assert isinstance(used, fetch._ReqwestTransport)
     else:
-        assert isinstance(used, httpx.AsyncHTTPTransport)
+        assert used is None  # fetch_all then uses httpx's own client
 
 
 # -- success and validators -------------------------------------------------------------------
@@ -735,6 +737,38 @@ def test_too_many_redirects_is_an_error(httpserver: HTTPServer) -> None:
     assert result.status == "error"
     assert result.error == "too many redirects (more than 3)"
     assert len(logged(httpserver, "/loop")) == 4  # the first request and three redirects followed
+
+
+@pytest.mark.parametrize(
+    ("location", "final_path"),
+    [
+        ("b/feed.xml", "/a/b/feed.xml"),  # relative to the request's path
+        ("../top.xml", "/top.xml"),
+        ("/c/abs.xml", "/c/abs.xml"),
+    ],
+)
+def test_relative_locations_resolve_against_the_request(
+    httpserver: HTTPServer, location: str, final_path: str
+) -> None:
+    httpserver.expect_request("/a/start.xml").respond_with_data(
+        b"", status=302, headers={"Location": location}
+    )
+    httpserver.expect_request(final_path).respond_with_data(b"<rss>moved</rss>")
+
+    result = fetch_one(httpserver.url_for("/a/start.xml"))
+
+    assert result.status == "ok" and result.body == b"<rss>moved</rss>"
+    assert result.final_url == httpserver.url_for(final_path)
+    assert result.new_url is None  # 302: temporary
+
+
+def test_unusable_location_is_an_error_naming_it() -> None:
+    reply = b"HTTP/1.1 301 Moved\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n"
+    with raw_server(reply) as base:
+        result = fetch_one(f"{base}/bad")
+
+    assert result.status == "error"
+    assert result.error is not None and "location" in result.error.lower()
 
 
 def test_redirect_to_a_local_file_is_refused(httpserver: HTTPServer, tmp_path: Path) -> None:

@@ -22,8 +22,14 @@ SETTINGS = FetchSettings(timeout=2.0)
 
 
 def transport_of_new_client() -> httpx.AsyncBaseTransport:
+    """What fetch_all sends through when given no client."""
+
     async def build() -> httpx.AsyncBaseTransport:
-        async with fetch._new_client(SETTINGS) as client:
+        reqwest = fetch._reqwest_transport(SETTINGS)
+        if reqwest is not None:
+            await reqwest.aclose()
+            return reqwest
+        async with fetch._httpx_client(SETTINGS) as client:
             transport: httpx.AsyncBaseTransport = client._transport
             return transport
 
