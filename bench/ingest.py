@@ -237,9 +237,12 @@ class Series:
 
 def bench_newsletter(
     python: Path, base: str, urls: Sequence[str], tmp: Path, repeat: int, expected: int
-) -> tuple[Series, Series]:
+) -> tuple[Series, Series, list[str]]:
+    """Cold then warm, ``repeat`` times, each on a fresh database; also returns the
+    command of the last warm run (for ``paired_warm``)."""
     cold, warm = Series(), Series()
     cli = str(python.parent / "newsletter")
+    argv: list[str] = []
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("NEWSLETTER_CONFIG", None)
     env.pop("NEWSLETTER_DATABASE_URL", None)
@@ -249,13 +252,14 @@ def bench_newsletter(
         config, db = d / "config.toml", d / "newsletter.sqlite"
         newsletter_config(config, db, urls)
         server_stats(base)
+        argv = [cli, "fetch", "--config", str(config)]
         for series, label in ((cold, "cold"), (warm, "warm")):
-            run = measure([cli, "fetch", "--config", str(config)], env=env, cwd=d)
+            run = measure(argv, env=env, cwd=d)
             answers = server_stats(base)
             if not run.ok:
                 series.error = run.why()
                 log(f"newsletter {label} failed: {series.error}")
-                return cold, warm
+                return cold, warm, []
             stored = count_entries(db)
             series.runs.append(run)
             series.notes.append(f"{fmt_stats(answers)}; {stored} entries in the database")
@@ -266,7 +270,41 @@ def bench_newsletter(
                 f"newsletter {label} #{i + 1}: {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB, "
                 f"{fmt_stats(answers)}, {stored}/{expected} entries"
             )
-    return cold, warm
+    return cold, warm, argv
+
+
+def paired_warm(
+    base: str,
+    nl_argv: Sequence[str],
+    nl_warm: Series,
+    r2e_argv: Sequence[str],
+    r2e_warm: Series,
+    n: int,
+) -> None:
+    """More warm runs of both, alternating newsletter and rss2email, so that both see
+    the same machine (it may be shared, and its speed drifts over a minute): appended to
+    their warm series, whose medians are the figures."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    env.pop("NEWSLETTER_DATABASE_URL", None)
+    for i in range(n):
+        for series, argv, name in (
+            (nl_warm, nl_argv, "newsletter"),
+            (r2e_warm, r2e_argv, "rss2email"),
+        ):
+            run = measure(
+                argv, env=env, cwd=Path(argv[-1]).parent if name == "newsletter" else None
+            )
+            answers = server_stats(base)
+            if not run.ok or answers.get("304") != sum(answers.values()):
+                why = run.why() if not run.ok else fmt_stats(answers)
+                log(f"{name} paired warm #{i + 1} skipped: {why}")
+                continue
+            series.runs.append(run)
+            said = FETCHED.search(run.stderr)
+            if said and name == "newsletter":
+                series.inner.append(float(said.group(1)))
+            log(f"{name} warm (paired) #{i + 1}: {run.seconds:.2f}s")
 
 
 # -- feedparser alone -------------------------------------------------------------------
@@ -353,12 +391,15 @@ def ensure_r2e() -> tuple[Path | None, str]:
     return r2e, (probe.stdout + probe.stderr).strip()
 
 
-def bench_r2e(base: str, urls: Sequence[str], tmp: Path, repeat: int) -> tuple[Series, Series, str]:
+def bench_r2e(
+    base: str, urls: Sequence[str], tmp: Path, repeat: int
+) -> tuple[Series, Series, str, list[str]]:
+    """Cold then warm ``repeat`` times; also returns the warm command (``paired_warm``)."""
     cold, warm = Series(), Series()
     r2e, version = ensure_r2e()
     if r2e is None:
         cold.error = warm.error = f"rss2email could not be installed: {version}"
-        return cold, warm, version
+        return cold, warm, version, []
     d = tmp / "r2e"
     d.mkdir()
     cfg, data = d / "rss2email.cfg", d / "rss2email.json"
@@ -374,7 +415,7 @@ def bench_r2e(base: str, urls: Sequence[str], tmp: Path, repeat: int) -> tuple[S
         done = measure(base_argv + step, cwd=d)
         if not done.ok:
             cold.error = warm.error = f"rss2email setup failed: {done.why()}"
-            return cold, warm, version
+            return cold, warm, version, []
     listed = measure([*base_argv, "list"], cwd=d)
     n_feeds = sum(1 for line in listed.stdout.splitlines() if "127.0.0.1" in line)
     server_stats(base)
@@ -385,7 +426,7 @@ def bench_r2e(base: str, urls: Sequence[str], tmp: Path, repeat: int) -> tuple[S
         if not run.ok:
             series.error = f"rss2email {label} run failed: {run.why()}"
             log(series.error)
-            return cold, warm, version
+            return cold, warm, version, []
         seen = sum(len(f.get("seen") or {}) for f in json.loads(data.read_text())["feeds"])
         series.runs.append(run)
         series.notes.append(f"{fmt_stats(answers)}; {seen} entries seen ({n_feeds} feeds)")
@@ -393,7 +434,7 @@ def bench_r2e(base: str, urls: Sequence[str], tmp: Path, repeat: int) -> tuple[S
             f"rss2email {label}: {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB, "
             f"{fmt_stats(answers)}, {seen} seen"
         )
-    return cold, warm, version
+    return cold, warm, version, [*base_argv, "run", "--no-send"]
 
 
 # -- where newsletter's time goes -------------------------------------------------------
@@ -634,8 +675,10 @@ def report(
         "(threaded `http.server`, HTTP/1.1 keep-alive, gzip, ETag + Last-Modified, 304 on a "
         "matching conditional GET). Every command below is a separate process; wall time "
         "around it, peak memory is that process's own max RSS. "
-        f"newsletter and feedparser figures and rss2email warm: {rep}; rss2email cold: one "
-        "run (25 s). newsletter runs from a regular install of this checkout in "
+        f"newsletter cold and feedparser figures: {rep}; rss2email cold: one run (25 s); "
+        f"warm figures: the median of {args.repeat} runs plus {args.paired} more of each, "
+        "alternating newsletter and rss2email so both see the same machine. newsletter "
+        "runs from a regular install of this checkout in "
         "`bench/.work/nl-venv` (byte-compiled by pip, as users get it), on the same "
         "dependencies as `.venv`.",
         "",
@@ -745,6 +788,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="runs of newsletter and feedparser alone (median kept)",
     )
     parser.add_argument("--no-r2e", action="store_true", help="skip rss2email")
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=7,
+        help="extra warm runs of newsletter and rss2email, alternating (0: none)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
@@ -763,14 +812,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         with feed_server(args.feeds, args.entries, args.seed) as base:
             urls = [f"{base}/feeds/{i}.xml" for i in range(args.feeds)]
             log(f"serving at {base}")
-            nl = bench_newsletter(python, base, urls, tmp, args.repeat, args.feeds * args.entries)
+            *nl_pair, nl_argv = bench_newsletter(
+                python, base, urls, tmp, args.repeat, args.feeds * args.entries
+            )
+            nl = (nl_pair[0], nl_pair[1])
             fp, fp_loops = bench_feedparser(bodies_dir, args.repeat)
             if args.no_r2e:
                 skipped = Series(error="skipped (--no-r2e)")
                 r2e, r2e_version = (skipped, skipped), ""
             else:
-                *pair, r2e_version = bench_r2e(base, urls, tmp, args.repeat)
+                *pair, r2e_version, r2e_argv = bench_r2e(base, urls, tmp, args.repeat)
                 r2e = (pair[0], pair[1])
+                if nl_argv and r2e_argv and args.paired:
+                    paired_warm(base, nl_argv, nl[1], r2e_argv, r2e[1], args.paired)
             stages: list[tuple[str, float, str]] | None
             try:
                 stages = stage_breakdown(python, base, urls, tmp)
