@@ -363,6 +363,11 @@ def _transport_sender(transport: httpx.AsyncBaseTransport) -> Send:
     return send
 
 
+async def _no_http(request: httpx.Request) -> httpx.Response:
+    """The sender of a run without http(s) sources, which never sends."""
+    raise AssertionError(f"no HTTP client for {request.url}")
+
+
 def _redirect_url(url: httpx.URL, location: str) -> httpx.URL:
     """Where a redirect's ``Location`` points, as httpx's client resolves it: relative
     to the request, a host-less absolute URL on the same host, the fragment kept."""
@@ -680,6 +685,8 @@ async def fetch_all(
 
     if client is not None:
         await run_all(_client_sender(client))
+    elif not any(_is_http(r.url) for r in requests):
+        await run_all(_no_http)  # local files only: no client, no runtime threads to start
     elif (transport := _reqwest_transport(settings)) is not None:
         try:
             await run_all(_transport_sender(transport))

@@ -199,3 +199,18 @@ def test_exit_waits_briefly_after_a_pyreqwest_client_closed(
 
     assert bool(slept) == sleeps
     assert all(0 < s <= fetch._REQWEST_SETTLE_SECONDS for s in slept)
+
+
+def test_local_files_alone_start_no_http_client(tmp_path: Any) -> None:
+    # A run of local files (the demo, one-off digests of saved feeds) starts no client:
+    # no runtime threads, so a parse pool can still fork, and no wait at exit.
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(b"<rss/>")
+    code = (
+        "import sys, threading; from newsletter.fetch import FetchRequest, fetch_all_sync; "
+        f"r = fetch_all_sync([FetchRequest('f', {str(feed)!r})]); "
+        "print(r[0].status, 'pyreqwest' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "ok False"
