@@ -337,9 +337,7 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
         fail("no source could be read", EXIT_FAILED)
 
 
-def _run_with_progress(
-    chosen: Sequence[Source], store: SourceStore | Store, fs: FetchSettings
-) -> Any:
+def _run_with_progress(chosen: Sequence[Source], store: SourceStore, fs: FetchSettings) -> Any:
     from newsletter import ingest
 
     now = now_utc()

@@ -655,11 +655,12 @@ async def fetch_all(
     results: list[FetchResult | None] = [None] * len(requests)
     global_slots = asyncio.Semaphore(settings.concurrency)
     host_slots: dict[str, asyncio.Semaphore] = {}
-    not_started = Counter(_origin_key(request.url) for request in requests)
+    origins = [_origin_key(request.url) for request in requests]
+    not_started = Counter(origins)
 
     async def run(index: int, request: FetchRequest, send: Send) -> None:
         host = host_slots.setdefault(_host_key(request.url), asyncio.Semaphore(settings.per_host))
-        origin = _origin_key(request.url)
+        origin = origins[index]
         # Host slot first: a task waiting on a busy host must not hold a global slot
         # that a request to an idle host could use.
         async with host, global_slots:
