@@ -484,9 +484,9 @@ def stage_breakdown(
         for label, code, note in startup
     ]
 
-    from newsletter.fetch import FetchRequest, FetchSettings, fetch_all
-    from newsletter.parse import parse_source
-    from newsletter.store import Store
+    from newsletter.sources.fetch import FetchRequest, FetchSettings, fetch_all
+    from newsletter.sources.parse import parse_source
+    from newsletter.store.database import Store
 
     settings = FetchSettings()
     names = [f"feed-{i:03d}" for i in range(len(urls))]
@@ -548,7 +548,7 @@ def stage_breakdown(
     n304 = sum(1 for r in warm if r.status == "not_modified")
 
     # The warm run's bookkeeping: states read and 304 outcomes written with sqlite3.
-    from newsletter.fetchstate import LazyStore
+    from newsletter.sources.fetchstate import LazyStore
 
     t = time.perf_counter()
     with LazyStore(f"sqlite:///{tmp / 'stages.sqlite'}") as lazy:

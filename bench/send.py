@@ -37,16 +37,12 @@ import aiosmtplib  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from smtp_server import free_port, sample_digest  # noqa: E402
 
-from newsletter import outbox  # noqa: E402
-from newsletter.deliver import (  # noqa: E402
-    Composer,
-    RetryPolicy,
-    SmtpMailer,
-    SmtpSettings,
-    deliver_edition,
-)
-from newsletter.mail import MailSettings  # noqa: E402
-from newsletter.store import Store  # noqa: E402
+from newsletter.deliver.loop import RetryPolicy, deliver_edition  # noqa: E402
+from newsletter.deliver.mailers import SmtpMailer, SmtpSettings  # noqa: E402
+from newsletter.render.email import MailSettings  # noqa: E402
+from newsletter.services.editions import Composer  # noqa: E402
+from newsletter.store import outbox  # noqa: E402
+from newsletter.store.database import Store  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 TARGET_RATIO = 0.9

@@ -35,14 +35,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from newsletter.errors import ConfigError
-from newsletter.fetch import (
+from newsletter.paths import default_config_path, default_database_url
+from newsletter.sources.fetch import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
     DEFAULT_PER_HOST,
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
 )
-from newsletter.paths import default_config_path, default_database_url
 
 DEFAULT_MAX_ITEMS = 50
 DEFAULT_SUMMARY_CHARS = 280

@@ -242,10 +242,12 @@ def run_sender(db_url: str, port: int, rate: float) -> None:
     of the store at ``db_url`` (light imports, so it starts fast)."""
     from datetime import UTC, datetime
 
-    from newsletter import outbox
-    from newsletter.deliver import Composer, RetryPolicy, SmtpMailer, SmtpSettings, deliver_edition
-    from newsletter.mail import MailSettings
-    from newsletter.store import Store
+    from newsletter.deliver.loop import RetryPolicy, deliver_edition
+    from newsletter.deliver.mailers import SmtpMailer, SmtpSettings
+    from newsletter.render.email import MailSettings
+    from newsletter.services.editions import Composer
+    from newsletter.store import outbox
+    from newsletter.store.database import Store
 
     digest = sample_digest(5)
     composer = Composer(

@@ -1,0 +1,42 @@
+"""``newsletter check``: validate the configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from newsletter.cli.common import (
+    config_option,
+    handle_errors,
+    load_settings,
+)
+from newsletter.errors import TemplateError
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command()
+@config_option
+@handle_errors
+def check(config_path: Path | None) -> None:
+    """Validate the configuration: errors name the file, line and setting, with a valid
+    example. Also checks that the templates load."""
+    from newsletter.render.templates import make_environment
+
+    settings = load_settings(config_path, required=True)
+    env = make_environment(settings.template_dir)
+    for name in ("digest.md.j2", "digest.html.j2", "digest.txt.j2"):
+        try:
+            env.get_template(name)
+        except Exception as exc:
+            raise TemplateError(f"template {name}: {exc}") from None
+    click.echo(
+        f"{settings.path}: ok ({len(settings.sources)} sources, {len(settings.digests)} digests)"
+    )
+
+
+COMMANDS = (check,)
+"""The commands this module adds to ``newsletter`` (see ``newsletter.cli.LAZY_COMMANDS``)."""

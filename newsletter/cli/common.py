@@ -1,0 +1,114 @@
+"""What every command shares: error handling and exit codes, ``--config``, loading the
+settings and opening the store. The command modules (``cli``, ``cli_mail``, ``cli_run``)
+import from here, never from each other.
+
+Exit codes: 0 done, 1 nothing could be done (no source readable, a recipient failed for
+good), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+import click
+
+from newsletter.errors import ConfigError, NewsletterError, StoreError, TemplateError
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.store.database import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (never on stdout: stdout may be the digest itself)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project errors into one line on stderr and an exit code; never a traceback
+    for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except TemplateError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except StoreError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except NewsletterError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return cast(F, wrapper)
+
+
+def config_option(fn: F) -> F:
+    """``--config FILE`` (default: ``$NEWSLETTER_CONFIG``, then the user config dir)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Config file (TOML). Default: $NEWSLETTER_CONFIG, then the user config folder.",
+    )(fn)
+
+
+def load_settings(config_path: Path | None, *, required: bool = False) -> Settings:
+    """The settings for a command (file + environment overrides)."""
+    from newsletter.config import load_config
+
+    return load_config(config_path, required=required)
+
+
+def open_store(settings: Settings, url: str | None = None) -> Store:
+    """The store named by the settings (or ``url``)."""
+    from newsletter.store.database import Store
+
+    return Store(url or settings.resolved_database_url())
+
+
+def is_tty() -> bool:
+    """Whether stderr is a terminal (progress bars then, plain lines otherwise)."""
+    return sys.stderr.isatty()
+
+
+def kb(n: int) -> str:
+    return f"{n / 1000:.1f} KB"
+
+
+def progress_printer(total: int, *, quiet: bool = False) -> Callable[[Any], None]:
+    """Progress on stderr: a line per source when not a terminal (or quiet: failures
+    only, reported later), a rich progress bar on a terminal."""
+    done = 0
+
+    def plain(sr: Any) -> None:
+        nonlocal done
+        done += 1
+        if quiet:
+            return
+        detail = f"{sr.new} new of {sr.entries}" if sr.status == "ok" else (sr.error or "")
+        if sr.status == "not_modified":
+            detail = "not modified"
+        click.echo(f"[{done}/{total}] {sr.name}: {sr.status} {detail}".rstrip(), err=True)
+
+    return plain

@@ -1,0 +1,182 @@
+"""``newsletter digest``: a one-off digest of given sources or of a configured digest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import click
+
+from newsletter.cli.common import (
+    EXIT_FAILED,
+    config_option,
+    fail,
+    handle_errors,
+    load_settings,
+    open_store,
+    progress_printer,
+    warn,
+)
+from newsletter.clock import now_utc
+from newsletter.errors import ConfigError
+from newsletter.models import Source
+from newsletter.render.digest import FORMATS, Format, render_digest
+
+if TYPE_CHECKING:
+    from newsletter.store.database import Store
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@config_option
+@click.option("--digest", "digest_name", help="Which configured digest (default: the first).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: markdown, or the configured outputs).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@click.option("--since", help="Only entries newer than this, e.g. 36h, 7d, 2w.")
+@click.option("--max-items", type=click.IntRange(1, 10_000), help="At most this many items.")
+@click.option("--no-fetch", is_flag=True, help="Use stored entries only; do not fetch.")
+@click.option("--explain", is_flag=True, help="Print each item's score breakdown to stderr.")
+@handle_errors
+def digest(
+    sources: tuple[str, ...],
+    config_path: Path | None,
+    digest_name: str | None,
+    fmt: Format | None,
+    output: Path | None,
+    since: str | None,
+    max_items: int | None,
+    no_fetch: bool,
+    explain: bool,
+) -> None:
+    """Write a one-off digest of SOURCES (URLs or paths) or of the configured sources.
+
+    With SOURCES and no config nothing else is needed: the digest goes to stdout (or
+    --output). With a config and neither --format nor --output, every output file the
+    digest configures is written.
+    """
+    from newsletter.config import parse_duration, settings_from_dict
+    from newsletter.services import editions, ingest
+
+    if since:
+        try:
+            parse_duration(since)
+        except ValueError as exc:
+            raise ConfigError(str(exc), setting="--since", example="--since 36h") from None
+    one_off = bool(sources)
+    # A one-off digest of given sources reads no config file, but NEWSLETTER_* overrides
+    # (template folder, user agent, timeouts...) still apply.
+    settings = (
+        load_settings(config_path) if (config_path or not one_off) else settings_from_dict({})
+    )
+    cfg = settings.digest(digest_name)
+    now = now_utc()
+    if one_off:
+        chosen: list[Source] = editions.sources_from_args(sources)
+        # A one-off digest of given sources leaves no trace: an in-memory database.
+        store = open_store(settings, "sqlite://" if not config_path else None)
+    else:
+        chosen = editions.digest_sources(settings, cfg)
+        if not chosen:
+            raise ConfigError(
+                "no sources configured",
+                path=settings.path,
+                setting="sources",
+                example='[[sources]] name = "arxiv" url = "https://rss.arxiv.org/rss/cs.AI"',
+            )
+        store = open_store(settings)
+    with store:
+        if not no_fetch:
+            report = ingest.ingest(
+                chosen,
+                store,
+                ingest.fetch_settings(settings),
+                now=now,
+                on_progress=progress_printer(len(chosen), quiet=True),
+            )
+            for f in report.failures:
+                warn(f"{f.name} ({f.url}): {f.error}")
+            if report.readable == 0 and store.count_entries() == 0:
+                fail("no source could be read", EXIT_FAILED)
+        if one_off and not config_path:
+            # No config names the digest: call it after what it reads.
+            cfg = cfg.model_copy(update={"title": _one_off_title(chosen, store)})
+        result = editions.make_digest(
+            store,
+            settings,
+            cfg,
+            chosen,
+            now=now,
+            since=since,
+            max_items=max_items,
+            on_warning=warn,
+        )
+    if explain:
+        from newsletter.summarize.rank import explain as explain_item
+
+        ranked = sorted(
+            ((item, section.title) for section in result.sections for item in section.items),
+            key=lambda pair: -pair[0].score,
+        )
+        for n, (item, section_title) in enumerate(ranked, start=1):
+            click.echo(
+                f"{n:>3}. {explain_item(item)}  [{section_title[:30]}] {item.entry.title[:60]}",
+                err=True,
+            )
+    if fmt is None and output is None and not one_off:
+        outputs = editions.configured_outputs(cfg)
+        if outputs:
+            written = editions.write_outputs(result, outputs, template_dir=settings.template_dir)
+            for f_, path in written.items():
+                click.echo(f"wrote {f_:<8} {path}", err=True)
+            click.echo(f"{result.item_count} items in {len(result.sections)} sections", err=True)
+            return
+    fmt = fmt or _format_from_suffix(output) or "markdown"
+    if output is not None:
+        written = editions.write_outputs(result, {fmt: output}, template_dir=settings.template_dir)
+        click.echo(f"wrote {fmt} digest to {output} ({result.item_count} items)", err=True)
+        return
+    text = render_digest(result, fmt, template_dir=settings.template_dir)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def _one_off_title(chosen: Sequence[Source], store: Store) -> str:
+    """A one-off digest of one source is named after the feed's own title."""
+    if len(chosen) == 1:
+        state = store.source_state(chosen[0].name)
+        if state and state.title:
+            return state.title
+        return f"Digest of {chosen[0].name}"
+    return f"Digest of {len(chosen)} sources"
+
+
+def _format_from_suffix(path: Path | None) -> Format | None:
+    if path is None:
+        return None
+    return cast(
+        Format | None,
+        {
+            ".md": "markdown",
+            ".markdown": "markdown",
+            ".html": "html",
+            ".htm": "html",
+            ".txt": "text",
+            ".rss": "rss",
+            ".atom": "atom",
+        }.get(path.suffix.lower()),
+    )
+
+
+COMMANDS = (digest,)
+"""The commands this module adds to ``newsletter`` (see ``newsletter.cli.LAZY_COMMANDS``)."""

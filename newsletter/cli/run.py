@@ -1,0 +1,195 @@
+"""Commands that keep running or serve the web side: ``run``, ``serve``, ``rss``.
+
+Registered on the main group by ``newsletter.cli`` (``main.add_command``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from newsletter.cli.common import config_option, handle_errors, load_settings, open_store
+from newsletter.config import Settings, parse_duration
+from newsletter.errors import ConfigError
+from newsletter.serve.schedule import DEFAULT_POLL_INTERVAL
+
+
+def _duration(value: str, option: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), setting=option, example=f"{option} 30m") from None
+
+
+def _log_to_stderr() -> None:
+    """Structured daemon lines on stderr (journald adds time and unit)."""
+    root = logging.getLogger("newsletter")
+    if not any(getattr(h, "_newsletter_run", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        handler._newsletter_run = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def _web_app(settings: Settings, store: Any, mailer: Any, secret: str) -> Any:
+    from newsletter.serve.web import create_app
+
+    return create_app(settings, store, mailer=mailer, secret=secret)
+
+
+def _secret(settings: Settings) -> str:
+    from newsletter.services.tokens import secret_key
+
+    return secret_key(required=settings.mail.delivery == "smtp")
+
+
+@click.command()
+@config_option
+@click.option(
+    "--poll-interval",
+    default=None,
+    help="How often sources are fetched, e.g. 30m (default 30m; failing sources back off).",
+)
+@click.option("--no-poll", is_flag=True, help="Do not fetch sources (another process does).")
+@click.option(
+    "--web/--no-web", default=False, help="Also serve the web pages (subscribe, archive, feeds)."
+)
+@click.option("--host", default=None, help="Web address to listen on (default: web.host).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Web port (web.port).")
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(0, 600),
+    default=20.0,
+    show_default=True,
+    help="Seconds a send in progress may take to finish after SIGTERM.",
+)
+@handle_errors
+def run(
+    config_path: Path | None,
+    poll_interval: str | None,
+    no_poll: bool,
+    web: bool,
+    host: str | None,
+    port: int | None,
+    stop_timeout: float,
+) -> None:
+    """Run unattended: poll sources, send each digest on its schedule (in its time zone),
+    and optionally serve the web pages.
+
+    Jobs live in the database, so a restart replaces them; an edition missed while the
+    daemon was down is sent once if still within the digest's grace period. SIGTERM or
+    Ctrl-C stops it cleanly (exit 0).
+    """
+    from newsletter.deliver.mailers import make_mailer
+    from newsletter.serve.daemon import Daemon, DaemonOptions, serve_until_stopped
+
+    settings = load_settings(config_path, required=True)
+    interval = _duration(poll_interval, "--poll-interval") if poll_interval else None
+    if not settings.digests and not settings.sources:
+        raise ConfigError(
+            "nothing to run: no sources and no digests configured",
+            path=settings.path,
+            setting="digests",
+            example='[[digests]] name = "daily" schedule = "0 7 * * *"',
+        )
+    _log_to_stderr()
+    secret = _secret(settings)
+    with open_store(settings) as store:
+        mailer = make_mailer(settings)
+        options = DaemonOptions(
+            poll_interval=interval or DEFAULT_POLL_INTERVAL,
+            poll=not no_poll,
+            web=web,
+            stop_timeout=stop_timeout,
+        )
+        daemon = Daemon(settings, store, mailer, secret, options=options)
+        app = _web_app(settings, store, mailer, secret) if web else None
+        asyncio.run(
+            serve_until_stopped(
+                daemon,
+                web_app=app,
+                host=host or settings.web.host,
+                port=port or settings.web.port,
+            )
+        )
+
+
+@click.command()
+@config_option
+@click.option("--host", default=None, help="Address to listen on (default: web.host).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (web.port).")
+@handle_errors
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the web pages: subscribe with double opt-in, confirm, one-click unsubscribe,
+    the archive of past editions and its RSS/Atom feeds, /healthz.
+
+    Put it behind a reverse proxy for TLS; set web.base_url to the public URL.
+    """
+    from newsletter.deliver.mailers import make_mailer
+    from newsletter.serve.daemon import serve_until_stopped
+
+    settings = load_settings(config_path)
+    _log_to_stderr()
+    secret = _secret(settings)
+    with open_store(settings) as store:
+        app = _web_app(settings, store, make_mailer(settings), secret)
+        asyncio.run(
+            serve_until_stopped(
+                None, web_app=app, host=host or settings.web.host, port=port or settings.web.port
+            )
+        )
+
+
+@click.command()
+@config_option
+@click.option("--digest", "digest_name", help="Which configured digest (default: the first).")
+@click.option("--atom", "atom", is_flag=True, help="Write Atom instead of RSS 2.0.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@handle_errors
+def rss(config_path: Path | None, digest_name: str | None, atom: bool, output: Path | None) -> None:
+    """Write the feed of a digest's past editions (the same as /DIGEST/feed.xml), one
+    item per edition with its full HTML, without running a server."""
+    from newsletter.serve.web import FEED_EDITIONS, WebApp
+
+    settings = load_settings(config_path)
+    cfg = settings.digest(digest_name)
+
+    async def no_mail(recipient: str, data: bytes, message_id: str) -> None:
+        raise AssertionError("the rss command sends no mail")
+
+    with open_store(settings) as store:
+        app = WebApp(settings, store, no_mail, secret="unused")
+        data = app.feed(cfg.name, "atom" if atom else "rss")
+        count = len(store.editions(cfg.name, limit=1000))
+    assert data is not None
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    click.echo(f"wrote {min(count, FEED_EDITIONS)} editions of {cfg.name} to {output}", err=True)
+
+
+COMMANDS = (
+    run,
+    serve,
+    rss,
+)
+"""The commands this module adds to ``newsletter`` (see ``newsletter.cli.LAZY_COMMANDS``)."""

@@ -1,0 +1,194 @@
+"""``newsletter send`` and ``newsletter preview``: one edition by email, or its HTML.
+
+Exit codes: 0 everything delivered or recorded for a later retry; 1 some recipients
+failed for good (listed), or the server refused the login; 2 usage or configuration
+errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import webbrowser
+from pathlib import Path
+
+import click
+
+from newsletter.cli.common import (
+    EXIT_FAILED,
+    config_option,
+    handle_errors,
+    kb,
+    load_settings,
+    open_store,
+)
+from newsletter.clock import now_utc
+from newsletter.deliver.loop import send_one
+from newsletter.deliver.mailers import FileMailer, make_mailer
+from newsletter.errors import ConfigError
+from newsletter.services.editions import composer_for, plan_edition, send_edition
+from newsletter.services.subscriptions import (
+    AddressError,
+)
+from newsletter.services.tokens import secret_key
+from newsletter.store import outbox  # registers the subscribers and outbox tables
+
+
+@click.command()
+@config_option
+@click.option(
+    "--digest", "digest_name", default=None, help="Which configured digest (default: the first)."
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be sent; send nothing.")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="ADDRESS",
+    help="Send one test copy to ADDRESS without touching the outbox.",
+)
+@handle_errors
+def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: str | None) -> None:
+    """Build the current edition if needed and email it to every active subscriber who
+    has not received it yet.
+
+    Uses the entries already stored (run `newsletter fetch` first). Delivery is
+    `mail.delivery`: `file` writes .eml files into `mail.mail_dir`, `smtp` sends through
+    `[smtp]` (password from NEWSLETTER_SMTP_PASSWORD; links signed with
+    NEWSLETTER_SECRET_KEY). Running it again for the same period sends nothing new.
+    Exit 0 when all was delivered or queued for retry, 1 when some recipients failed
+    for good (listed), 2 for usage or configuration errors.
+    """
+    from newsletter.services.subscriptions import normalize_address
+
+    settings = load_settings(config_path)
+    cfg = settings.digest(digest_name)
+    now = now_utc()
+    real = settings.mail.delivery == "smtp" and not dry_run
+    secret = secret_key(required=real)
+    with open_store(settings) as store:
+        if to is not None:
+            try:
+                address = normalize_address(to)
+            except AddressError as exc:
+                raise ConfigError(
+                    exc.reason, setting="--to", example="--to me@example.org"
+                ) from None
+            plan = plan_edition(store, settings, cfg, now=now, create=False)
+            composer = composer_for(store, settings, cfg, plan, secret=secret)
+            message = composer.message(
+                email=address,
+                name="",
+                key=f"test-{now.timestamp():.0f}",
+                interests=(),
+                fmt="html",
+                now=now,
+            )
+            if dry_run:
+                click.echo(f"would send a test copy to {address} ({kb(len(message.data))})")
+                return
+            mailer = make_mailer(settings)
+            reply = asyncio.run(send_one(mailer, message))
+            click.echo(f"sent a test copy of {cfg.name} {plan.period} to {address}: {reply}")
+            return
+        mailer = make_mailer(settings) if not dry_run else FileMailer(settings.mail.mail_dir)
+
+        def progress(row: outbox.OutboxRow, state: str, detail: str) -> None:
+            if state != "sent":
+                click.echo(f"{row.email}: {state}: {detail}", err=True)
+
+        result = asyncio.run(
+            send_edition(
+                store,
+                settings,
+                cfg,
+                mailer,
+                now=now,
+                clock=now_utc,
+                secret=secret,
+                dry_run=dry_run,
+                on_result=progress,
+            )
+        )
+    label = f"{cfg.name} {result.period}"
+    if result.edition is None and not result.items and not result.message_bytes:
+        click.echo(f"{label}: nothing new since the last edition; nothing to send")
+        return
+    if dry_run:
+        state = "stored" if result.edition is not None else "would be created"
+        click.echo(
+            f"{label} (edition {state}): {result.items} items; would send to "
+            f"{result.recipients} subscribers, {kb(result.message_bytes)} per message"
+        )
+        return
+    report = result.report
+    assert report is not None
+    c = result.counts
+    click.echo(
+        f"{label}: sent {report.sent} now ({c.get('sent', 0)} in all), "
+        f"{c.get('retry', 0)} queued for retry, {c.get('failed', 0)} failed, "
+        f"{c.get('suppressed', 0)} suppressed"
+        + (f", {report.recovered} resumed after an interrupted run" if report.recovered else "")
+        + f" in {report.seconds:.1f}s"
+    )
+    if isinstance(mailer, FileMailer) and report.sent:
+        click.echo(f"messages written to {mailer.folder / cfg.name / result.period}", err=True)
+    if report.failed:
+        click.echo("failed for good:", err=True)
+        for address, reason in report.failed:
+            click.echo(f"  {address}: {reason}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--digest", "digest_name", default=None, help="Which configured digest (default: the first)."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML (default: <mail_dir>/<digest>-preview.html).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open it in the default browser.")
+@handle_errors
+def preview(
+    config_path: Path | None, digest_name: str | None, output: Path | None, open_browser: bool
+) -> None:
+    """Write the HTML email of the current edition to a file and print its size
+    (Gmail clips HTML over 102 KB; the email is kept under 90 KB)."""
+    from newsletter.render.email import MAX_HTML_BYTES, parse_message
+
+    settings = load_settings(config_path)
+    cfg = settings.digest(digest_name)
+    now = now_utc()
+    with open_store(settings) as store:
+        plan = plan_edition(store, settings, cfg, now=now, create=False)
+        composer = composer_for(store, settings, cfg, plan, secret=secret_key(required=False))
+        message = composer.message(
+            email="preview@example.org", name="", key="preview", interests=(), fmt="html", now=now
+        )
+    rendered = composer.rendered((), "html")
+    msg = parse_message(message.data)
+    body = msg.get_body(("html",))
+    html = body.get_content() if body is not None else ""
+    path = output or Path(settings.mail.mail_dir).expanduser() / f"{cfg.name}-preview.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    size = len(html.encode("utf-8"))
+    click.echo(
+        f"wrote {path}: HTML {kb(size)} (limit {kb(MAX_HTML_BYTES)}), message "
+        f"{kb(len(message.data))}, {rendered.items} items"
+        + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
+    )
+    if open_browser:
+        webbrowser.open(path.resolve().as_uri())
+
+
+COMMANDS = (
+    send,
+    preview,
+)
+"""The commands this module adds to ``newsletter`` (see ``newsletter.cli.LAZY_COMMANDS``)."""

@@ -1,0 +1,1 @@
+"""Message bytes -> the wire: mailers (file, SMTP) and the outbox loop."""

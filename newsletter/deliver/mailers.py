@@ -1,0 +1,340 @@
+"""Mailers behind one small protocol: ``FileMailer`` (``.eml`` files), ``SmtpMailer``
+(aiosmtplib).
+
+Mailers::
+
+    Mailer.session() -> async context manager of a MailSession (one connection)
+    MailSession.send(Outgoing) -> the server's reply
+
+Errors: a 5xx reply raises ``PermanentDeliveryError`` (that recipient only); 4xx, timeouts
+and dropped connections raise ``TransientDeliveryError``; a refused login raises
+``AuthenticationError``, which stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from newsletter.config import Settings
+from newsletter.errors import (
+    AuthenticationError,
+    ConfigError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+
+log = logging.getLogger("newsletter.deliver")
+
+
+PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message ready to go: envelope and wire bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
+    message_id: str = ""
+    label: str = ""
+    """A readable path-like name (``digest/period/address``) for the file mailer."""
+
+
+class MailSession(Protocol):
+    """One connection to a mail server (or a folder), used for many messages."""
+
+    async def send(self, message: Outgoing) -> str:
+        """Deliver one message; return the server's reply."""
+        ...
+
+
+class Mailer(Protocol):
+    """Something that opens sessions: ``async with mailer.session() as s``."""
+
+    name: str
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[MailSession]:
+        """A session (one reused connection)."""
+        ...
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
+
+
+class FileMailer:
+    """Writes each message as an ``.eml`` file under ``folder`` (atomically)."""
+
+    name = "file"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder).expanduser()
+
+    def path_for(self, message: Outgoing) -> Path:
+        """Where a message goes: ``<folder>/<digest>/<period>/<address>.eml``."""
+        label = message.label or message.message_id.strip("<>") or message.recipient
+        parts = [_UNSAFE.sub("_", p)[:120] or "_" for p in label.split("/") if p]
+        parts = [p for p in parts if p not in (".", "..")] or ["message"]
+        return self.folder.joinpath(*parts[:-1], parts[-1] + ".eml")
+
+    async def send(self, message: Outgoing) -> str:
+        """Write the message; the reply names the file."""
+        path = self.path_for(message)
+        await asyncio.to_thread(_write_atomic, path, message.data)
+        return f"250 written to {path}"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[MailSession]:
+        """The mailer itself: a folder needs no connection."""
+        yield self
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """How to reach the SMTP server. ``password`` never comes from a config file."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    pool_size: int = 2
+    rate_limit: float | None = None
+    tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        pw = "'***'" if self.password else "None"
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r}, password={pw}, pool_size={self.pool_size})"
+        )
+
+
+def smtp_settings(settings: Settings, env: dict[str, str] | None = None) -> SmtpSettings:
+    """SmtpSettings from the configuration; the password only from
+    ``NEWSLETTER_SMTP_PASSWORD`` (a password in the config file is refused)."""
+    s = settings.smtp
+    environ = os.environ if env is None else env
+    password = environ.get(PASSWORD_ENV) or None
+    if s.password is not None and password is None:
+        raise ConfigError(
+            f"must not be stored in the config file: set the environment variable "
+            f"{PASSWORD_ENV} instead",
+            path=settings.path,
+            setting="smtp.password",
+            example=f"export {PASSWORD_ENV}=...",
+        )
+    if s.username and not password:
+        raise ConfigError(
+            f"is set but {PASSWORD_ENV} is not",
+            path=settings.path,
+            setting="smtp.username",
+            example=f"export {PASSWORD_ENV}=...",
+        )
+    return SmtpSettings(
+        host=s.host,
+        port=s.port,
+        security=s.security,
+        username=s.username,
+        password=password,
+        timeout=s.timeout,
+        pool_size=s.pool_size,
+        rate_limit=s.rate_limit,
+    )
+
+
+class RateLimiter:
+    """At most ``rate`` events per second across every task that waits on it."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        """Wait for the next free slot."""
+        now = time.monotonic()
+        slot = max(self._next, now)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+def _reply_text(code: int, message: str) -> str:
+    return f"{code} {' '.join(message.split())}".strip()
+
+
+class SmtpSession:
+    """One SMTP connection, opened on first use and again after it drops."""
+
+    def __init__(self, settings: SmtpSettings, limiter: RateLimiter | None) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            tls_context=s.tls_context,
+        )
+        where = f"{s.host}:{s.port}"
+        try:
+            await client.connect()
+            if s.username:
+                await client.login(s.username, s.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await _close(client)
+            raise AuthenticationError(
+                f"the SMTP server {where} refused the login of {s.username!r} "
+                f"({_reply_text(exc.code, exc.message)}); check smtp.username and "
+                f"{PASSWORD_ENV}"
+            ) from None
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            aiosmtplib.SMTPServerDisconnected,
+            OSError,
+        ) as exc:
+            await _close(client)
+            raise TransientDeliveryError(where, f"cannot connect: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await _close(client)
+            if exc.code >= 500:
+                # e.g. 530 "must issue STARTTLS first": a setup error, not bad luck.
+                raise AuthenticationError(
+                    f"the SMTP server {where} refused the session "
+                    f"({_reply_text(exc.code, exc.message)}); check smtp.security and "
+                    "smtp.username"
+                ) from None
+            raise TransientDeliveryError(where, f"cannot connect: {exc}") from None
+        except aiosmtplib.SMTPException as exc:
+            # No STARTTLS or no AUTH on the server: the settings do not fit this server.
+            await _close(client)
+            raise AuthenticationError(
+                f"the SMTP server {where} cannot do what the settings ask ({exc}); "
+                "check smtp.security and smtp.username"
+            ) from None
+        self.client = client
+        return client
+
+    async def send(
+        self, message: Outgoing, *, before_data: Callable[[], Awaitable[None]] | None = None
+    ) -> str:
+        """Send over the open connection (reconnecting if needed). ``before_data`` is
+        awaited after the envelope is accepted and before DATA: the server cannot accept
+        the message before it returns."""
+        if self.limiter is not None:
+            await self.limiter.wait()
+        client = self.client
+        if client is None or not client.is_connected:
+            client = await self._connect()
+        rcpt = message.recipient
+        try:
+            await client.mail(message.sender)
+            await client.rcpt(rcpt)
+            if before_data is not None:
+                try:
+                    await before_data()
+                except BaseException:
+                    await self._reset()
+                    raise
+            reply = await client.data(message.data)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == 421 or exc.code < 400:
+                await self.close()
+            else:
+                await self._reset()
+            raise _by_code(rcpt, exc.code, exc.message) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # Timeouts, dropped connections, TLS trouble: the connection is unusable.
+            await self.close()
+            what = type(exc).__name__
+            raise TransientDeliveryError(rcpt, f"{what}: {exc}") from None
+        return _reply_text(reply.code, reply.message)
+
+    async def _reset(self) -> None:
+        # After a refused recipient or message the connection stays usable once reset.
+        if self.client is None:
+            return
+        try:
+            await self.client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the connection (QUIT when still possible)."""
+        client, self.client = self.client, None
+        if client is not None:
+            await _close(client)
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), 5)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
+    else:
+        client.close()
+
+
+def _by_code(rcpt: str, code: int, message: str) -> PermanentDeliveryError | TransientDeliveryError:
+    reply = _reply_text(code, message)
+    if code >= 500:
+        return PermanentDeliveryError(rcpt, reply)
+    return TransientDeliveryError(rcpt, reply)
+
+
+class SmtpMailer:
+    """SMTP through aiosmtplib; each session is one reused connection."""
+
+    name = "smtp"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[MailSession]:
+        """One connection, closed (QUIT) at the end."""
+        session = SmtpSession(self.settings, self.limiter)
+        try:
+            yield session
+        finally:
+            await session.close()
+
+
+def make_mailer(settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> Mailer:
+    """The configured mailer (``mail.delivery``: ``file`` or ``smtp``)."""
+    if settings.mail.delivery == "file":
+        return FileMailer(settings.mail.mail_dir)
+    s = smtp_settings(settings)
+    if tls_context is not None:
+        from dataclasses import replace
+
+        s = replace(s, tls_context=tls_context)
+    return SmtpMailer(s)

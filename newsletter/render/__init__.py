@@ -1,0 +1,1 @@
+"""``Digest`` -> Markdown / HTML / text / RSS / Atom / email message bytes."""

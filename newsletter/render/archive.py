@@ -1,0 +1,192 @@
+"""Past editions as web pages and as a feed of editions (RSS 2.0 / Atom, with feedgen).
+
+Pure: the caller reads editions and their entries from the store and passes them in.
+An edition's page is its digest rebuilt from the entries recorded with it (built with
+the edition's own creation time, so it reads the same every time), rendered with the
+digest's HTML template. The feed has one item per edition: the edition's full HTML, a
+guid that is the edition's archive URL (stable forever), and the edition's date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import jinja2
+from feedgen.feed import FeedGenerator
+
+from newsletter.models import Digest, Edition, Entry, Source
+from newsletter.render.digest import render_digest
+from newsletter.render.feeds import feed_bytes, strip_xml_illegal
+from newsletter.summarize.digest import build_digest
+
+FeedFormat = Literal["rss", "atom"]
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMeta:
+    """What the feed says about itself (from the digest's configuration)."""
+
+    name: str
+    title: str
+    description: str = ""
+    base_url: str = "http://127.0.0.1:8025"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEdition:
+    """One edition ready to show: the stored edition, its digest and its HTML page."""
+
+    edition: Edition
+    digest: Digest
+    html: str
+
+    @property
+    def fragment(self) -> str:
+        """The page's ``<body>`` content (what a feed item carries)."""
+        return body_of(self.html)
+
+
+def edition_path(digest: str, period: str) -> str:
+    """``/archive/<digest>/<period>`` (URL-quoted)."""
+    return f"/archive/{quote(digest, safe='')}/{quote(period, safe='')}"
+
+
+def edition_url(base_url: str, digest: str, period: str) -> str:
+    """The absolute URL of an edition's page: also its feed guid, so it never changes."""
+    return base_url.rstrip("/") + edition_path(digest, period)
+
+
+def feed_path(digest: str, fmt: FeedFormat) -> str:
+    """``/<digest>/feed.xml`` (RSS 2.0) or ``/<digest>/atom.xml``."""
+    return f"/{quote(digest, safe='')}/{'feed' if fmt == 'rss' else 'atom'}.xml"
+
+
+def edition_digest(
+    edition: Edition,
+    entries: Sequence[Entry],
+    *,
+    options: Any,
+    sources: Mapping[str, Source] | None = None,
+) -> Digest:
+    """The digest of a stored edition, rebuilt from its recorded entries.
+
+    ``options`` is a ``DigestOptions`` (``editions.digest_options(cfg)``). The edition's
+    title, when stored, wins over the configured one (an archive shows what was sent).
+    """
+    digest = build_digest(entries, now=edition.created_at, options=options, sources=sources)
+    if edition.title:
+        from dataclasses import replace
+
+        digest = replace(digest, title=edition.title)
+    return digest
+
+
+def archive_edition(
+    edition: Edition,
+    entries: Sequence[Entry],
+    *,
+    options: Any,
+    env: jinja2.Environment,
+    sources: Mapping[str, Source] | None = None,
+) -> ArchivedEdition:
+    """An edition with its rebuilt digest and rendered HTML page."""
+    digest = edition_digest(edition, entries, options=options, sources=sources)
+    return ArchivedEdition(edition, digest, render_digest(digest, "html", env=env))
+
+
+def body_of(page: str) -> str:
+    """The content of ``<body>`` of an HTML page (the whole text when there is none)."""
+    m = _BODY.search(page)
+    return (m.group(1) if m else page).strip()
+
+
+def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: FeedFormat) -> bytes:
+    """The feed of a digest's editions, newest first: one item per edition with its full
+    HTML, the edition's archive URL as a permanent guid, and its creation date."""
+    base = meta.base_url.rstrip("/")
+    index_url = f"{base}/archive/{quote(meta.name, safe='')}/"
+    fg = FeedGenerator()
+    fg.id(index_url)
+    fg.title(strip_xml_illegal(meta.title) or meta.name)
+    # feedgen gives RSS the last link added: the alternate one must come last.
+    fg.link(href=base + feed_path(meta.name, fmt), rel="self")
+    fg.link(href=index_url, rel="alternate")
+    description = strip_xml_illegal(meta.description) or strip_xml_illegal(meta.title)
+    fg.description(description or meta.name)
+    fg.subtitle(description or meta.name)
+    fg.language("en")
+    fg.generator("newsletter")
+    ordered = sorted(editions, key=lambda a: (a.edition.created_at, a.edition.id), reverse=True)
+    if ordered:
+        fg.updated(ordered[0].edition.created_at)
+        fg.lastBuildDate(ordered[0].edition.created_at)
+    # feedgen prepends each new entry: add oldest first so the newest ends up on top.
+    for item in reversed(ordered):
+        e = item.edition
+        url = edition_url(base, e.digest, e.period)
+        fe = fg.add_entry()
+        fe.id(url)
+        fe.guid(url, permalink=True)
+        title = strip_xml_illegal(e.title or meta.title or meta.name)
+        fe.title(f"{title} — {e.period}")
+        fe.link(href=url)
+        fe.published(e.created_at)
+        fe.updated(e.created_at)
+        count = item.digest.item_count
+        fe.description(f"{count} item{'s' if count != 1 else ''} ({e.period})")
+        # Escaped rather than CDATA: a "]]>" in an entry cannot break the feed.
+        fe.content(strip_xml_illegal(item.fragment), type="html")
+    return feed_bytes(fg, fmt, what=meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One line of the archive index."""
+
+    digest: str
+    title: str
+    period: str
+    path: str
+    created_at: Any
+
+
+def archive_index(
+    editions: Sequence[Edition], titles: Mapping[str, str]
+) -> list[tuple[str, str, list[IndexRow]]]:
+    """Editions grouped by digest for the index page: ``(name, title, rows)`` in the
+    order of ``titles`` (the configured digests), newest edition first; editions of
+    digests no longer configured are left out."""
+    groups: list[tuple[str, str, list[IndexRow]]] = []
+    for name, title in titles.items():
+        rows = [
+            IndexRow(
+                e.digest, e.title or title, e.period, edition_path(e.digest, e.period), e.created_at
+            )
+            for e in sorted(
+                (x for x in editions if x.digest == name),
+                key=lambda x: (x.created_at, x.id),
+                reverse=True,
+            )
+        ]
+        groups.append((name, title, rows))
+    return groups
+
+
+__all__ = [
+    "ArchivedEdition",
+    "FeedMeta",
+    "IndexRow",
+    "archive_edition",
+    "archive_index",
+    "body_of",
+    "edition_digest",
+    "edition_path",
+    "edition_url",
+    "editions_feed",
+    "feed_path",
+]

@@ -1,0 +1,505 @@
+"""A digest as an email: rendered once per distinct content, personalized per message.
+
+Pure: no network, disk or clock (``now`` and the per-subscriber parts are passed in).
+
+``render_email`` renders the HTML (CSS inlined with css-inline, one ``<style>`` kept for
+media queries and dark mode) and the Markdown text once, with placeholders where each
+subscriber's greeting and unsubscribe link go. ``message_bytes`` fills those in and
+writes the message in its wire form. The bytes are generated here rather than by
+``email.generator``: Python's header folding RFC 2047-encodes any token of 77+
+characters, which would mangle the long ``List-Unsubscribe`` URL that one-click
+unsubscribe needs verbatim. ``build_message`` parses the bytes back into an
+``EmailMessage`` for callers that want the object.
+
+The message::
+
+    multipart/alternative            (a Markdown subscriber gets one text/plain part)
+    ├── text/plain; charset=utf-8    quoted-printable, the Markdown rendering
+    └── text/html; charset=utf-8     quoted-printable, under 90 KB
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import hashlib
+import html
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email import policy
+from email.header import Header
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
+
+import css_inline
+import jinja2
+
+from newsletter.errors import ConfigError, TemplateError
+from newsletter.models import Digest, MailFormat, Section
+from newsletter.render.digest import digest_context
+from newsletter.render.templates import format_date, make_environment, render_template
+
+HTML_TEMPLATE = "email.html.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+MAX_HTML_BYTES = 90_000
+"""Gmail clips HTML over 102 KB; stay well under with room for personal parts."""
+_PERSONAL_RESERVE = 2_000
+_MAX_HEADER_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
+_PREHEADER_PAD = "&#847;&zwnj;&nbsp;" * 40
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """What a message needs from the configuration (see ``from_config``)."""
+
+    from_address: str = "Newsletter <newsletter@example.org>"
+    reply_to: str | None = None
+    domain: str = "example.org"
+    base_url: str = ""
+    """The web app's URL: unsubscribe and archive links hang off it ('' = none)."""
+    unsubscribe_address: str | None = None
+    """The mailto target in List-Unsubscribe (default ``unsubscribe@<domain>``)."""
+    subject: str = "{title} — {date}"
+    max_items: int = 60
+    max_html_bytes: int = MAX_HTML_BYTES
+    logo_url: str | None = None
+    logo_width: int = 120
+    logo_height: int = 40
+
+    @classmethod
+    def from_config(cls, settings: Any, digest_cfg: Any) -> MailSettings:
+        """From ``config.Settings`` and one ``DigestConfig``."""
+        m = settings.mail
+        return cls(
+            from_address=m.from_address,
+            reply_to=m.reply_to,
+            domain=m.domain,
+            base_url=(settings.web.base_url or "").rstrip("/"),
+            unsubscribe_address=getattr(m, "unsubscribe_address", None),
+            subject=digest_cfg.subject,
+            max_items=m.max_items,
+            logo_url=getattr(m, "logo_url", None),
+        )
+
+    @property
+    def sender(self) -> str:
+        """The bare envelope sender address."""
+        return parseaddr(self.from_address)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """The shared part of a message, rendered once for every subscriber with the same
+    content. ``text`` and ``html`` hold placeholders for the personal parts."""
+
+    digest_name: str
+    period: str
+    subject: str
+    format: MailFormat
+    text: str
+    html: str | None
+    placeholders: tuple[str, str]
+    """(greeting, unsubscribe URL) markers."""
+    items: int
+    omitted: int
+    boundary: str
+    text_chunks: tuple[bytes | str, ...] = ()
+    html_chunks: tuple[bytes | str, ...] = ()
+    """Bodies split at line ends: lines without placeholders are quoted-printable
+    already (bytes), lines with one are left as text to fill in and encode per message.
+    Quoted-printable works line by line, so the pieces join into the same bytes."""
+
+    @property
+    def html_size(self) -> int:
+        """Bytes of the HTML part before transfer encoding."""
+        return len(self.html.encode("utf-8")) if self.html is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """The per-message parts: who, and their personal links."""
+
+    email: str
+    name: str = ""
+    key: str = ""
+    """Stable per subscriber (the id): goes into the Message-ID."""
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def clean_header_text(value: object, limit: int = _MAX_HEADER_TEXT) -> str:
+    """Text safe for a header: control characters (CR/LF) become spaces, whitespace is
+    collapsed, length capped."""
+    text = " ".join(_CONTROL.sub(" ", str(value)).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe_url(value: object) -> str:
+    """The URL if it is http(s) or mailto, else '' (no javascript: or data: links)."""
+    text = str(value or "").strip()
+    if _CONTROL.search(text):
+        return ""
+    scheme = urlsplit(text).scheme.lower() if text else ""
+    return text if scheme in ("http", "https", "mailto") else ""
+
+
+@functools.lru_cache(maxsize=8)
+def mail_environment(template_dir: str | None = None) -> jinja2.Environment:
+    """The render environment plus the filters the email templates use (cached: the
+    templates are compiled once per process)."""
+    env = make_environment(template_dir)
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+def subject_for(template: str, digest: Digest, period: str) -> str:
+    """The subject line from the configured template (``{title}``, ``{date}``,
+    ``{name}``, ``{count}``, ``{period}``), cleaned of anything a header cannot hold."""
+    values = {
+        "title": clean_header_text(digest.title),
+        "date": period,
+        "period": period,
+        "name": digest.name,
+        "count": digest.item_count,
+    }
+    try:
+        text = template.format_map(values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"is not a valid subject template ({exc}); use {{title}}, {{date}}, {{count}}",
+            setting="digests.subject",
+            example='subject = "{title} — {date}"',
+        ) from None
+    return clean_header_text(text) or digest.title or digest.name
+
+
+def cap_items(digest: Digest, limit: int) -> Digest:
+    """The digest with at most ``limit`` items: the best-scored are kept, in their
+    sections and order; the rest are counted in ``omitted``."""
+    items = digest.items
+    if len(items) <= limit:
+        return digest
+    ranked = sorted(range(len(items)), key=lambda i: (-items[i].score, i))
+    keep = {id(items[i]) for i in ranked[:limit]}
+    sections: list[Section] = []
+    for s in digest.sections:
+        kept = tuple(it for it in s.items if id(it) in keep)
+        if kept:
+            sections.append(replace(s, items=kept))
+    return replace(digest, sections=tuple(sections), omitted=digest.omitted + len(items) - limit)
+
+
+def _preheader(digest: Digest) -> str:
+    titles = [clean_header_text(i.entry.title, 80) for i in digest.items[:4]]
+    text = " · ".join(t for t in titles if t) or "Nothing new this time."
+    return text[:150]
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+
+def archive_url(settings: MailSettings, digest: str, period: str) -> str:
+    """Where the web archive shows this edition ('' without a base URL)."""
+    if not settings.base_url:
+        return ""
+    return f"{settings.base_url}/archive/{quote(digest)}/{quote(period)}"
+
+
+def unsubscribe_url(settings: MailSettings, token: str) -> str:
+    """The one-click unsubscribe URL for a signed token ('' without a base URL)."""
+    return f"{settings.base_url}/unsubscribe/{token}" if settings.base_url else ""
+
+
+def unsubscribe_mailto(settings: MailSettings, token: str) -> str:
+    """``mailto:`` unsubscribe link carrying the token in the subject."""
+    address = settings.unsubscribe_address or f"unsubscribe@{settings.domain}"
+    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
+
+
+# -- render once ---------------------------------------------------------------------------
+
+
+def render_email(
+    digest: Digest,
+    *,
+    period: str,
+    settings: MailSettings,
+    fmt: MailFormat = "html",
+    env: jinja2.Environment | None = None,
+    nonce: str | None = None,
+) -> RenderedEmail:
+    """Render the shared part of a digest email.
+
+    Items beyond ``settings.max_items`` are left out, and more while the HTML would
+    exceed ``max_html_bytes``; the footer says so and links to the web archive.
+    """
+    env = env or mail_environment()
+    nonce = nonce or secrets.token_hex(8)
+    ph_greet, ph_unsub = f"NLPH{nonce}G", f"NLPH{nonce}U"
+    subject = subject_for(settings.subject, digest, period)
+    extra = {
+        "subject": subject,
+        "greeting": ph_greet,
+        "unsubscribe_url": ph_unsub,
+        "archive_url": archive_url(settings, digest.name, period),
+        "preheader_pad": _PREHEADER_PAD,
+        "date_label": format_date(digest.generated_at, "%A %-d %B %Y"),
+        "logo_url": settings.logo_url,
+        "logo_width": settings.logo_width,
+        "logo_height": settings.logo_height,
+    }
+    shown = cap_items(digest, settings.max_items)
+    budget = settings.max_html_bytes - _PERSONAL_RESERVE
+    html_text: str | None = None
+    if fmt == "html":
+        for _ in range(12):
+            ctx = digest_context(shown, preheader=_preheader(shown), **extra)
+            try:
+                html_text = _INLINER.inline(render_template(env, HTML_TEMPLATE, ctx))
+            except ValueError as exc:  # css-inline's errors are ValueError subclasses
+                raise TemplateError(
+                    f"template {HTML_TEMPLATE}: cannot inline CSS ({exc})"
+                ) from None
+            size = len(html_text.encode("utf-8"))
+            if size <= budget or shown.item_count == 0:
+                break
+            target = max(0, min(shown.item_count - 1, int(shown.item_count * budget / size * 0.97)))
+            shown = cap_items(shown, target)
+    text = render_template(env, TEXT_TEMPLATE, digest_context(shown, **extra))
+    boundary = "=_nl_" + hashlib.sha256(nonce.encode()).hexdigest()[:24]
+    text = _crlf(text)
+    html_text = _crlf(html_text) if html_text is not None else None
+    marks = (ph_greet, ph_unsub)
+    return RenderedEmail(
+        digest_name=digest.name,
+        period=period,
+        subject=subject,
+        format=fmt,
+        text=text,
+        html=html_text,
+        placeholders=marks,
+        items=shown.item_count,
+        omitted=shown.omitted,
+        boundary=boundary,
+        text_chunks=_chunks(text, marks),
+        html_chunks=_chunks(html_text, marks) if html_text is not None else (),
+    )
+
+
+def _chunks(body: str, marks: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    parts = body.split("\r\n")
+    lines = [p + "\r\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    out: list[bytes | str] = []
+    static: list[str] = []
+    for line in lines:
+        if any(m in line for m in marks):
+            if static:
+                out.append(_qp("".join(static)))
+                static = []
+            out.append(line)
+        else:
+            static.append(line)
+    if static:
+        out.append(_qp("".join(static)))
+    return tuple(out)
+
+
+def _fill(chunks: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
+    out: list[bytes] = []
+    for c in chunks:
+        if isinstance(c, bytes):
+            out.append(c)
+        else:
+            for k, v in values.items():
+                c = c.replace(k, v)
+            out.append(_qp(c))
+    return b"".join(out)
+
+
+# -- personalize per message ---------------------------------------------------------------
+
+
+def greeting(name: str) -> str:
+    """``Hi Ada,`` or ``Hello,`` without a name."""
+    first = clean_header_text(name, 60)
+    return f"Hi {first}," if first else "Hello,"
+
+
+def message_id(settings: MailSettings, rendered: RenderedEmail, key: str) -> str:
+    """A Message-ID stable per (digest, period, subscriber) under the configured domain:
+    a copy sent again after a crash carries the same id, so mailboxes can fold it."""
+    raw = f"{rendered.digest_name}\x1f{rendered.period}\x1f{key}"
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
+    local = re.sub(r"[^A-Za-z0-9.-]", "-", f"{rendered.digest_name}.{rendered.period}")
+    return f"<{local}.{digest}@{settings.domain}>"
+
+
+@functools.lru_cache(maxsize=64)
+def _address(value: str) -> str:
+    name, addr = parseaddr(clean_header_text(value, 320))
+    if not addr or "@" not in addr or not addr.isascii():
+        raise ConfigError(
+            f"{value!r} is not an email address",
+            setting="mail.from_address",
+            example='from_address = "Daily papers <papers@example.org>"',
+        )
+    return formataddr((clean_header_text(name, 80), addr), charset="utf-8")
+
+
+def _header(name: str, value: str) -> bytes:
+    # Every value reaching here is ASCII without CR/LF except the folds made on purpose.
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_text(name: str, text: str) -> str:
+    charset = "us-ascii" if text.isascii() else "utf-8"
+    return Header(text, charset, header_name=name).encode(linesep="\r\n")
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+
+
+def _part(content_type: str, body: bytes) -> bytes:
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + body
+
+
+def message_bytes(
+    rendered: RenderedEmail,
+    recipient: Recipient,
+    *,
+    settings: MailSettings,
+    now: datetime,
+    list_title: str = "",
+) -> bytes:
+    """The complete message for one recipient, CRLF line endings, ready for SMTP DATA."""
+    ph_greet, ph_unsub = rendered.placeholders
+    hello = greeting(recipient.name)
+    unsub_text = recipient.unsubscribe_url or recipient.unsubscribe_mailto
+    text = _fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text})
+    out = [
+        _header("From", _address(settings.from_address)),
+        _header(
+            "To", formataddr((clean_header_text(recipient.name, 80), recipient.email), "utf-8")
+        ),
+    ]
+    if settings.reply_to:
+        out.append(_header("Reply-To", _address(settings.reply_to)))
+    out += [
+        _header("Subject", _encoded_text("Subject", rendered.subject)),
+        _header("Date", format_datetime(now)),
+        _header("Message-ID", message_id(settings, rendered, recipient.key or recipient.email)),
+        _header("MIME-Version", "1.0"),
+        _header(
+            "List-Id",
+            formataddr(
+                (
+                    clean_header_text(list_title or rendered.digest_name, 80),
+                    f"{rendered.digest_name}.{settings.domain}",
+                ),
+                "utf-8",
+            ),
+        ),
+    ]
+    links = [f"<{u}>" for u in (recipient.unsubscribe_url, recipient.unsubscribe_mailto) if u]
+    if links:
+        # Folded by hand between the two links, never inside one: each stays verbatim.
+        out.append(_header("List-Unsubscribe", ",\r\n ".join(links)))
+    if recipient.unsubscribe_url.startswith("https://") or (
+        recipient.unsubscribe_url.startswith("http://")
+    ):
+        out.append(_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    out += [_header("Auto-Submitted", "auto-generated"), _header("Precedence", "bulk")]
+    if rendered.html is None:
+        return b"".join(out) + _part("text/plain", text)
+    body_html = _fill(
+        rendered.html_chunks,
+        {ph_greet: html.escape(hello), ph_unsub: html.escape(unsub_text, quote=True)},
+    )
+    b = rendered.boundary
+    out.append(_header("Content-Type", f'multipart/alternative; boundary="{b}"'))
+    return b"".join(
+        [
+            *out,
+            b"\r\n",
+            f"--{b}\r\n".encode("ascii"),
+            _part("text/plain", text),
+            f"\r\n--{b}\r\n".encode("ascii"),
+            _part("text/html", body_html),
+            f"\r\n--{b}--\r\n".encode("ascii"),
+        ]
+    )
+
+
+def build_message(
+    rendered: RenderedEmail,
+    recipient: Recipient,
+    *,
+    settings: MailSettings,
+    now: datetime,
+    list_title: str = "",
+) -> EmailMessage:
+    """The message as an ``EmailMessage`` (parsed from ``message_bytes``). Serialize it
+    with ``message_bytes`` or ``as_bytes(policy=WIRE_POLICY)`` to keep headers verbatim."""
+    data = message_bytes(rendered, recipient, settings=settings, now=now, list_title=list_title)
+    return parse_message(data)
+
+
+WIRE_POLICY = policy.SMTP.clone(refold_source="none")
+"""Keeps parsed headers exactly as they are when the message is written again."""
+
+
+def parse_message(data: bytes) -> EmailMessage:
+    """Parse message bytes (headers kept verbatim for re-serialization)."""
+    msg = BytesParser(policy=WIRE_POLICY).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+class ContentKey(NamedTuple):
+    """What a message's content depends on: subscribers with equal keys share one
+    rendering. Interests and topics are sorted and without repeats."""
+
+    interests: tuple[str, ...]
+    topics: tuple[str, ...]
+    format: MailFormat
+
+
+def content_key(interests: Sequence[str], topics: Sequence[str], fmt: MailFormat) -> ContentKey:
+    """The key of a subscriber's preferences (order and repeats do not matter)."""
+    return ContentKey(tuple(sorted(set(interests))), tuple(sorted(set(topics))), fmt)
+
+
+__all__ = [
+    "MAX_HTML_BYTES",
+    "ContentKey",
+    "MailSettings",
+    "Recipient",
+    "RenderedEmail",
+    "build_message",
+    "cap_items",
+    "clean_header_text",
+    "content_key",
+    "mail_environment",
+    "message_bytes",
+    "parse_message",
+    "render_email",
+    "safe_url",
+    "subject_for",
+]

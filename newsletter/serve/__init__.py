@@ -1,0 +1,1 @@
+"""Long-running processes: the schedule (pure), the daemon, the web pages."""

@@ -1,0 +1,1 @@
+"""Bytes in from the world -> ``Entry``: fetch, parse (+ adapters), normalize, OPML."""

@@ -1,0 +1,1 @@
+"""Every table and every query: the database behind the pipeline."""

@@ -1,0 +1,297 @@
+"""Delivery against a real SMTP server (aiosmtpd on a free port): retries, failures,
+STARTTLS + AUTH, connection reuse, the outbox loop and the file mailer."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsletter.deliver.loop import RetryPolicy, deliver_edition
+from newsletter.deliver.mailers import FileMailer, SmtpMailer, SmtpSettings
+from newsletter.errors import AuthenticationError
+from newsletter.models import Subscriber
+from newsletter.render.email import MailSettings
+from newsletter.services.editions import Composer
+from newsletter.store import outbox
+from newsletter.store.database import Store
+from tests.smtp_server import (
+    PASSWORD,
+    USERNAME,
+    Recorder,
+    client_context,
+    sample_digest,
+    smtp_server,
+    tls_files,
+)
+
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+FAST = RetryPolicy(tries_per_run=3, backoff=0.01, retry_delay=timedelta(minutes=5))
+MAIL = MailSettings(
+    base_url="https://news.example.org",
+    domain="news.example.org",
+    from_address="Daily <daily@news.example.org>",
+)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
+        yield s
+
+
+def composer(n: int = 3) -> Composer:
+    digest = sample_digest(n)
+    return Composer(
+        lambda interests: digest,
+        mail=MAIL,
+        period="2026-11-28",
+        secret="k",
+        list_title="Daily Papers",
+    )
+
+
+def setup_edition(store: Store, addresses: list[str]) -> int:
+    edition, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
+    subs = [
+        outbox.save_subscriber(store, Subscriber(email=a, name=a.split("@")[0]), now=NOW)
+        for a in addresses
+    ]
+    outbox.enqueue(store, edition.id, subs, now=NOW)
+    return edition.id
+
+
+def smtp(port: int, **kw: Any) -> SmtpMailer:
+    return SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
+
+
+def run(store: Store, eid: int, mailer: Any, workers: int = 1, **kw: Any) -> Any:
+    return asyncio.run(
+        deliver_edition(
+            store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, workers=workers, **kw
+        )
+    )
+
+
+def test_every_subscriber_gets_one_message_over_reused_connections(store: Store) -> None:
+    addrs = [f"user{i}@example.com" for i in range(20)]
+    eid = setup_edition(store, addrs)
+    with smtp_server() as (_, rec):
+        report = run(store, eid, smtp(rec_port(_)), workers=3)
+    assert report.sent == 20 and report.ok
+    assert rec.count() == dict.fromkeys(addrs, 1)
+    assert outbox.counts(store, eid)["sent"] == 20
+    assert all(r.reply and r.reply.startswith("250") for r in outbox.rows(store, eid))
+
+
+def rec_port(controller: Any) -> int:
+    return int(controller.port)
+
+
+@pytest.mark.parametrize(
+    ("script", "state", "received"),
+    [
+        (["451 4.3.0 try again later"], "sent", 1),
+        (["421 4.3.2 closing, too busy"], "sent", 1),
+        (["drop"], "sent", 1),
+        (["rcpt:450 4.2.1 mailbox busy", "rcpt:450 4.2.1 mailbox busy"], "sent", 1),
+        (["451 4.3.0 later"] * 3, "retry", 0),
+        (["550 5.1.1 no such user"], "failed", 0),
+        (["rcpt:550 5.1.1 no such user"], "failed", 0),
+    ],
+    ids=[
+        "451-then-ok",
+        "421-then-ok",
+        "drop-then-ok",
+        "rcpt-450-twice",
+        "451-always",
+        "550-at-data",
+        "550-at-rcpt",
+    ],
+)
+def test_replies_are_retried_or_fail_that_recipient_only(
+    store: Store, script: list[str], state: str, received: int
+) -> None:
+    eid = setup_edition(store, ["bad@example.com", "good@example.com"])
+    with smtp_server(Recorder(script={"bad@example.com": script})) as (ctl, rec):
+        report = run(store, eid, smtp(ctl.port))
+    states = {r.email: r.state for r in outbox.rows(store, eid)}
+    assert states == {"bad@example.com": state, "good@example.com": "sent"}
+    assert rec.count()["bad@example.com"] == received
+    assert rec.count()["good@example.com"] == 1
+    assert (len(report.failed) == 1) == (state == "failed")
+    if state == "retry":
+        row = outbox.rows(store, eid, "retry")[0]
+        assert "451" in (row.last_error or "")
+
+
+def test_a_stalled_server_times_out_and_is_retried(store: Store) -> None:
+    eid = setup_edition(store, ["slow@example.com"])
+    with smtp_server(Recorder(script={"slow@example.com": ["stall"]}, stall_seconds=1.5)) as (
+        ctl,
+        rec,
+    ):
+        mailer = SmtpMailer(
+            SmtpSettings(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
+        )
+        report = run(store, eid, mailer)
+    assert report.sent == 1
+    assert rec.count()["slow@example.com"] == 1
+
+
+def test_retry_rows_wait_for_their_time_then_go(store: Store) -> None:
+    eid = setup_edition(store, ["later@example.com"])
+    with smtp_server(Recorder(script={"later@example.com": ["451 busy"] * 3})) as (ctl, rec):
+        assert run(store, eid, smtp(ctl.port)).retry == 1
+        # Not due yet: a run right away sends nothing.
+        assert run(store, eid, smtp(ctl.port)).sent == 0
+        row = outbox.rows(store, eid)[0]
+        assert row.state == "retry" and row.attempts == 1
+        report = asyncio.run(
+            deliver_edition(
+                store,
+                eid,
+                smtp(ctl.port),
+                composer(),
+                clock=lambda: NOW + timedelta(hours=1),
+                policy=FAST,
+            )
+        )
+    assert report.sent == 1
+    assert rec.count()["later@example.com"] == 1
+
+
+def test_starttls_and_auth(store: Store, certs: tuple[Path, Path]) -> None:
+    eid = setup_edition(store, ["a@example.com", "b@example.com"])
+    with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="starttls",
+                username=USERNAME,
+                password=PASSWORD,
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
+        report = run(store, eid, mailer, workers=2)
+    assert report.sent == 2
+    assert rec.count() == {"a@example.com": 1, "b@example.com": 1}
+
+
+def test_implicit_tls(store: Store, certs: tuple[Path, Path]) -> None:
+    eid = setup_edition(store, ["a@example.com"])
+    with smtp_server(tls=certs, implicit_tls=True) as (ctl, rec):
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="tls",
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
+        assert run(store, eid, mailer).sent == 1
+    assert rec.count()["a@example.com"] == 1
+
+
+def test_refused_login_stops_the_run_and_keeps_every_row(
+    store: Store, certs: tuple[Path, Path]
+) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(5)])
+    with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
+        mailer = SmtpMailer(
+            SmtpSettings(
+                host="127.0.0.1",
+                port=ctl.port,
+                security="starttls",
+                username=USERNAME,
+                password="wrong",
+                timeout=5,
+                tls_context=client_context(certs[0]),
+            )
+        )
+        with pytest.raises(AuthenticationError, match="refused the login"):
+            run(store, eid, mailer, workers=2)
+    assert rec.messages == []
+    counts = outbox.counts(store, eid)
+    assert counts["sending"] == 0 and counts["sent"] == 0
+    assert all(r.attempts == 0 for r in outbox.rows(store, eid))
+
+
+def test_rate_limit_spaces_messages(store: Store) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(5)])
+    with smtp_server() as (ctl, _rec):
+        report = run(store, eid, smtp(ctl.port, rate_limit=20.0), workers=2)
+    assert report.sent == 5
+    assert report.seconds >= 4 / 20 * 0.9
+
+
+def test_suppressed_when_the_subscriber_left(store: Store) -> None:
+    eid = setup_edition(store, ["stay@example.com", "left@example.com"])
+    outbox.set_status(store, "left@example.com", "unsubscribed", now=NOW)
+    with smtp_server() as (ctl, rec):
+        report = run(store, eid, smtp(ctl.port))
+    assert report.sent == 1 and report.suppressed == 1
+    assert {r.email: r.state for r in outbox.rows(store, eid)}["left@example.com"] == "suppressed"
+    assert "left@example.com" not in rec.count()
+
+
+def test_rows_left_in_sending_are_sent_again_after_a_crash(store: Store) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(6)])
+    # A run that died after claiming: rows in `sending` owned by a process that is gone.
+    rows = outbox.claim(store, eid, now=NOW, limit=3, prefix="localhost-gone:999999999:x")
+    assert len(rows) == 3 and outbox.counts(store, eid)["sending"] == 3
+    with smtp_server() as (ctl, rec):
+        report = run(store, eid, smtp(ctl.port), lease=timedelta(seconds=0))
+    assert report.recovered == 3 and report.sent == 6
+    assert rec.count() == {f"u{i}@example.com": 1 for i in range(6)}
+
+
+def test_live_claims_of_another_process_are_left_alone(store: Store) -> None:
+    eid = setup_edition(store, ["a@example.com", "b@example.com"])
+    # Claimed a moment ago by a process on another host: its lease still runs.
+    outbox.claim(store, eid, now=NOW, limit=1, prefix="otherhost:1:x")
+    with smtp_server() as (ctl, _rec):
+        report = run(store, eid, smtp(ctl.port))
+    assert report.sent == 1
+    assert outbox.counts(store, eid)["sending"] == 1
+
+
+def test_sent_rows_are_never_sent_again(store: Store) -> None:
+    eid = setup_edition(store, ["a@example.com", "b@example.com"])
+    with smtp_server() as (ctl, rec):
+        run(store, eid, smtp(ctl.port))
+        again = run(store, eid, smtp(ctl.port))
+    assert again.sent == 0
+    assert rec.count() == {"a@example.com": 1, "b@example.com": 1}
+
+
+def test_claims_are_exclusive(store: Store) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(10)])
+    a = outbox.claim(store, eid, now=NOW, limit=6, prefix="h:1:a")
+    b = outbox.claim(store, eid, now=NOW, limit=6, prefix="h:1:b")
+    assert len(a) == 6 and len(b) == 4
+    assert not {r.id for r in a} & {r.id for r in b}
+
+
+def test_file_mailer_writes_eml_files(store: Store, tmp_path: Path) -> None:
+    eid = setup_edition(store, ["a@example.com", "b@example.com"])
+    report = run(store, eid, FileMailer(tmp_path / "mail"))
+    assert report.sent == 2
+    files = sorted((tmp_path / "mail").rglob("*.eml"))
+    assert [f.name for f in files] == ["a@example.com.eml", "b@example.com.eml"]
+    assert files[0].parent == tmp_path / "mail" / "daily" / "2026-11-28"
+    msg = email.message_from_bytes(files[0].read_bytes())
+    assert msg["To"] == "a <a@example.com>"
+    assert msg.get_content_type() == "multipart/alternative"

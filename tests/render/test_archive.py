@@ -1,0 +1,136 @@
+"""Editions -> archive pages and the editions feed (pure), and the `rss` command."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+from click.testing import CliRunner
+
+from newsletter.cli import main
+from newsletter.models import Edition, Entry
+from newsletter.render.archive import (
+    ArchivedEdition,
+    FeedMeta,
+    archive_edition,
+    archive_index,
+    body_of,
+    edition_path,
+    edition_url,
+    editions_feed,
+)
+from newsletter.render.templates import make_environment
+from newsletter.store.database import Store
+from newsletter.summarize.digest import DigestOptions
+
+T0 = datetime(2030, 6, 1, 5, 0, tzinfo=UTC)
+
+
+def entry(i: int, title: str = "") -> Entry:
+    return Entry(
+        id=str(i),
+        source="s",
+        title=title or f"Story {i}",
+        link=f"https://example.org/{i}",
+        published=T0 - timedelta(hours=i + 1),
+        text=f"Text {i}.",
+    )
+
+
+def archived(period: str, when: datetime, titles: list[str], eid: int) -> ArchivedEdition:
+    edition = Edition(id=eid, digest="daily", period=period, created_at=when, title="Daily")
+    entries = [entry(i, t) for i, t in enumerate(titles)]
+    return archive_edition(
+        edition, entries, options=DigestOptions(name="daily", title="Daily"), env=make_environment()
+    )
+
+
+def test_edition_page_is_the_rebuilt_digest() -> None:
+    a = archived("2030-06-01", T0, ["Alpha", "Beta"], 1)
+    assert a.digest.title == "Daily" and a.digest.item_count == 2
+    assert a.digest.generated_at == T0
+    assert "<html" in a.html and "Alpha" in a.html
+    assert "<html" not in a.fragment and "Alpha" in a.fragment
+    # Rebuilding gives the same page (the edition's own time is used, not the clock).
+    assert archived("2030-06-01", T0, ["Alpha", "Beta"], 1).html == a.html
+
+
+def test_urls_are_quoted_and_stable() -> None:
+    assert edition_path("daily", "2030-06-01") == "/archive/daily/2030-06-01"
+    assert edition_path("a b", "x/y") == "/archive/a%20b/x%2Fy"
+    assert edition_url("https://x.org/", "daily", "2030-06-01") == (
+        "https://x.org/archive/daily/2030-06-01"
+    )
+
+
+def test_body_of() -> None:
+    assert body_of("<html><body class='x'>\n<p>hi</p>\n</body></html>") == "<p>hi</p>"
+    assert body_of("<p>no body</p>") == "<p>no body</p>"
+
+
+def test_feed_newest_first_with_guid_date_and_full_html() -> None:
+    meta = FeedMeta("daily", "Daily & <co>", "About \x0bthings", "https://news.example.org")
+    editions = [
+        archived("2030-05-31", T0 - timedelta(days=1), ["Old"], 1),
+        archived("2030-06-01", T0, ["New <b>bold</b> \x01title", "Other"], 2),
+    ]
+    for fmt in ("rss", "atom"):
+        parsed = feedparser.parse(editions_feed(meta, editions, fmt))  # type: ignore[arg-type]
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.feed.title == "Daily & <co>"
+        assert [e.id for e in parsed.entries] == [
+            "https://news.example.org/archive/daily/2030-06-01",
+            "https://news.example.org/archive/daily/2030-05-31",
+        ]
+        first = parsed.entries[0]
+        assert first.title == "Daily — 2030-06-01"
+        assert first.published_parsed[:4] == (2030, 6, 1, 5)
+        html = first.content[0].value
+        assert "Other" in html and "&lt;b&gt;bold" in html
+
+
+def test_empty_feed_is_valid() -> None:
+    data = editions_feed(FeedMeta("daily", "Daily"), [], "rss")
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo and parsed.entries == []
+
+
+def test_archive_index_groups_by_configured_digest() -> None:
+    def ed(i: int, digest: str, day: int) -> Edition:
+        return Edition(
+            id=i, digest=digest, period=f"2030-06-{day:02d}", created_at=T0 + timedelta(days=day)
+        )
+
+    groups = archive_index(
+        [ed(1, "daily", 1), ed(2, "daily", 2), ed(3, "gone", 1), ed(4, "weekly", 1)],
+        {"weekly": "Weekly", "daily": "Daily"},
+    )
+    assert [(n, [r.period for r in rows]) for n, _, rows in groups] == [
+        ("weekly", ["2030-06-01"]),
+        ("daily", ["2030-06-02", "2030-06-01"]),
+    ]
+
+
+def test_rss_command_writes_the_feed(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{db}"\n[[sources]]\nname = "s"\nurl = "x.xml"\n'
+        '[[digests]]\nname = "daily"\ntitle = "Daily"\n[web]\nbase_url = "https://n.example"\n',
+        encoding="utf-8",
+    )
+    with Store(f"sqlite:///{db}") as store:
+        store.add_entries([entry(1), entry(2)], now=T0)
+        store.create_edition("daily", "2030-06-01", [("s", "1"), ("s", "2")], now=T0)
+    group = main
+    runner = CliRunner()
+    out = tmp_path / "feed.xml"
+    r = runner.invoke(group, ["rss", "--config", str(config), "--digest", "daily", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    parsed = feedparser.parse(out.read_bytes())
+    assert [e.link for e in parsed.entries] == ["https://n.example/archive/daily/2030-06-01"]
+    r = runner.invoke(group, ["rss", "--config", str(config), "--atom"])
+    assert r.exit_code == 0 and b"<feed" in r.stdout_bytes
+    r = runner.invoke(group, ["rss", "--config", str(config), "--digest", "nope"])
+    assert r.exit_code == 2 and "no digest named 'nope'" in r.output

@@ -1,0 +1,294 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright against the app
+served by uvicorn, mail through a real aiosmtpd server.
+
+Subscribe on the form -> confirmation mail -> confirm link -> a send -> the digest's
+HTML opened in the browser (screenshots at desktop and 375 px wide under out/browser/)
+-> unsubscribe with the button -> the next send skips the address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsletter.config import Settings, settings_from_dict
+from newsletter.deliver.mailers import make_mailer
+from newsletter.models import Entry, Subscriber
+from newsletter.serve.daemon import Daemon, serve_until_stopped
+from newsletter.serve.web import create_app
+from newsletter.store import outbox
+from newsletter.store.database import Store
+from tests.smtp_server import Recorder, smtp_server
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "out" / "browser"
+FEED = ROOT / "tests" / "fixtures" / "feeds" / "atom-handmade.xml"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",  # everything here is on 127.0.0.1
+]
+READER = "reader@example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class WebServer:
+    """The app under uvicorn in a thread (its own event loop) on a free port."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_event: asyncio.Event | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.stop_event = asyncio.Event()
+            self.ready.set()
+            await serve_until_stopped(
+                None,
+                web_app=self.app,
+                host="127.0.0.1",
+                port=self.port,
+                stop=self.stop_event,
+                install_signals=False,
+            )
+
+        asyncio.run(main())
+
+    def __enter__(self) -> WebServer:
+        self.thread.start()
+        self.ready.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError("the web server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.loop is not None and self.stop_event is not None
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(15)
+
+
+def in_thread(coro: Any) -> Any:
+    """Run a coroutine to completion in another thread: Playwright's sync API keeps an
+    event loop running in this one."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(60)
+    if errors:
+        raise errors[0]
+    return result[0] if result else None
+
+
+def wait_for_mail(recorder: Recorder, address: str, count: int) -> list[EmailMessage]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [m for m in recorder.messages if address in m.rcpt_tos]
+        if len(found) >= count:
+            return [
+                email.message_from_bytes(m.data, policy=policy.default)  # type: ignore[misc]
+                for m in found
+            ]
+        time.sleep(0.05)
+    raise AssertionError(f"no message #{count} for {address}")
+
+
+def text_of(msg: EmailMessage, kind: str) -> str:
+    part = msg.get_body((kind,))
+    assert part is not None, f"no {kind} part"
+    return str(part.get_content())
+
+
+def settings_for(tmp_path: Path, smtp_port: int, web_url: str) -> Settings:
+    return settings_from_dict(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "sources": [{"name": "feed", "url": str(FEED), "title": "Handmade feed"}],
+            "digests": [
+                {
+                    "name": "daily",
+                    "title": "Morning papers",
+                    "description": "What people read today.",
+                    "schedule": "0 7 * * *",
+                    "timezone": "Europe/Paris",
+                }
+            ],
+            "mail": {
+                "delivery": "smtp",
+                "from_address": "Morning papers <digest@example.org>",
+                "domain": "example.org",
+            },
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "tries_per_run": 1,
+            },
+            "web": {"base_url": web_url},
+        },
+        env={},
+    )
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/ensure-browser, or "
+            "apt-get install chromium) to run the browser test"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_subscribe_confirm_read_unsubscribe_in_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Any
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "browser-test-secret")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with smtp_server() as (controller, recorder):
+        smtp_port = controller.port
+        # The app needs its public URL (for the links in mails) before it is served.
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = settings_for(tmp_path, smtp_port, url)
+        store = Store(settings.resolved_database_url())
+        mailer = make_mailer(settings)
+        app = create_app(settings, store, mailer=mailer)
+        with WebServer(app, port):
+            page = chromium.new_page(
+                viewport={"width": 1280, "height": 900}, timezone_id="America/New_York"
+            )
+
+            # 1. Subscribe on the form (works without JavaScript; the time zone is
+            #    pre-filled by the browser).
+            page.goto(f"{url}/subscribe")
+            page.get_by_label("Email address").fill(READER)
+            page.get_by_label("Interests").fill("agents, evaluation")
+            tz = page.get_by_label("Time zone").input_value()
+            assert tz == "America/New_York", "the browser did not pre-fill the time zone"
+            page.screenshot(path=str(OUT / "subscribe-desktop.png"), full_page=True)
+            page.get_by_role("button", name="Subscribe").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", name="Check your inbox").is_visible()
+            assert outbox.get_subscriber(store, READER).status == "pending"  # type: ignore[union-attr]
+
+            # 2. The confirmation mail from the real SMTP server; open its link.
+            [confirm] = wait_for_mail(recorder, READER, 1)
+            link = re.search(r"http://\S+/confirm/\S+", text_of(confirm, "plain"))
+            assert link, "no confirm link in the mail"
+            page.goto(link.group(0))
+            assert page.get_by_role("heading", name="You are subscribed").is_visible()
+            sub = outbox.get_subscriber(store, READER)
+            assert sub is not None and sub.status == "active"
+            assert sub.interests == ("agents", "evaluation")
+            assert sub.timezone == "America/New_York"
+
+            # 3. Fetch the feed and trigger a send of the current edition.
+            now = datetime.now(UTC)
+            daemon = Daemon(settings, store, mailer, "browser-test-secret")
+            in_thread(daemon.poll())
+            in_thread(daemon.send_digest("daily", fire=now))
+            [_, digest] = wait_for_mail(recorder, READER, 2)
+            assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+            # 4. The received digest's HTML in the browser, desktop and phone widths.
+            html_file = OUT / "digest-email.html"
+            html_file.write_text(text_of(digest, "html"), encoding="utf-8")
+            page.goto(html_file.as_uri())
+            assert page.title()
+            page.screenshot(path=str(OUT / "digest-desktop.png"), full_page=True)
+            phone = chromium.new_page(viewport={"width": 375, "height": 812})
+            phone.goto(html_file.as_uri())
+            phone.screenshot(path=str(OUT / "digest-375.png"), full_page=True)
+            overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"the digest is {overflow}px wider than a 375px screen"
+            phone.close()
+
+            # 5. Unsubscribe with the button behind the List-Unsubscribe link.
+            header = str(digest["List-Unsubscribe"])
+            unsub = re.search(r"<(http://[^>]+)>", header)
+            assert unsub, header
+            page.goto(unsub.group(1))
+            assert outbox.get_subscriber(store, READER).status == "active"  # type: ignore[union-attr]
+            page.screenshot(path=str(OUT / "unsubscribe-desktop.png"))
+            page.get_by_role("button", name="Unsubscribe").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
+            assert outbox.get_subscriber(store, READER).status == "unsubscribed"  # type: ignore[union-attr]
+
+            # 6. The next send skips the address (another reader still gets it).
+            outbox.save_subscriber(store, Subscriber(email="other@example.org"), now=now)
+            tomorrow = now + timedelta(days=1)
+            store.add_entries(
+                [
+                    Entry(
+                        id="tomorrow-1",
+                        source="feed",
+                        title="Tomorrow's story",
+                        link="https://example.org/tomorrow",
+                        published=tomorrow,
+                        text="Next day.",
+                    )
+                ],
+                now=tomorrow,
+            )
+            later = Daemon(settings, store, mailer, "browser-test-secret", clock=lambda: tomorrow)
+            in_thread(later.send_digest("daily", fire=tomorrow))
+            wait_for_mail(recorder, "other@example.org", 1)
+            assert len([m for m in recorder.messages if READER in m.rcpt_tos]) == 2
+            page.close()
+        store.close()
+    for name in ("subscribe-desktop.png", "digest-desktop.png", "digest-375.png"):
+        assert (OUT / name).stat().st_size > 1000

@@ -1,0 +1,132 @@
+"""The outbox: unique rows per (edition, subscriber), atomic claims, state changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from newsletter.models import Subscriber
+from newsletter.store import outbox
+from newsletter.store.database import Store
+
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
+        yield s
+
+
+def edition(store: Store, n: int) -> int:
+    ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
+    subs = [
+        outbox.save_subscriber(store, Subscriber(email=f"u{i}@example.org"), now=NOW)
+        for i in range(n)
+    ]
+    outbox.enqueue(store, ed.id, subs, now=NOW)
+    return ed.id
+
+
+def test_enqueue_is_idempotent_and_rows_are_unique(store: Store) -> None:
+    eid = edition(store, 3)
+    subs = outbox.all_subscribers(store)
+    assert outbox.enqueue(store, eid, subs, now=NOW) == 0
+    assert outbox.counts(store, eid)["queued"] == 3
+    with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
+        conn.execute(
+            sa.insert(outbox.outbox_table).values(
+                edition_id=eid, subscriber_id=subs[0].id, email="x", created_at=NOW
+            )
+        )
+
+
+def test_claim_send_retry_fail(store: Store) -> None:
+    eid = edition(store, 3)
+    a, b, c = outbox.claim(store, eid, now=NOW, limit=10, prefix="h:1:x")
+    assert outbox.counts(store, eid)["sending"] == 3 and a.attempts == 1
+    assert outbox.mark_sent(store, a, reply="250 ok", message_id="<m>", now=NOW)
+    assert outbox.mark_retry(store, b, error="451", next_try=NOW + timedelta(minutes=5))
+    assert outbox.mark_failed(store, c, error="550")
+    assert not outbox.mark_sent(store, a, reply="250 again", message_id="<m>", now=NOW)
+    states = {r.email: (r.state, r.reply) for r in outbox.rows(store, eid)}
+    assert states == {
+        "u0@example.org": ("sent", "250 ok"),
+        "u1@example.org": ("retry", None),
+        "u2@example.org": ("failed", None),
+    }
+    assert outbox.claim(store, eid, now=NOW, limit=10, prefix="h:1:y") == []
+    later = outbox.claim(store, eid, now=NOW + timedelta(minutes=6), limit=10, prefix="h:1:z")
+    assert [r.email for r in later] == ["u1@example.org"] and later[0].attempts == 2
+
+
+def test_a_stale_claim_cannot_overwrite_a_newer_one(store: Store) -> None:
+    eid = edition(store, 1)
+    (old,) = outbox.claim(store, eid, now=NOW, limit=1, prefix="otherhost:1:a")
+    assert outbox.recover(store, eid, now=NOW + timedelta(hours=1)) == 1
+    (new,) = outbox.claim(store, eid, now=NOW + timedelta(hours=1), limit=1, prefix="h:2:b")
+    assert not outbox.mark_sent(store, old, reply="250", message_id="<m>", now=NOW)
+    assert outbox.mark_sent(store, new, reply="250", message_id="<m>", now=NOW)
+
+
+def test_release_gives_rows_back_without_counting_an_attempt(store: Store) -> None:
+    eid = edition(store, 2)
+    rows = outbox.claim(store, eid, now=NOW, limit=2, prefix="h:1:x")
+    outbox.release(store, rows)
+    again = outbox.claim(store, eid, now=NOW, limit=2, prefix="h:1:y")
+    assert [r.attempts for r in again] == [1, 1]
+
+
+def test_pending_for(store: Store) -> None:
+    eid = edition(store, 3)
+    (a,) = outbox.claim(store, eid, now=NOW, limit=1, prefix="h:1:x")
+    outbox.mark_sent(store, a, reply="250", message_id="<m>", now=NOW)
+    assert outbox.pending_for(store, eid, outbox.all_subscribers(store)) == 2
+
+
+OLD_SUBSCRIBERS = """
+CREATE TABLE subscribers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email VARCHAR(320) NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    digests TEXT NOT NULL DEFAULT '[]',
+    interests TEXT NOT NULL DEFAULT '[]',
+    timezone VARCHAR(64) NOT NULL DEFAULT 'UTC',
+    status VARCHAR(20) NOT NULL DEFAULT 'active',
+    format VARCHAR(20) NOT NULL DEFAULT 'html',
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL
+)
+"""
+
+
+def test_a_database_from_before_topics_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(OLD_SUBSCRIBERS)
+        db.execute(
+            "INSERT INTO subscribers (email, interests, created_at, updated_at)"
+            " VALUES ('old@example.org', '[\"llm\"]', '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')"
+        )
+    db.close()
+    with Store(f"sqlite:///{path}") as store:
+        [old] = outbox.all_subscribers(store)
+        assert (old.email, old.interests, old.topics) == ("old@example.org", ("llm",), ())
+        outbox.save_subscriber(store, Subscriber(email="new@example.org", topics=("ML",)), now=NOW)
+        ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
+        outbox.enqueue(store, ed.id, outbox.all_subscribers(store), now=NOW)
+        rows = outbox.claim(store, ed.id, now=NOW, limit=10, prefix="t")
+        assert [(r.email, r.interests, r.topics) for r in rows] == [
+            ("old@example.org", ("llm",), ()),
+            ("new@example.org", (), ("ML",)),
+        ]
+        # Nothing more to add the next time.
+        with store.begin() as conn:
+            assert outbox.upgrade_tables(conn) == []
