@@ -131,6 +131,18 @@ def auto_upgrades(url: str | sa.URL) -> bool:
         return False
 
 
+def missing_sqlite_file(url: str | sa.URL) -> bool:
+    """Whether ``url`` is an SQLite file that does not exist yet (connecting creates it)."""
+    try:
+        parsed = sa.make_url(url)
+    except SQLAlchemyError:
+        return False
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return False
+    return not path.startswith("file:") and not Path(path).expanduser().exists()
+
+
 def read_state(conn: Connection, database: str = "") -> SchemaState:
     """Where the database on ``conn`` stands (see the module's docstring)."""
     names = set(sa.inspect(conn).get_table_names())
