@@ -12,6 +12,7 @@ Times are stored as naive UTC and returned timezone-aware (``schema.UTCDateTime`
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ from newsletter.store.schema import (
     entries_table,
     sources_table,
 )
+
+log = logging.getLogger("newsletter.store")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -68,7 +71,7 @@ def make_engine(url: str) -> Engine:
             return engine
         return sa.create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        raise StoreError(f"cannot open the database {url}: {exc}") from None
+        raise StoreError(f"cannot open the database {migrate.display_url(url)}: {exc}") from None
 
 
 class Store:
@@ -78,21 +81,28 @@ class Store:
     ``upgrade`` says what to do with an older schema: migrate it (True), refuse it with
     ``migrate.SchemaOutdatedError`` (False), or the default, None: migrate SQLite, refuse
     a database server (``migrate.auto_upgrades``). A newer schema is always refused.
-    ``schema`` is the database's state as found on opening. One ``Store`` (one engine, one
-    connection pool) serves a process for as long as it runs.
+    ``schema_state`` is the database's state as found on opening. One ``Store`` (one
+    engine, one connection pool) serves a process for as long as it runs.
     """
 
     def __init__(self, url: str, *, upgrade: bool | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         try:
-            self.schema = migrate.ensure_schema(
+            self.schema_state = migrate.ensure_schema(
                 self.engine,
                 upgrade=migrate.auto_upgrades(url) if upgrade is None else upgrade,
             )
         except BaseException:
             self.engine.dispose()
             raise
+        if self.schema_state.status == "older":
+            log.warning(
+                "upgraded the database %s from schema revision %s to %s",
+                self.schema_state.database,
+                self.schema_state.describe(),
+                self.schema_state.head,
+            )
 
     def close(self) -> None:
         self.engine.dispose()

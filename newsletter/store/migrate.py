@@ -222,8 +222,13 @@ def alembic_config(conn: Connection | None = None) -> Config:
 def run_migrations(conn: Connection, revision: str = "heads") -> None:
     """Run the migrations from the database's revision to ``revision`` on ``conn``."""
     from alembic import command
+    from alembic.util import CommandError
 
-    command.upgrade(alembic_config(conn), revision)
+    try:
+        command.upgrade(alembic_config(conn), revision)
+    except CommandError as exc:
+        database = display_url(conn.engine.url)
+        raise StoreError(f"cannot upgrade the database {database}: {exc}") from None
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -113,13 +113,13 @@ def test_the_daemons_job_table_is_left_to_apscheduler() -> None:
 def test_a_new_database_is_created_at_the_head(tmp_path: Path) -> None:
     path = tmp_path / "new" / "db.sqlite"
     with Store(url(path)) as store:
-        assert store.schema.status == "empty"
+        assert store.schema_state.status == "empty"
         names = set(sa.inspect(store.engine).get_table_names())
     assert names == TABLES | {"alembic_version"}
     assert revision(path) == schema.REVISION
     assert differences(path) == []
     with Store(url(path)) as store:
-        assert store.schema.status == "current"
+        assert store.schema_state.status == "current"
 
 
 def test_the_stamp_is_the_table_alembic_creates(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ from datetime import UTC, datetime
 from newsletter.models import Entry
 from newsletter.store.database import Store
 with Store("sqlite://") as s:
-    assert s.schema.status == "empty"
+    assert s.schema_state.status == "empty"
     s.add_entries([Entry(id="1", source="s", title="t")], now=datetime.now(UTC))
     assert s.count_entries() == 1
 for _ in range(2):
@@ -180,6 +180,19 @@ def test_the_baseline_goes_down_and_up_again(tmp_path: Path) -> None:
         migrate.run_migrations(conn)
     engine.dispose()
     assert differences(path) == []
+
+
+def test_the_sql_of_the_migrations_for_a_database_servers_operator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = migrate.alembic_config()
+    cfg.set_main_option("sqlalchemy.url", "postgresql://user@db.example.org/news")
+    command.upgrade(cfg, "head", sql=True)
+    sql = capsys.readouterr().out
+    for table in TABLES:
+        assert f"CREATE TABLE {table} (" in sql
+    assert "CREATE INDEX ix_outbox_edition_state" in sql
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{schema.REVISION}')" in sql
 
 
 def test_the_comparison_sees_a_missing_column(tmp_path: Path) -> None:
@@ -229,7 +242,7 @@ def test_a_database_from_main_0279f88_is_upgraded_with_every_row_kept(tmp_path: 
         "apscheduler_jobs": 1,
     }
     with Store(url(path)) as store:
-        assert (store.schema.status, store.schema.unversioned) == ("older", True)
+        assert (store.schema_state.status, store.schema_state.unversioned) == ("older", True)
 
         states = store.source_states()
         assert states["broken"].error_count == 3
@@ -332,7 +345,7 @@ def test_a_hand_made_subscribers_table_from_before_topics(tmp_path: Path) -> Non
             ("new@example.org", (), ("ML",)),
         ]
     with Store(url(path)) as store:
-        assert store.schema.status == "current"
+        assert store.schema_state.status == "current"
 
 
 def test_a_database_only_fetch_had_used_gets_the_other_tables(tmp_path: Path) -> None:

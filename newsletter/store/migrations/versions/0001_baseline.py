@@ -172,6 +172,13 @@ INDEXES = {
 
 
 def upgrade() -> None:
+    if op.get_context().as_sql:
+        # ``alembic upgrade --sql`` has no database to look at: the SQL of a new one.
+        for create in TABLES.values():
+            create()
+        for index, (table, columns) in INDEXES.items():
+            op.create_index(index, table, columns)
+        return
     inspector = sa.inspect(op.get_bind())
     have = set(inspector.get_table_names())
     for name, create in TABLES.items():
