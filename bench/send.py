@@ -43,6 +43,8 @@ from newsletter.render.email import MailSettings  # noqa: E402
 from newsletter.services.editions import Composer  # noqa: E402
 from newsletter.store import outbox  # noqa: E402
 from newsletter.store.database import Store  # noqa: E402
+from newsletter.store.schema import subscribers_table  # noqa: E402
+from newsletter.store.subscribers import all_subscribers  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 TARGET_RATIO = 0.9
@@ -125,8 +127,8 @@ def prepare(store: Store, n: int) -> int:
     ]
     with store.begin() as conn:
         for i in range(0, n, 500):
-            conn.execute(sa.insert(outbox.subscribers_table), rows[i : i + 500])
-    outbox.enqueue(store, ed.id, outbox.all_subscribers(store), now=NOW)
+            conn.execute(sa.insert(subscribers_table), rows[i : i + 500])
+    outbox.enqueue(store, ed.id, all_subscribers(store), now=NOW)
     return ed.id
 
 

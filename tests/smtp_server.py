@@ -246,7 +246,6 @@ def run_sender(db_url: str, port: int, rate: float) -> None:
     from newsletter.deliver.mailers import SmtpMailer, SmtpSettings
     from newsletter.render.email import MailSettings
     from newsletter.services.editions import Composer
-    from newsletter.store import outbox
     from newsletter.store.database import Store
 
     digest = sample_digest(5)
@@ -260,7 +259,6 @@ def run_sender(db_url: str, port: int, rate: float) -> None:
         SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
     )
     with Store(db_url) as store:
-        outbox.ensure_tables(store)
         report = asyncio.run(
             deliver_edition(
                 store,

@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "run": "newsletter.cli.run",
     "serve": "newsletter.cli.run",
     "rss": "newsletter.cli.run",
+    "db": "newsletter.cli.db",
 }
 
 

@@ -31,7 +31,7 @@ from newsletter.services.subscriptions import (
     AddressError,
 )
 from newsletter.services.tokens import secret_key
-from newsletter.store import outbox  # registers the subscribers and outbox tables
+from newsletter.store import outbox
 
 
 @click.command()

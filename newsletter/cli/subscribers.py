@@ -34,9 +34,6 @@ from newsletter.services.subscriptions import (
     topic_names,
     unknown_topics,
 )
-from newsletter.store import outbox  # registers the subscribers and outbox tables
-
-_ = outbox
 
 
 @click.group()

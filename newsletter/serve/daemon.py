@@ -54,6 +54,7 @@ from newsletter.serve.schedule import (
 )
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import subscribers_of
 
 log = logging.getLogger("newsletter.serve.daemon")
 
@@ -184,7 +185,6 @@ class Daemon:
 
     def make_scheduler(self) -> AsyncIOScheduler:
         """An AsyncIOScheduler with the persistent job store on the project database."""
-        outbox.ensure_tables(self.store)
         store = SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE)
         return AsyncIOScheduler(
             jobstores={"default": store},
@@ -432,7 +432,7 @@ class Daemon:
             return
         cfg = self.digest_cfg(name)
         now = self.clock()
-        subscribers = outbox.subscribers_of(self.store, name)
+        subscribers = subscribers_of(self.store, name)
         due = local_due(subscribers, hour=sched.local_hour, now=now, grace=sched.grace)
         for period, subs in sorted(due.items()):
             plan = plan_for_period(self.store, self.settings, cfg, period, now=now)

@@ -74,8 +74,8 @@ from newsletter.services.tokens import (
     parse_unsubscribe_value,
     read_token,
 )
-from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import get_subscriber, save_subscriber, set_status
 
 log = logging.getLogger("newsletter.serve.web")
 
@@ -403,7 +403,6 @@ def create_app(
     ``mailer`` (a ``deliver.Mailer``), else through the configured mailer."""
     from newsletter.services.tokens import secret_key
 
-    outbox.ensure_tables(store)
     if send_mail is None:
         if mailer is None:
             from newsletter.deliver.mailers import make_mailer
@@ -501,10 +500,10 @@ def _starlette(app: WebApp) -> Starlette:
             status="pending",
         )
         now = app.clock()
-        existing = await asyncio.to_thread(outbox.get_subscriber, app.store, email)
+        existing = await asyncio.to_thread(get_subscriber, app.store, email)
         if existing is None or existing.status == "pending":
             # A known address keeps its status until the owner confirms the change.
-            await asyncio.to_thread(outbox.save_subscriber, app.store, wanted, now=now)
+            await asyncio.to_thread(save_subscriber, app.store, wanted, now=now)
         token = app.confirm_token(wanted)
         data, mid = app.confirmation_mail(wanted, token)
         log.info("subscribe request: confirmation mailed")
@@ -532,7 +531,7 @@ def _starlette(app: WebApp) -> Starlette:
             )
         except (BadTokenError, ValueError, KeyError, TypeError):
             return bad_link()
-        existing = await asyncio.to_thread(outbox.get_subscriber, app.store, email)
+        existing = await asyncio.to_thread(get_subscriber, app.store, email)
         sub = Subscriber(
             email=email,
             name=existing.name if existing else "",
@@ -543,7 +542,7 @@ def _starlette(app: WebApp) -> Starlette:
             status="active",
             format=existing.format if existing else "html",
         )
-        await asyncio.to_thread(outbox.save_subscriber, app.store, sub, now=app.clock())
+        await asyncio.to_thread(save_subscriber, app.store, sub, now=app.clock())
         log.info("subscription confirmed")
         titles = [d.title for d in app.digests if not digests or d.name in digests]
         return app.page("confirmed.html.j2", titles=titles, email=email)
@@ -696,7 +695,7 @@ def unsubscribe(
 ) -> bool:
     """Take ``email`` off ``digest``; with no digest left the address is unsubscribed.
     Returns whether anything changed (False again and again: it is idempotent)."""
-    sub = outbox.get_subscriber(store, email)
+    sub = get_subscriber(store, email)
     if sub is None or sub.status in ("unsubscribed", "bounced"):
         return False
     current = list(sub.digests) or list(configured)
@@ -704,11 +703,11 @@ def unsubscribe(
         return False
     remaining = tuple(d for d in current if d != digest)
     if not remaining:
-        outbox.set_status(store, email, "unsubscribed", now=now)
+        set_status(store, email, "unsubscribed", now=now)
         return True
     from dataclasses import replace
 
-    outbox.save_subscriber(store, replace(sub, digests=remaining), now=now)
+    save_subscriber(store, replace(sub, digests=remaining), now=now)
     return True
 
 

@@ -38,7 +38,8 @@ from newsletter.services.ingest import source_from_config
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.outbox import OutboxRow, subscribers_of
+from newsletter.store.outbox import OutboxRow
+from newsletter.store.subscribers import subscribers_of
 
 if TYPE_CHECKING:
     # The summarizer pulls in scikit-learn, which takes a second or more to import:

@@ -21,8 +21,8 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.config import DigestConfig
 from newsletter.errors import NewsletterError
 from newsletter.models import MailFormat, Subscriber
-from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import all_subscribers, get_subscriber, save_subscriber
 
 CSV_COLUMNS = (
     "email",
@@ -226,7 +226,7 @@ def add_subscriber(
     subscriber keeps their other digests; ``interests`` and ``topics`` replace theirs
     when given."""
     email = normalize_address(address)
-    found = outbox.get_subscriber(store, email)
+    found = get_subscriber(store, email)
     if found is None:
         sub = Subscriber(
             email=email,
@@ -236,7 +236,7 @@ def add_subscriber(
             topics=tuple(dict.fromkeys(topics or ())),
             format=fmt or "html",
         )
-        return outbox.save_subscriber(store, sub, now=now), True
+        return save_subscriber(store, sub, now=now), True
     sub = replace(
         found,
         name=found.name if name is None else name,
@@ -246,7 +246,7 @@ def add_subscriber(
         format=fmt or found.format,
         status="active",
     )
-    return outbox.save_subscriber(store, sub, now=now), False
+    return save_subscriber(store, sub, now=now), False
 
 
 def remove_subscriber(
@@ -260,22 +260,22 @@ def remove_subscriber(
     """Unsubscribe from one digest, or from everything (``digest`` None). The record is
     kept as ``unsubscribed`` so that nothing is sent to it again. None when unknown."""
     email = normalize_address(address)
-    found = outbox.get_subscriber(store, email)
+    found = get_subscriber(store, email)
     if found is None:
         return None
     if digest is not None:
         current = found.digests or tuple(known_digests)
         left = tuple(d for d in current if d != digest)
         if left:
-            return outbox.save_subscriber(store, replace(found, digests=left), now=now)
-    return outbox.save_subscriber(store, replace(found, status="unsubscribed"), now=now)
+            return save_subscriber(store, replace(found, digests=left), now=now)
+    return save_subscriber(store, replace(found, status="unsubscribed"), now=now)
 
 
 def list_subscribers(
     store: Store, *, digest: str | None = None, status: str | None = None
 ) -> list[Subscriber]:
     """Subscribers, optionally of one digest and/or in one status."""
-    subs = outbox.all_subscribers(store)
+    subs = all_subscribers(store)
     if digest is not None:
         subs = [s for s in subs if not s.digests or digest in s.digests]
     if status is not None:
@@ -306,9 +306,9 @@ def import_subscribers(
     rows = read_csv(text, digests=digests, configs=configs)
     report = ImportReport(skipped=list(rows.problems))
     for line, sub in rows.subscribers:
-        found = outbox.get_subscriber(store, sub.email)
+        found = get_subscriber(store, sub.email)
         if found is None:
-            outbox.save_subscriber(store, sub, now=now)
+            save_subscriber(store, sub, now=now)
             report.added += 1
             continue
         if found.status != "active":
@@ -325,7 +325,7 @@ def import_subscribers(
             format=sub.format,
             timezone=sub.timezone,
         )
-        outbox.save_subscriber(store, merged, now=now)
+        save_subscriber(store, merged, now=now)
         report.updated += 1
     report.skipped.sort(key=lambda p: p.line)
     return report

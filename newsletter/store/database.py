@@ -1,20 +1,20 @@
-"""State in a database through SQLAlchemy Core: sources, entries, editions.
+"""State in a database through SQLAlchemy Core: the ``Store``, and its queries on sources,
+entries and editions (subscribers and the outbox: ``subscribers`` and ``outbox``).
 
 SQLite by default (WAL journal, a busy timeout so concurrent runs wait instead of failing,
-one writer at a time); any SQLAlchemy URL works. Tables are created on first use. Other
-modules add their own tables to ``metadata`` (subscribers, outbox) before ``create_all``.
+one writer at a time); any SQLAlchemy URL works. The tables are in ``schema``; opening a
+store checks the database's schema revision (``migrate``): an empty database is created,
+an older SQLite one upgraded, anything else refused with a message saying what to run.
 
-Times are stored as naive UTC and returned timezone-aware (``UTCDateTime``).
+Times are stored as naive UTC and returned timezone-aware (``schema.UTCDateTime``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import sqlite3
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from itertools import chain
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,90 +24,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
 from newsletter.models import Edition, Engagement, Entry, SourceState
+from newsletter.store import migrate
 
-metadata = sa.MetaData()
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-sources_table = sa.Table(
-    "sources",
-    metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("url", sa.Text, nullable=False),
-    # Where we fetch from now: starts as ``url`` (the configured one) and follows
-    # permanent redirects; reset when the configured URL changes.
-    sa.Column("fetch_url", sa.Text),
-    sa.Column("title", sa.Text),
-    sa.Column("etag", sa.Text),
-    sa.Column("last_modified", sa.Text),
-    sa.Column("status", sa.String(20), nullable=False, server_default="new"),
-    sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_error", sa.Text),
-    sa.Column("last_fetched", UTCDateTime),
-    sa.Column("last_ok", UTCDateTime),
-    sa.Column("retry_after", UTCDateTime),
+# Importable from here for code written before ``schema`` (sources/fetchstate.py's test).
+from newsletter.store.schema import UTCDateTime as UTCDateTime
+from newsletter.store.schema import (
+    edition_entries_table,
+    editions_table,
+    entries_table,
+    sources_table,
 )
 
-entries_table = sa.Table(
-    "entries",
-    metadata,
-    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(200), nullable=False),
-    sa.Column("entry_id", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("link", sa.Text, nullable=False, server_default=""),
-    sa.Column("author", sa.Text),
-    sa.Column("published", UTCDateTime),
-    sa.Column("updated", UTCDateTime),
-    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("content_html", sa.Text, nullable=False, server_default=""),
-    sa.Column("text", sa.Text, nullable=False, server_default=""),
-    sa.Column("points", sa.Integer),
-    sa.Column("upvotes", sa.Integer),
-    sa.Column("comments", sa.Integer),
-    sa.Column("comments_url", sa.Text),
-    sa.Column("first_seen", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("source", "entry_id", name="uq_entries_source_id"),
-    sa.Index("ix_entries_first_seen", "first_seen"),
-)
-
-editions_table = sa.Table(
-    "editions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("digest", sa.String(200), nullable=False),
-    sa.Column("period", sa.String(100), nullable=False),
-    sa.Column("title", sa.Text, nullable=False, server_default=""),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("digest", "period", name="uq_editions_digest_period"),
-)
-
-edition_entries_table = sa.Table(
-    "edition_entries",
-    metadata,
-    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
-    sa.Column("position", sa.Integer, primary_key=True),
-    sa.Column("source", sa.String(200), nullable=False),
-    sa.Column("entry_id", sa.Text, nullable=False),
-)
+log = logging.getLogger("newsletter.store")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -143,24 +71,38 @@ def make_engine(url: str) -> Engine:
             return engine
         return sa.create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        raise StoreError(f"cannot open the database {url}: {exc}") from None
+        raise StoreError(f"cannot open the database {migrate.display_url(url)}: {exc}") from None
 
 
 class Store:
-    """The project's state. ``Store(url)`` opens (and creates) the database."""
+    """The project's state. ``Store(url)`` opens the database, creates its tables when it
+    is empty, and checks that its schema is the code's (see ``migrate``).
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    ``upgrade`` says what to do with an older schema: migrate it (True), refuse it with
+    ``migrate.SchemaOutdatedError`` (False), or the default, None: migrate SQLite, refuse
+    a database server (``migrate.auto_upgrades``). A newer schema is always refused.
+    ``schema_state`` is the database's state as found on opening. One ``Store`` (one
+    engine, one connection pool) serves a process for as long as it runs.
+    """
+
+    def __init__(self, url: str, *, upgrade: bool | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
-        if create:
-            self.create_tables()
-
-    def create_tables(self) -> None:
-        """Create every table registered on ``metadata`` that does not exist yet."""
         try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create tables in {self.url}: {exc}") from None
+            self.schema_state = migrate.ensure_schema(
+                self.engine,
+                upgrade=migrate.auto_upgrades(url) if upgrade is None else upgrade,
+            )
+        except BaseException:
+            self.engine.dispose()
+            raise
+        if self.schema_state.status == "older":
+            log.warning(
+                "upgraded the database %s from schema revision %s to %s",
+                self.schema_state.database,
+                self.schema_state.describe(),
+                self.schema_state.head,
+            )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -418,123 +360,18 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
     if not batch:
         return []
     new: list[Entry] = []
-    fast = conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark"
     insert = _insert_new(conn)
-    row = _SqliteRows(conn.dialect, now) if fast else None
     for chunk in _chunks(batch, 400):
         existing = _existing_keys(conn, chunk)
         seen = [e.seen_at(now) for e in chunk if (e.source, e.id) not in existing]
         new.extend(seen)
-        if not seen:
-            continue
-        if row is not None:
-            _insert_sqlite(conn, [row(e) for e in seen])
-        else:
+        if seen:
             conn.execute(insert, [_entry_row(e) for e in seen])
     return new
 
 
-_ENTRY_COLUMNS = (
-    "source",
-    "entry_id",
-    "title",
-    "link",
-    "author",
-    "published",
-    "updated",
-    "tags",
-    "content_html",
-    "text",
-    "points",
-    "upvotes",
-    "comments",
-    "comments_url",
-    "first_seen",
-)
-_SQLITE_ROW = f"({', '.join('?' * len(_ENTRY_COLUMNS))})"
-_SQLITE_VARIABLES = 999
-"""SQLite's lowest limit on parameters per statement (before 3.32); newer allow 32,766."""
-
-
-def _insert_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    # Many rows per INSERT rather than executemany: the driver releases and retakes the
-    # GIL around every statement it steps, and while parser results arrive on other
-    # threads each retake can wait for a thread switch; a statement per row made the
-    # inserts several times slower during a fetch than alone.
-    per_statement = _sqlite_variables(conn) // len(_ENTRY_COLUMNS)
-    for i in range(0, len(rows), per_statement):
-        part = rows[i : i + per_statement]
-        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(chain.from_iterable(part)))
-
-
-def _sqlite_variables(conn: Connection) -> int:
-    """How many parameters one statement may have on this connection."""
-    dbapi = conn.connection.dbapi_connection
-    try:
-        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    except (AttributeError, sqlite3.Error):  # Python before 3.11, or another driver
-        return _SQLITE_VARIABLES
-    return max(_SQLITE_VARIABLES, min(int(limit), 32_766))
-
-
-@functools.lru_cache(maxsize=16)  # full chunks and a few tails: the same sizes recur
-def _sqlite_insert(n: int) -> str:
-    return (
-        f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
-        f"VALUES {', '.join([_SQLITE_ROW] * n)} "
-        "ON CONFLICT (source, entry_id) DO NOTHING"
-    )
-
-
 _TAGS_JSON = json.JSONEncoder(ensure_ascii=False).encode
 """``json.dumps(..., ensure_ascii=False)`` without building an encoder per call."""
-
-
-class _SqliteRows:
-    """Entries as parameter tuples for the driver (see ``_insert_sqlite``): SQLAlchemy's
-    per-row parameter handling costs several times the insert itself. Values are stored exactly
-    as ``conn.execute(insert(...))`` stores them: times through the columns' own bind
-    processors (aware UTC times, nearly all of them, take a shortcut to the same text)."""
-
-    def __init__(self, dialect: sa.Dialect, now: datetime) -> None:
-        process = _bind_processor(entries_table.c.first_seen, dialect)
-        assert process is not None
-        self.process = process
-        self.now = now
-        self.now_value = process(now)
-        # Whether the processor writes aware UTC times as SQLite's DATETIME text with
-        # microseconds (UTCDateTime, then the dialect's format), so that those can skip it.
-        probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
-        self.utc_text = process(probe) == "2001-02-03 04:05:06.000007"
-        self.tags: dict[tuple[str, ...], str] = {}
-
-    def time(self, value: datetime | None) -> Any:
-        if value is not None and value.tzinfo is UTC and self.utc_text:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return self.process(value)
-
-    def __call__(self, e: Entry) -> tuple[Any, ...]:
-        tags = self.tags.get(e.tags)
-        if tags is None:
-            tags = self.tags[e.tags] = _TAGS_JSON(list(e.tags))
-        engagement = e.engagement
-        return (
-            e.source,
-            e.id,
-            e.title,
-            e.link,
-            e.author,
-            self.time(e.published),
-            self.time(e.updated),
-            tags,
-            e.content_html,
-            e.text,
-            engagement.points,
-            engagement.upvotes,
-            engagement.comments,
-            e.comments_url,
-            self.now_value if e.first_seen is self.now else self.time(e.first_seen),
-        )
 
 
 def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) -> None:
@@ -545,15 +382,7 @@ def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) 
         columns = tuple(sorted(values))
         row = {f"v_{c}": v for c, v in values.items()}
         by_columns.setdefault(columns, []).append({"k_name": name, **row})
-    fast = (
-        conn.dialect.name == "sqlite"
-        and conn.dialect.paramstyle == "qmark"
-        and getattr(conn.dialect.dbapi, "sqlite_version_info", (0,)) >= (3, 33)
-    )
     for columns, rows in by_columns.items():
-        if fast:
-            _update_sqlite(conn, columns, rows)
-            continue
         # Parameter names differ from column names: SQLAlchemy reserves those.
         stmt = (
             sa.update(t)
@@ -563,68 +392,22 @@ def _update_sources(conn: Connection, updates: Mapping[str, Mapping[str, Any]]) 
         conn.execute(stmt, rows)
 
 
-def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Any:
-    """What SQLAlchemy does to a value for ``column`` before the driver sees it: the
-    column type's processing, then its dialect's (SQLite's DATETIME writes text)."""
-    return column.type.dialect_impl(dialect).bind_processor(dialect)
-
-
-def _update_sqlite(
-    conn: Connection, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
-) -> None:
-    # One UPDATE ... FROM (VALUES ...) for many sources instead of a statement per source
-    # (each statement costs a GIL hand-off, see _insert_sqlite). Values go through the
-    # columns' own bind processors, as conn.execute(update(...)) would pass them.
-    t = sources_table
-    processors = [_bind_processor(t.c[c], conn.dialect) for c in columns]
-    assignments = ", ".join(f"{c} = v.column{i + 2}" for i, c in enumerate(columns))
-    row_marks = f"({', '.join('?' * (len(columns) + 1))})"
-    for part in _chunks(rows, _sqlite_variables(conn) // (len(columns) + 1)):
-        params: list[Any] = []
-        for row in part:
-            params.append(row["k_name"])
-            for c, process in zip(columns, processors, strict=True):
-                value = row[f"v_{c}"]
-                params.append(process(value) if process is not None else value)
-        conn.exec_driver_sql(
-            f"UPDATE sources SET {assignments} "
-            f"FROM (VALUES {', '.join([row_marks] * len(part))}) AS v "
-            "WHERE sources.name = v.column1",
-            tuple(params),
-        )
-
-
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
 
 
 def _existing_keys(conn: Connection, chunk: Sequence[Entry]) -> set[tuple[str, str]]:
+    """The chunk's (source, id) pairs already stored, in one query: every stored pair
+    among the chunk's sources and ids (a superset of those keys, found through the
+    unique index)."""
     t = entries_table
-    if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
-        # One query for the whole chunk (each statement costs a GIL hand-off, see
-        # _insert_sqlite): every stored (source, id) pair among the chunk's sources and
-        # ids, a superset of the chunk's stored keys, found through the unique index.
-        sources = list(dict.fromkeys(e.source for e in chunk))
-        ids = list(dict.fromkeys(e.id for e in chunk))
-        rows = conn.exec_driver_sql(
-            _SQLITE_EXISTING.format(", ".join("?" * len(sources)), ", ".join("?" * len(ids))),
-            (*sources, *ids),
-        )
-        return {(r[0], r[1]) for r in rows}
-    by_source: dict[str, list[str]] = {}
-    for e in chunk:
-        by_source.setdefault(e.source, []).append(e.id)
-    found: set[tuple[str, str]] = set()
-    for source, ids in by_source.items():
-        rows = conn.execute(
-            sa.select(t.c.source, t.c.entry_id).where(t.c.source == source, t.c.entry_id.in_(ids))
-        )
-        found.update((r[0], r[1]) for r in rows)
-    return found
-
-
-_SQLITE_EXISTING = "SELECT source, entry_id FROM entries WHERE source IN ({}) AND entry_id IN ({})"
+    sources = list(dict.fromkeys(e.source for e in chunk))
+    ids = list(dict.fromkeys(e.id for e in chunk))
+    rows = conn.execute(
+        sa.select(t.c.source, t.c.entry_id).where(t.c.source.in_(sources), t.c.entry_id.in_(ids))
+    )
+    return {(r[0], r[1]) for r in rows}
 
 
 def _entry_row(e: Entry) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Subscribers and the outbox: tables on the store's ``metadata`` and their queries.
+"""The outbox: the messages of each edition to send, and their queries.
 
 The outbox holds one row per (edition, subscriber), unique, and moves through::
 
@@ -29,170 +29,14 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from newsletter.models import MailFormat, Subscriber, SubscriberStatus
-from newsletter.store.database import Store, UTCDateTime, metadata
+from newsletter.models import MailFormat, Subscriber
+from newsletter.store.database import Store
+from newsletter.store.schema import outbox_table, subscribers_table
 
 OutboxState = Literal["queued", "sending", "sent", "retry", "failed", "suppressed"]
 STATES: tuple[OutboxState, ...] = ("queued", "sending", "sent", "retry", "failed", "suppressed")
 DEFAULT_LEASE = timedelta(minutes=10)
 """How long a claim protects a row in ``sending`` from other processes."""
-
-subscribers_table = sa.Table(
-    "subscribers",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
-    sa.Column("name", sa.Text, nullable=False, server_default=""),
-    # JSON lists; an empty digest list means every digest.
-    sa.Column("digests", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("interests", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("topics", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
-    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
-    sa.Column("format", sa.String(20), nullable=False, server_default="html"),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-)
-
-outbox_table = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
-    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False, server_default="queued"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_try", UTCDateTime),
-    sa.Column("claim", sa.String(100)),
-    sa.Column("claimed_at", UTCDateTime),
-    sa.Column("sent_at", UTCDateTime),
-    sa.Column("reply", sa.Text),
-    sa.Column("last_error", sa.Text),
-    sa.Column("message_id", sa.Text),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_outbox_edition_subscriber"),
-    sa.Index("ix_outbox_edition_state", "edition_id", "state"),
-)
-
-
-_ADDED_COLUMNS = {"subscribers": {"topics": "TEXT NOT NULL DEFAULT '[]'"}}
-"""Columns added to a table after its first release: ``upgrade_tables`` adds them to
-databases created before."""
-
-
-def upgrade_tables(conn: sa.Connection) -> list[str]:
-    """Add the columns that databases created by earlier versions lack; returns them as
-    ``table.column``. Runs after every table creation (``Store.create_tables``)."""
-    inspector = sa.inspect(conn)
-    added = []
-    for table, columns in _ADDED_COLUMNS.items():
-        if not inspector.has_table(table):
-            continue
-        have = {c["name"] for c in inspector.get_columns(table)}
-        for column, ddl in columns.items():
-            if column not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
-                added.append(f"{table}.{column}")
-    return added
-
-
-def _upgrade_after_create(target: sa.MetaData, conn: sa.Connection, **kw: Any) -> None:
-    upgrade_tables(conn)
-
-
-# On the metadata, not the table: a table's own event only fires when it is created,
-# and an old database already has it. The store opens every database through
-# ``create_all``, so nothing reads the subscribers table before this has run.
-sa.event.listen(metadata, "after_create", _upgrade_after_create)
-
-
-def ensure_tables(store: Store) -> None:
-    """Create the subscribers and outbox tables if the store was opened before this
-    module was imported, and add columns that an older database lacks."""
-    store.create_tables()
-
-
-# -- subscribers ---------------------------------------------------------------------------
-
-
-def _subscriber(row: Any) -> Subscriber:
-    return Subscriber(
-        id=row["id"],
-        email=row["email"],
-        name=row["name"],
-        digests=tuple(json.loads(row["digests"] or "[]")),
-        interests=tuple(json.loads(row["interests"] or "[]")),
-        topics=tuple(json.loads(row["topics"] or "[]")),
-        timezone=row["timezone"],
-        status=row["status"],
-        format=row["format"],
-    )
-
-
-def get_subscriber(store: Store, email: str) -> Subscriber | None:
-    """The subscriber with this (normalized) address."""
-    t = subscribers_table
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(t).where(t.c.email == email)).mappings().first()
-    return _subscriber(row) if row else None
-
-
-def all_subscribers(store: Store) -> list[Subscriber]:
-    """Every subscriber, oldest first."""
-    t = subscribers_table
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.id)).mappings().all()
-    return [_subscriber(r) for r in rows]
-
-
-def subscribers_of(store: Store, digest: str, *, active_only: bool = True) -> list[Subscriber]:
-    """Subscribers who receive ``digest`` (an empty digest list means every digest)."""
-    return [
-        s
-        for s in all_subscribers(store)
-        if (not s.digests or digest in s.digests) and (s.status == "active" or not active_only)
-    ]
-
-
-def save_subscriber(store: Store, sub: Subscriber, *, now: datetime) -> Subscriber:
-    """Insert or update (by email) a subscriber; returns it with its id."""
-    t = subscribers_table
-    values = {
-        "email": sub.email,
-        "name": sub.name,
-        "digests": json.dumps(list(sub.digests)),
-        "interests": json.dumps(list(sub.interests)),
-        "topics": json.dumps(list(sub.topics)),
-        "timezone": sub.timezone,
-        "status": sub.status,
-        "format": sub.format,
-        "updated_at": now,
-    }
-    with store.begin() as conn:
-        found = conn.execute(sa.select(t.c.id).where(t.c.email == sub.email)).first()
-        if found is None:
-            new_id = conn.execute(
-                sa.insert(t).values(**values, created_at=now)
-            ).inserted_primary_key[0]
-        else:
-            new_id = found[0]
-            conn.execute(sa.update(t).where(t.c.id == new_id).values(**values))
-        row = conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one()
-    return _subscriber(row)
-
-
-def set_status(store: Store, email: str, status: SubscriberStatus, *, now: datetime) -> bool:
-    """Change a subscriber's status; False when there is no such subscriber."""
-    t = subscribers_table
-    with store.begin() as conn:
-        n = conn.execute(
-            sa.update(t).where(t.c.email == email).values(status=status, updated_at=now)
-        ).rowcount
-    return bool(n)
-
-
-# -- outbox --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

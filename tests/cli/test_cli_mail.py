@@ -20,6 +20,7 @@ from newsletter.cli import main
 from newsletter.models import Entry, Subscriber
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import save_subscriber
 from tests.smtp_server import Recorder, smtp_server
 
 WORDS = [
@@ -224,7 +225,7 @@ def test_a_sender_killed_at_random_points_loses_nothing_and_repeats_nothing_sent
     with Store(db) as store:
         ed, _ = store.create_edition("daily", "2026-11-28", [], now=now)
         assert ed.id == 1
-        subs = [outbox.save_subscriber(store, Subscriber(email=a), now=now) for a in addresses]
+        subs = [save_subscriber(store, Subscriber(email=a), now=now) for a in addresses]
         outbox.enqueue(store, ed.id, subs, now=now)
     here = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}

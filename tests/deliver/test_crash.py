@@ -23,6 +23,7 @@ from typing import Any
 from newsletter.models import Entry, Subscriber
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import save_subscriber
 from tests.smtp_server import Received, Recorder, smtp_server
 
 SUBSCRIBERS = 60
@@ -110,9 +111,8 @@ base_url = "https://news.example.org"
     addresses = [f"reader{i:03d}@example.org" for i in range(SUBSCRIBERS)]
     with Store(db) as store:
         store.add_entries(entries, now=now)
-        outbox.ensure_tables(store)
         for a in addresses:
-            outbox.save_subscriber(store, Subscriber(email=a), now=now)
+            save_subscriber(store, Subscriber(email=a), now=now)
     return cfg, db, addresses
 
 

@@ -19,6 +19,7 @@ from newsletter.render.email import MailSettings
 from newsletter.services.editions import Composer
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import save_subscriber, set_status
 from tests.smtp_server import (
     PASSWORD,
     USERNAME,
@@ -63,7 +64,7 @@ def composer(n: int = 3) -> Composer:
 def setup_edition(store: Store, addresses: list[str]) -> int:
     edition, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
     subs = [
-        outbox.save_subscriber(store, Subscriber(email=a, name=a.split("@")[0]), now=NOW)
+        save_subscriber(store, Subscriber(email=a, name=a.split("@")[0]), now=NOW)
         for a in addresses
     ]
     outbox.enqueue(store, edition.id, subs, now=NOW)
@@ -239,7 +240,7 @@ def test_rate_limit_spaces_messages(store: Store) -> None:
 
 def test_suppressed_when_the_subscriber_left(store: Store) -> None:
     eid = setup_edition(store, ["stay@example.com", "left@example.com"])
-    outbox.set_status(store, "left@example.com", "unsubscribed", now=NOW)
+    set_status(store, "left@example.com", "unsubscribed", now=NOW)
     with smtp_server() as (ctl, rec):
         report = run(store, eid, smtp(ctl.port))
     assert report.sent == 1 and report.suppressed == 1

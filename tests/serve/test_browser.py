@@ -28,8 +28,8 @@ from newsletter.deliver.mailers import make_mailer
 from newsletter.models import Entry, Subscriber
 from newsletter.serve.daemon import Daemon, serve_until_stopped
 from newsletter.serve.web import create_app
-from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import get_subscriber, save_subscriber
 from tests.smtp_server import Recorder, smtp_server
 
 pytestmark = pytest.mark.browser
@@ -222,7 +222,7 @@ def test_subscribe_confirm_read_unsubscribe_in_chromium(
             page.get_by_role("button", name="Subscribe").click()
             page.wait_for_load_state()
             assert page.get_by_role("heading", name="Check your inbox").is_visible()
-            assert outbox.get_subscriber(store, READER).status == "pending"  # type: ignore[union-attr]
+            assert get_subscriber(store, READER).status == "pending"  # type: ignore[union-attr]
 
             # 2. The confirmation mail from the real SMTP server; open its link.
             [confirm] = wait_for_mail(recorder, READER, 1)
@@ -230,7 +230,7 @@ def test_subscribe_confirm_read_unsubscribe_in_chromium(
             assert link, "no confirm link in the mail"
             page.goto(link.group(0))
             assert page.get_by_role("heading", name="You are subscribed").is_visible()
-            sub = outbox.get_subscriber(store, READER)
+            sub = get_subscriber(store, READER)
             assert sub is not None and sub.status == "active"
             assert sub.interests == ("agents", "evaluation")
             assert sub.timezone == "America/New_York"
@@ -261,15 +261,15 @@ def test_subscribe_confirm_read_unsubscribe_in_chromium(
             unsub = re.search(r"<(http://[^>]+)>", header)
             assert unsub, header
             page.goto(unsub.group(1))
-            assert outbox.get_subscriber(store, READER).status == "active"  # type: ignore[union-attr]
+            assert get_subscriber(store, READER).status == "active"  # type: ignore[union-attr]
             page.screenshot(path=str(OUT / "unsubscribe-desktop.png"))
             page.get_by_role("button", name="Unsubscribe").click()
             page.wait_for_load_state()
             assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
-            assert outbox.get_subscriber(store, READER).status == "unsubscribed"  # type: ignore[union-attr]
+            assert get_subscriber(store, READER).status == "unsubscribed"  # type: ignore[union-attr]
 
             # 6. The next send skips the address (another reader still gets it).
-            outbox.save_subscriber(store, Subscriber(email="other@example.org"), now=now)
+            save_subscriber(store, Subscriber(email="other@example.org"), now=now)
             tomorrow = now + timedelta(days=1)
             store.add_entries(
                 [

@@ -27,6 +27,7 @@ from newsletter.serve.daemon import JOBSTORE_TABLE, Daemon, DaemonOptions, WallC
 from newsletter.serve.schedule import DigestSchedule
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import save_subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "tests" / "fixtures" / "feeds" / "atom-handmade.xml"
@@ -100,8 +101,7 @@ def seed(store: Store, now: datetime, n: int = 3) -> None:
 
 
 def subscribe(store: Store, email: str, now: datetime, tz: str = "UTC") -> Subscriber:
-    outbox.ensure_tables(store)
-    return outbox.save_subscriber(store, Subscriber(email=email, timezone=tz), now=now)
+    return save_subscriber(store, Subscriber(email=email, timezone=tz), now=now)
 
 
 def make_daemon(

@@ -21,8 +21,13 @@ from newsletter.config import Settings, settings_from_dict
 from newsletter.models import Entry, Subscriber
 from newsletter.serve import web
 from newsletter.services.tokens import make_token, unsubscribe_value
-from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import (
+    all_subscribers,
+    get_subscriber,
+    save_subscriber,
+    subscribers_of,
+)
 
 SECRET = "test-secret"
 NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
@@ -86,7 +91,7 @@ class Site:
         return self.request("POST", path, **kw)
 
     def subscriber(self, address: str) -> Subscriber | None:
-        return outbox.get_subscriber(self.store, address)
+        return get_subscriber(self.store, address)
 
 
 @pytest.fixture
@@ -112,7 +117,7 @@ def form(address: str = "ada@example.org", **extra: Any) -> dict[str, Any]:
 
 
 def add_active(site: Site, address: str, digests: tuple[str, ...] = ("daily",)) -> None:
-    outbox.save_subscriber(
+    save_subscriber(
         site.store, Subscriber(email=address, digests=digests, status="active"), now=NOW
     )
 
@@ -142,7 +147,7 @@ def test_double_opt_in(site: Site) -> None:
     assert r.status_code == 200 and "Check your inbox" in r.text
     sub = site.subscriber("ada@example.org")
     assert sub is not None and sub.status == "pending"
-    assert outbox.subscribers_of(site.store, "daily") == []  # not active before confirming
+    assert subscribers_of(site.store, "daily") == []  # not active before confirming
     [(to, data)] = site.mail.sent
     assert to == "ada@example.org"
     msg = email.message_from_bytes(data, policy=policy.default)
@@ -159,7 +164,7 @@ def test_double_opt_in(site: Site) -> None:
     )
     # Opening the link again is harmless.
     assert site.get(site.mail.confirm_path()).status_code == 200
-    assert len(outbox.all_subscribers(site.store)) == 1
+    assert len(all_subscribers(site.store)) == 1
 
 
 def test_double_submit_makes_one_pending_subscriber(site: Site) -> None:
@@ -167,7 +172,7 @@ def test_double_submit_makes_one_pending_subscriber(site: Site) -> None:
     second = site.post("/subscribe", data=form())
     assert first.status_code == second.status_code == 200
     assert first.text == second.text
-    assert [s.email for s in outbox.all_subscribers(site.store)] == ["ada@example.org"]
+    assert [s.email for s in all_subscribers(site.store)] == ["ada@example.org"]
     assert len(site.mail.sent) == 2
     # Either link confirms.
     assert site.get(site.mail.confirm_path(0)).status_code == 200
@@ -178,7 +183,7 @@ def test_double_submit_makes_one_pending_subscriber(site: Site) -> None:
 def test_resubscribing_reveals_nothing_and_changes_nothing_until_confirmed(
     site: Site, status: str
 ) -> None:
-    outbox.save_subscriber(
+    save_subscriber(
         site.store,
         Subscriber(email="known@example.org", digests=("weekly",), status=status),  # type: ignore[arg-type]
         now=NOW,
@@ -202,7 +207,7 @@ def test_all_digests_chosen_is_stored_as_every_digest(site: Site) -> None:
     site.get(site.mail.confirm_path())
     sub = site.subscriber("ada@example.org")
     assert sub is not None and sub.digests == ()  # empty = every digest
-    assert [s.email for s in outbox.subscribers_of(site.store, "weekly")] == ["ada@example.org"]
+    assert [s.email for s in subscribers_of(site.store, "weekly")] == ["ada@example.org"]
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,7 @@ def test_invalid_forms_are_shown_again_with_the_reason(
     assert r.status_code == 400
     assert message in r.text
     assert 'role="alert"' in r.text
-    assert outbox.all_subscribers(site.store) == [] and site.mail.sent == []
+    assert all_subscribers(site.store) == [] and site.mail.sent == []
 
 
 def test_every_user_value_is_escaped_on_the_form(site: Site) -> None:
@@ -247,7 +252,7 @@ def test_every_user_value_is_escaped_on_the_form(site: Site) -> None:
 def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:
     r = site.post("/subscribe", data=form(website="http://spam.example"))
     assert r.status_code == 200 and "Check your inbox" in r.text
-    assert outbox.all_subscribers(site.store) == [] and site.mail.sent == []
+    assert all_subscribers(site.store) == [] and site.mail.sent == []
 
 
 def test_subscribe_is_rate_limited_per_client(site: Site) -> None:
@@ -339,7 +344,7 @@ def test_one_click_post_unsubscribes_with_200_no_redirect_idempotent(
         assert "You are unsubscribed" in r.text
     sub = site.subscriber("ada@example.org")
     assert sub is not None and sub.status == "unsubscribed"
-    assert outbox.subscribers_of(site.store, "daily") == []  # the next send skips it
+    assert subscribers_of(site.store, "daily") == []  # the next send skips it
 
 
 def test_unsubscribing_from_one_digest_keeps_the_others(site: Site) -> None:
@@ -347,7 +352,7 @@ def test_unsubscribing_from_one_digest_keeps_the_others(site: Site) -> None:
     site.post(f"/unsubscribe/{unsub_token('daily', 'ada@example.org')}")
     sub = site.subscriber("ada@example.org")
     assert sub is not None and sub.status == "active" and sub.digests == ("weekly",)
-    assert outbox.subscribers_of(site.store, "daily") == []
+    assert subscribers_of(site.store, "daily") == []
     site.post(f"/unsubscribe/{unsub_token('weekly', 'ada@example.org')}")
     assert site.subscriber("ada@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 

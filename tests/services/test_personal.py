@@ -22,6 +22,7 @@ from newsletter.render.email import ContentKey
 from newsletter.services.editions import composer_for, plan_edition
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.subscribers import save_subscriber
 
 SECRET = {"NEWSLETTER_SECRET_KEY": "test-secret", "NEWSLETTER_SMTP_PASSWORD": ""}
 KINDS = {
@@ -129,7 +130,7 @@ def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
     ]
     with Store(settings.database_url) as store:
         subs = [
-            outbox.save_subscriber(store, Subscriber(email=e, topics=t, interests=i), now=now)
+            save_subscriber(store, Subscriber(email=e, topics=t, interests=i), now=now)
             for e, t, i in people
         ]
         plan = plan_edition(store, settings, cfg, now=now)

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from newsletter.models import Subscriber
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.schema import outbox_table
+from newsletter.store.subscribers import all_subscribers, save_subscriber
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
@@ -25,8 +27,7 @@ def store(tmp_path: Path) -> Any:
 def edition(store: Store, n: int) -> int:
     ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
     subs = [
-        outbox.save_subscriber(store, Subscriber(email=f"u{i}@example.org"), now=NOW)
-        for i in range(n)
+        save_subscriber(store, Subscriber(email=f"u{i}@example.org"), now=NOW) for i in range(n)
     ]
     outbox.enqueue(store, ed.id, subs, now=NOW)
     return ed.id
@@ -34,12 +35,12 @@ def edition(store: Store, n: int) -> int:
 
 def test_enqueue_is_idempotent_and_rows_are_unique(store: Store) -> None:
     eid = edition(store, 3)
-    subs = outbox.all_subscribers(store)
+    subs = all_subscribers(store)
     assert outbox.enqueue(store, eid, subs, now=NOW) == 0
     assert outbox.counts(store, eid)["queued"] == 3
     with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
         conn.execute(
-            sa.insert(outbox.outbox_table).values(
+            sa.insert(outbox_table).values(
                 edition_id=eid, subscriber_id=subs[0].id, email="x", created_at=NOW
             )
         )
@@ -85,48 +86,4 @@ def test_pending_for(store: Store) -> None:
     eid = edition(store, 3)
     (a,) = outbox.claim(store, eid, now=NOW, limit=1, prefix="h:1:x")
     outbox.mark_sent(store, a, reply="250", message_id="<m>", now=NOW)
-    assert outbox.pending_for(store, eid, outbox.all_subscribers(store)) == 2
-
-
-OLD_SUBSCRIBERS = """
-CREATE TABLE subscribers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    email VARCHAR(320) NOT NULL UNIQUE,
-    name TEXT NOT NULL DEFAULT '',
-    digests TEXT NOT NULL DEFAULT '[]',
-    interests TEXT NOT NULL DEFAULT '[]',
-    timezone VARCHAR(64) NOT NULL DEFAULT 'UTC',
-    status VARCHAR(20) NOT NULL DEFAULT 'active',
-    format VARCHAR(20) NOT NULL DEFAULT 'html',
-    created_at DATETIME NOT NULL,
-    updated_at DATETIME NOT NULL
-)
-"""
-
-
-def test_a_database_from_before_topics_is_upgraded(tmp_path: Path) -> None:
-    import sqlite3
-
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as db:
-        db.execute(OLD_SUBSCRIBERS)
-        db.execute(
-            "INSERT INTO subscribers (email, interests, created_at, updated_at)"
-            " VALUES ('old@example.org', '[\"llm\"]', '2026-01-01 00:00:00',"
-            " '2026-01-01 00:00:00')"
-        )
-    db.close()
-    with Store(f"sqlite:///{path}") as store:
-        [old] = outbox.all_subscribers(store)
-        assert (old.email, old.interests, old.topics) == ("old@example.org", ("llm",), ())
-        outbox.save_subscriber(store, Subscriber(email="new@example.org", topics=("ML",)), now=NOW)
-        ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
-        outbox.enqueue(store, ed.id, outbox.all_subscribers(store), now=NOW)
-        rows = outbox.claim(store, ed.id, now=NOW, limit=10, prefix="t")
-        assert [(r.email, r.interests, r.topics) for r in rows] == [
-            ("old@example.org", ("llm",), ()),
-            ("new@example.org", (), ("ML",)),
-        ]
-        # Nothing more to add the next time.
-        with store.begin() as conn:
-            assert outbox.upgrade_tables(conn) == []
+    assert outbox.pending_for(store, eid, all_subscribers(store)) == 2
