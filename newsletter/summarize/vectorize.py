@@ -21,6 +21,7 @@ than ``max_df`` documents are left out (an ``int`` is a count, a ``float`` a fra
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -49,15 +50,15 @@ def tfidf_vectors(
     counts: list[int] = []
     indptr = [0]
     for doc in docs:
-        row: dict[int, int] = {}
-        for term in analyzer(doc):
-            column = vocabulary.setdefault(term, len(vocabulary))
-            row[column] = row.get(column, 0) + 1
-        # Each row's entries in the order the terms first appeared in the collection:
-        # the order scikit-learn keeps them in, and the order the norm adds them up.
-        for column in sorted(row):
-            indices.append(column)
-            counts.append(row[column])
+        # A new term's column is the next number, in the order terms first appear.
+        row = sorted(
+            (vocabulary.setdefault(term, len(vocabulary)), count)
+            for term, count in Counter(analyzer(doc)).items()
+        )
+        # Each row's entries in that order: the order scikit-learn keeps them in, and
+        # the order the norm adds them up.
+        indices += [column for column, _ in row]
+        counts += [count for _, count in row]
         indptr.append(len(indices))
     n = len(docs)
     first_seen = np.asarray(indices, dtype=np.int32)
