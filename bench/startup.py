@@ -108,6 +108,8 @@ def checked(run: Run) -> Run:
 
 def environment() -> dict[str, str]:
     env = {**os.environ, "NO_COLOR": "1"}
+    # bench/run.py puts the checkout on PYTHONPATH; the commands must run the install.
+    env.pop("PYTHONPATH", None)
     for name in list(env):
         if name.startswith("NEWSLETTER_"):
             del env[name]  # the commands must read the bench's config, nothing else

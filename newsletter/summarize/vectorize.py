@@ -61,6 +61,8 @@ def tfidf_vectors(
         counts += [count for _, count in row]
         indptr.append(len(indices))
     n = len(docs)
+    # Column numbers in order of first appearance; int32, as scikit-learn's below 2**31
+    # entries (any digest is far below that).
     first_seen = np.asarray(indices, dtype=np.int32)
     df = np.bincount(first_seen, minlength=len(vocabulary))
     low = min_df if isinstance(min_df, int) else min_df * n
