@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import webbrowser
 from pathlib import Path
 
 import click
@@ -184,6 +183,8 @@ def preview(
         + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
     )
     if open_browser:
+        import webbrowser  # only `preview --open` starts a browser
+
         webbrowser.open(path.resolve().as_uri())
 
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-
 from newsletter.config import DigestConfig
 from newsletter.errors import NewsletterError
 from newsletter.models import MailFormat, Subscriber
@@ -53,6 +51,9 @@ def normalize_address(text: str) -> str:
 
     The local part is lower-cased too: strictly it is case-sensitive, but no mailbox
     provider treats it so, and ``Ada@`` and ``ada@`` must not become two subscribers."""
+    # Imported here: `send` and the daemon import this module but validate no address.
+    from email_validator import EmailNotValidError, validate_email
+
     value = text.strip()
     try:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=False)

@@ -1,5 +1,6 @@
-"""Pure functions over entries: merge duplicates, rank, group into sections, summarize."""
+"""Pure functions over entries: merge duplicates (``dedupe``), rank (``rank``), group into
+sections (``group``), summarize (``summary``), assemble a digest (``digest``).
 
-from newsletter.summarize.group import Group, Topic, cluster_labels, group_texts, section_summary
-
-__all__ = ["Group", "Topic", "cluster_labels", "group_texts", "section_summary"]
+Import the module you need: this package imports none of them, so that using one (the
+LLM summaries use ``summary``) does not load numpy and scipy for the others.
+"""

@@ -42,9 +42,9 @@ from itertools import pairwise
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from newsletter.models import Entry, Item
+from newsletter.summarize.vectorize import tfidf_vectors
 
 TITLE_THRESHOLD = 0.75
 """Title cosine at or above which two entries are one story. Measured on the labeled set
@@ -272,11 +272,10 @@ def _near_pairs(
 def _tfidf(docs: Sequence[str], *, bigrams: bool) -> sparse.csr_matrix | None:
     if sum(1 for d in docs if d) < 2:
         return None
-    vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, dtype=np.float64)
     # Word order tells titles apart ("layer normalization" / "normalization layer");
     # in abstracts the words alone are evidence enough, at half the cost.
     prepared = [_with_bigrams(d) for d in docs] if bigrams else docs
-    return sparse.csr_matrix(vectorizer.fit_transform(prepared))
+    return tfidf_vectors(prepared, str.split, dtype=np.float64)[0]
 
 
 def _similar(

@@ -8,17 +8,19 @@ How the automatic groups are found (all deterministic, nothing told how many to 
    plurals folded and two-word phrases, stop words removed).
 3. Each text is linked to its ``k`` most similar texts by cosine similarity, with ``k``
    about the square root of the number of texts: a neighbourhood that grows with the
-   collection, as a topic of a bigger collection has more members.
-4. Communities of that graph are found by maximizing modularity (Louvain). Modularity
-   compares the links inside a group with what chance would give, so the number of
-   groups follows from the data. The best of a few seeded runs is kept. This is
-   :func:`cluster_labels`.
+   collection, as a topic of a bigger collection has more members
+   (``communities.knn_graph``).
+4. Communities of that graph are found by maximizing modularity (Louvain,
+   ``communities.louvain``). Modularity compares the links inside a group with what
+   chance would give, so the number of groups follows from the data. The best of a few
+   seeded runs is kept. This is :func:`cluster_labels`.
 5. For the digest, when there are more linked groups than sections to fill, the pair
-   whose merge loses least modularity is merged until they fit (on 1,000 arXiv papers
-   Louvain finds about 7 groups, so this is rare at digest sizes). Groups smaller than
-   :data:`MIN_SECTION` go to a last "Other" section. Every group is named by its most
-   distinctive terms (class-based TF-IDF, ``text.distinctive_terms``), written as the
-   texts mostly write them.
+   whose merge loses least modularity is merged until they fit
+   (``communities.merge_communities``; on 1,000 arXiv papers Louvain finds about 7
+   groups, so this is rare at digest sizes). Groups smaller than :data:`MIN_SECTION` go
+   to a last "Other" section. Every group is named by its most distinctive terms
+   (class-based TF-IDF, ``text.distinctive_terms``), written as the texts mostly write
+   them.
 
 Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
 a handful of items reads better as one list than as sections of one or two.
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from newsletter.errors import ConfigError
+from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
 from newsletter.summarize.text import display_form, distinctive_terms, tfidf_matrix
 
 OTHER_LABEL = "Other"
@@ -59,13 +61,9 @@ the partition with the highest modularity is kept, which makes the result depend
 the order nodes are visited in. Small collections are cheap and vary most from run to
 run; big ones are expensive and vary least."""
 
-RESOLUTION = 1.0
-"""Standard modularity: a group must hold more links than chance would give."""
-
 LABEL_TERMS = 2
 DISPLAY_SAMPLE = 50
 SUMMARY_TERMS = 5
-_CHUNK = 1024
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -147,122 +145,6 @@ def neighbor_count(n: int) -> int:
     return max(0, min(n - 1, max(MIN_NEIGHBORS, min(MAX_NEIGHBORS, round(math.sqrt(n))))))
 
 
-def knn_graph(rows: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
-    """Return the symmetric graph linking each L2-normalized row to its ``k`` most similar
-    rows, weighted by cosine similarity; rows sharing no term are never linked."""
-    n = rows.shape[0]
-    if n < 2 or k < 1 or rows.shape[1] == 0:
-        return sparse.csr_matrix((n, n), dtype=np.float64)
-    k = min(k, n - 1)
-    sources, targets, weights = [], [], []
-    transposed = sparse.csr_matrix(rows.T)
-    # Chunks bound memory at _CHUNK x n similarities for any n.
-    for start in range(0, n, _CHUNK):
-        stop = min(n, start + _CHUNK)
-        block = np.asarray((rows[start:stop] @ transposed).todense(), dtype=np.float64)
-        block[np.arange(stop - start), np.arange(start, stop)] = -1.0
-        nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        sims = np.take_along_axis(block, nearest, axis=1)
-        sources.append(np.repeat(np.arange(start, stop), k))
-        targets.append(nearest.ravel())
-        weights.append(sims.ravel())
-    src, dst, w = np.concatenate(sources), np.concatenate(targets), np.concatenate(weights)
-    keep = w > 1e-9
-    graph = sparse.csr_matrix((w[keep], (src[keep], dst[keep])), shape=(n, n))
-    return sparse.csr_matrix(graph.maximum(graph.T))
-
-
-def modularity(
-    graph: sparse.csr_matrix, labels: np.ndarray, resolution: float = RESOLUTION
-) -> float:
-    """Return the modularity of a partition of a weighted undirected graph."""
-    degrees = np.asarray(graph.sum(axis=1)).ravel()
-    total = float(degrees.sum())
-    if total <= 0:
-        return 0.0
-    coo = graph.tocoo()
-    inside = float(coo.data[labels[coo.row] == labels[coo.col]].sum())
-    per_group = np.bincount(labels, weights=degrees)
-    return inside / total - resolution * float((per_group**2).sum()) / total**2
-
-
-def _local_moving(graph: sparse.csr_matrix, order: list[int], resolution: float) -> list[int]:
-    """One Louvain level: move nodes to the neighbouring community that gains most
-    modularity until no move gains; returns each node's community.
-
-    Nodes are visited from a queue, and a move queues only the neighbours it may have
-    changed things for (as in Leiden's fast local moving), which saves most of the full
-    passes the original method makes.
-    """
-    indptr: list[int] = graph.indptr.tolist()
-    indices: list[int] = graph.indices.tolist()
-    data: list[float] = graph.data.tolist()
-    degrees: list[float] = np.asarray(graph.sum(axis=1)).ravel().tolist()
-    # Self-loops (a community's inner weight after aggregation) count in the degree but
-    # never pull a node anywhere, so they are left out of the neighbour lists.
-    neighbors = []
-    for node in range(len(degrees)):
-        start, stop = indptr[node], indptr[node + 1]
-        pairs = [(o, w) for o, w in zip(indices[start:stop], data[start:stop], strict=True)]
-        neighbors.append([(o, w) for o, w in pairs if o != node])
-    total = sum(degrees)
-    community = list(range(len(degrees)))
-    totals = list(degrees)
-    scale = resolution / total
-    queue = deque(order)
-    queued = [True] * len(degrees)
-    while queue:
-        node = queue.popleft()
-        queued[node] = False
-        current = community[node]
-        degree = degrees[node]
-        links: dict[int, float] = {}
-        for other, weight in neighbors[node]:
-            c = community[other]
-            links[c] = links.get(c, 0.0) + weight
-        totals[current] -= degree
-        best = current
-        best_gain = links.get(current, 0.0) - scale * totals[current] * degree
-        for c, weight in links.items():
-            gain = weight - scale * totals[c] * degree
-            if gain > best_gain + 1e-12:
-                best, best_gain = c, gain
-        totals[best] += degree
-        if best != current:
-            community[node] = best
-            for other, _ in neighbors[node]:
-                if not queued[other] and community[other] != best:
-                    queued[other] = True
-                    queue.append(other)
-    return community
-
-
-def louvain(
-    graph: sparse.csr_matrix, *, seed: int = 0, resolution: float = RESOLUTION
-) -> np.ndarray:
-    """Return community labels ``0..m-1`` of a weighted undirected graph (Louvain method:
-    local moving, then the communities become nodes of a smaller graph, repeated)."""
-    n = graph.shape[0]
-    labels = np.arange(n)
-    if n == 0 or graph.nnz == 0:
-        return labels
-    rng = np.random.default_rng(seed)
-    current = sparse.csr_matrix(graph, dtype=np.float64)
-    while True:
-        order = rng.permutation(current.shape[0]).tolist()
-        community = np.unique(_local_moving(current, order, resolution), return_inverse=True)[1]
-        count = int(community.max()) + 1
-        if count == current.shape[0]:
-            break
-        labels = community[labels]
-        merge = sparse.csr_matrix(
-            (np.ones(len(community)), (np.arange(len(community)), community)),
-            shape=(len(community), count),
-        )
-        current = sparse.csr_matrix(merge.T @ current @ merge)
-    return labels
-
-
 def _by_size(labels: np.ndarray) -> np.ndarray:
     """Renumber groups biggest first; equal sizes by their first member."""
     if len(labels) == 0:
@@ -275,50 +157,6 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     renumber[rank] = np.arange(len(rank))
     result: np.ndarray = renumber[inverse]
     return result
-
-
-def merge_communities(
-    graph: sparse.csr_matrix, labels: np.ndarray, target: int, resolution: float = RESOLUTION
-) -> np.ndarray:
-    """Merge linked communities until at most ``target`` of them have links, the merge
-    that loses least modularity first (greedy agglomeration past the modularity peak).
-
-    Communities without any link (texts sharing no word with the others) are left alone:
-    there is nothing to say which group they belong with.
-    """
-    count = int(labels.max()) + 1 if len(labels) else 0
-    onehot = sparse.csr_matrix(
-        (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), count)
-    )
-    between = np.asarray((onehot.T @ graph @ onehot).todense(), dtype=np.float64)
-    totals = between.sum(axis=1)
-    total = float(totals.sum())
-    if total <= 0:
-        return labels
-    parent = np.arange(count)
-    alive = totals > 0
-    while int(alive.sum()) > max(target, 1):
-        gain = between / total - resolution * np.outer(totals, totals) / total**2
-        allowed = np.triu(between > 0, 1) & np.outer(alive, alive)
-        if not allowed.any():
-            break
-        gain[~allowed] = -np.inf
-        a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
-        between[a, :] += between[b, :]
-        between[:, a] += between[:, b]
-        between[b, :] = 0.0
-        between[:, b] = 0.0
-        totals[a] += totals[b]
-        totals[b] = 0.0
-        alive[b] = False
-        parent[b] = a
-    for c in range(count):  # follow merges to the surviving community
-        root = c
-        while parent[root] != root:
-            root = parent[root]
-        parent[c] = root
-    merged: np.ndarray = parent[labels]
-    return merged
 
 
 def _cluster(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 
 ELLIPSIS = "…"
 DEFAULT_BUDGET = 280
@@ -38,7 +39,6 @@ _MD_EMPHASIS_RE = re.compile(r"(\*\*|`)(?=\S)(.+?)(?<=\S)\1")
 _SPACE_RE = re.compile(r"\s+")
 # A candidate end: terminal punctuation, optional closing quotes/brackets, then a space.
 _END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?= )")
-_WORD_BEFORE_RE = re.compile(r"(\S+)$")
 _TRAILING_PUNCT = ",;:–—-([{/"
 
 
@@ -54,16 +54,21 @@ def clean_text(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of clean ``text`` (see :func:`clean_text`), in order, unmodified."""
-    sentences: list[str] = []
+    return list(_sentences(text))
+
+
+def _sentences(text: str) -> Iterator[str]:
+    """:func:`split_sentences` one at a time: a summary stops at the first that does not
+    fit, and the rest of a long text is never looked at."""
     start = 0
     for match in _END_RE.finditer(text):
         end = match.end()
         if _is_boundary(text, match.start(), end):
-            sentences.append(text[start:end])
+            if end > start:
+                yield text[start:end]
             start = end + 1
     if start < len(text):
-        sentences.append(text[start:])
-    return [s for s in sentences if s]
+        yield text[start:]
 
 
 def extractive_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
@@ -79,7 +84,7 @@ def extractive_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
     if len(text) <= budget:
         return text
     summary = ""
-    for sentence in split_sentences(text):
+    for sentence in _sentences(text):
         candidate = f"{summary} {sentence}" if summary else sentence
         if len(candidate) > budget:
             break
@@ -108,10 +113,14 @@ def _is_boundary(text: str, punct_start: int, end: int) -> bool:
         return False
     if text[punct_start] != ".":
         return True
-    before = _WORD_BEFORE_RE.search(text, 0, punct_start)
-    if before is None:
+    # The word before the punctuation: back to the last whitespace (a regular expression
+    # searching for it would scan the text from its start, once for every period).
+    start = punct_start
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    if start == punct_start:
         return True
-    word = before.group(1).lstrip("\"'“‘([").lower()
+    word = text[start:punct_start].lstrip("\"'“‘([").lower()
     if word in ABBREVIATIONS or word.endswith(" al"):
         return False
     if text[max(0, punct_start - 6) : punct_start].lower().endswith("et al"):

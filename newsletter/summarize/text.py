@@ -16,7 +16,9 @@ from itertools import pairwise
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
+from newsletter.summarize.stopwords import ENGLISH_STOP_WORDS
+from newsletter.summarize.vectorize import EmptyVocabularyError, tfidf_vectors
 
 TOKEN_PATTERN = r"(?u)(?<!\\)\b[^\W\d_][\w\-]*\w\b"
 """A word: starts with a letter, at least two characters, may hold digits and inner
@@ -92,20 +94,6 @@ def analyze(text: str) -> list[str]:
     return words + [f"{a} {b}" for a, b in pairwise(words)]
 
 
-def _vectorizer(*, min_df: int) -> TfidfVectorizer:
-    # Sublinear tf so one word repeated through an abstract does not dominate it; bigrams
-    # because topics are often phrases ("dark matter", "quantum dots"); plurals folded so
-    # "galaxy" and "galaxies" count as one word; max_df drops words common to most
-    # documents, which separate nothing.
-    return TfidfVectorizer(
-        analyzer=analyze,
-        sublinear_tf=True,
-        min_df=min_df,
-        max_df=0.5,
-        dtype=np.float32,
-    )
-
-
 def tfidf_matrix(texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
     """Return L2-normalized TF-IDF rows for ``texts`` and the column terms.
 
@@ -115,16 +103,17 @@ def tfidf_matrix(texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
     """
     if not texts:
         return sparse.csr_matrix((0, 0), dtype=np.float32), []
+    # Sublinear tf so one word repeated through an abstract does not dominate it; bigrams
+    # because topics are often phrases ("dark matter", "quantum dots"); plurals folded so
+    # "galaxy" and "galaxies" count as one word; max_df drops words common to most
+    # documents, which separate nothing (as a fraction it is meaningless for one or two
+    # documents).
+    max_df = 0.5 if len(texts) >= 3 else 1.0
     for min_df in (2, 1):
-        vectorizer = _vectorizer(min_df=min_df)
-        # max_df as a fraction is meaningless for one or two documents.
-        if len(texts) < 3:
-            vectorizer.set_params(max_df=1.0)
         try:
-            matrix = vectorizer.fit_transform(texts)
-        except ValueError:  # empty vocabulary
+            return tfidf_vectors(texts, analyze, min_df=min_df, max_df=max_df, dtype=np.float32)
+        except EmptyVocabularyError:
             continue
-        return sparse.csr_matrix(matrix), list(vectorizer.get_feature_names_out())
     return sparse.csr_matrix((len(texts), 0), dtype=np.float32), []
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from newsletter.errors import ConfigError
+from newsletter.summarize.communities import louvain, merge_communities, modularity
 from newsletter.summarize.group import (
     ALL_LABEL,
     OTHER_LABEL,
@@ -23,9 +24,6 @@ from newsletter.summarize.group import (
     Topic,
     cluster_labels,
     group_texts,
-    louvain,
-    merge_communities,
-    modularity,
     section_summary,
 )
 from newsletter.summarize.text import analyze, display_form, entry_text, pick_terms, tokenize
