@@ -136,12 +136,21 @@ class RankingConfig(_Model):
 
     half_life_hours: float = Field(DEFAULT_HALF_LIFE_HOURS, gt=0)
     freshness_weight: float = Field(1.0, ge=0)
+    no_date_freshness: float = Field(0.5, ge=0, le=1)
+    """Fraction of ``freshness_weight`` for items without any date."""
     engagement_weight: float = Field(1.0, ge=0)
     engagement_reference: float = Field(100.0, gt=0)
+    """The signal at which engagement reaches tanh(1) ~ 0.76 of its weight."""
     comment_weight: float = Field(0.5, ge=0)
+    """How much one comment counts next to one point or upvote."""
+    unknown_engagement: float = Field(0.5, ge=0, le=1)
+    """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
     source_weight: float = Field(0.5, ge=0)
+    """Score added per doubling of a source's configured weight."""
     duplicate_bonus: float = Field(0.3, ge=0)
+    """Score added per doubling of the number of distinct sources."""
     interest_boost: float = Field(0.5, ge=0)
+    max_interest_matches: int = Field(3, ge=0, le=100)
 
 
 class DigestConfig(_Model):

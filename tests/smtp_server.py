@@ -242,8 +242,9 @@ def run_sender(db_url: str, port: int, rate: float) -> None:
     of the store at ``db_url`` (light imports, so it starts fast)."""
     from datetime import UTC, datetime
 
+    from newsletter.config import SmtpConfig
     from newsletter.deliver.loop import RetryPolicy, deliver_edition
-    from newsletter.deliver.mailers import SmtpMailer, SmtpSettings
+    from newsletter.deliver.mailers import SmtpMailer
     from newsletter.render.email import MailSettings
     from newsletter.services.editions import Composer
     from newsletter.store import outbox
@@ -257,7 +258,7 @@ def run_sender(db_url: str, port: int, rate: float) -> None:
         secret="k",
     )
     mailer = SmtpMailer(
-        SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
+        SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
     )
     with Store(db_url) as store:
         outbox.ensure_tables(store)

@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter import __version__
 from newsletter.config import LlmConfig
+from newsletter.errors import CompletionError
 from newsletter.models import Digest, Item, Section
 from newsletter.store.database import Store, UTCDateTime, metadata
 from newsletter.summarize.summary import clean_text, extractive_summary
@@ -188,10 +189,6 @@ def section_job(section: Section, digest_name: str) -> Job | None:
         max_tokens=100,
         max_chars=SECTION_CHARS,
     )
-
-
-class CompletionError(Exception):
-    """A request or answer that gives no summary; the message says why (for the report)."""
 
 
 def parse_completion(body: bytes) -> str:

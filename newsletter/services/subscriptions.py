@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import DigestConfig
-from newsletter.errors import NewsletterError
+from newsletter.errors import AddressError
 from newsletter.models import MailFormat, Subscriber
 from newsletter.store import outbox
 from newsletter.store.database import Store
@@ -34,17 +34,6 @@ CSV_COLUMNS = (
     "format",
     "status",
 )
-
-
-class AddressError(NewsletterError, ValueError):
-    """An address that is not a valid email address (``reason`` says why)."""
-
-    def __init__(self, address: str, reason: str, *, line: int | None = None) -> None:
-        self.address = address
-        self.reason = reason
-        self.line = line
-        where = f"line {line}: " if line else ""
-        super().__init__(f"{where}{address!r} is not a valid email address: {reason}")
 
 
 def normalize_address(text: str) -> str:
@@ -329,3 +318,22 @@ def import_subscribers(
         report.updated += 1
     report.skipped.sort(key=lambda p: p.line)
     return report
+
+
+def leave_digest(
+    store: Store, email: str, digest: str, configured: Sequence[str], *, now: datetime
+) -> bool:
+    """Take ``email`` off ``digest``; with no digest left the address is unsubscribed.
+    Returns whether anything changed (False again and again: it is idempotent)."""
+    sub = outbox.get_subscriber(store, email)
+    if sub is None or sub.status in ("unsubscribed", "bounced"):
+        return False
+    current = list(sub.digests) or list(configured)
+    if digest not in current:
+        return False
+    remaining = tuple(d for d in current if d != digest)
+    if not remaining:
+        outbox.set_status(store, email, "unsubscribed", now=now)
+        return True
+    outbox.save_subscriber(store, replace(sub, digests=remaining), now=now)
+    return True

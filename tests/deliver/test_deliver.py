@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from newsletter.config import MailConfig, SmtpConfig
 from newsletter.deliver.loop import RetryPolicy, deliver_edition
-from newsletter.deliver.mailers import FileMailer, SmtpMailer, SmtpSettings
+from newsletter.deliver.mailers import FileMailer, SmtpMailer
 from newsletter.errors import AuthenticationError
 from newsletter.models import Subscriber
 from newsletter.render.email import MailSettings
@@ -32,9 +33,8 @@ from tests.smtp_server import (
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 FAST = RetryPolicy(tries_per_run=3, backoff=0.01, retry_delay=timedelta(minutes=5))
 MAIL = MailSettings(
+    MailConfig(domain="news.example.org", from_address="Daily <daily@news.example.org>"),
     base_url="https://news.example.org",
-    domain="news.example.org",
-    from_address="Daily <daily@news.example.org>",
 )
 
 
@@ -71,7 +71,7 @@ def setup_edition(store: Store, addresses: list[str]) -> int:
 
 
 def smtp(port: int, **kw: Any) -> SmtpMailer:
-    return SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
+    return SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
 
 
 def run(store: Store, eid: int, mailer: Any, workers: int = 1, **kw: Any) -> Any:
@@ -141,7 +141,7 @@ def test_a_stalled_server_times_out_and_is_retried(store: Store) -> None:
         rec,
     ):
         mailer = SmtpMailer(
-            SmtpSettings(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
+            SmtpConfig(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
         )
         report = run(store, eid, mailer)
     assert report.sent == 1
@@ -174,15 +174,15 @@ def test_starttls_and_auth(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com", "b@example.com"])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="starttls",
                 username=USERNAME,
                 password=PASSWORD,
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         report = run(store, eid, mailer, workers=2)
     assert report.sent == 2
@@ -193,13 +193,13 @@ def test_implicit_tls(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com"])
     with smtp_server(tls=certs, implicit_tls=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="tls",
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         assert run(store, eid, mailer).sent == 1
     assert rec.count()["a@example.com"] == 1
@@ -211,15 +211,15 @@ def test_refused_login_stops_the_run_and_keeps_every_row(
     eid = setup_edition(store, [f"u{i}@example.com" for i in range(5)])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="starttls",
                 username=USERNAME,
                 password="wrong",
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         with pytest.raises(AuthenticationError, match="refused the login"):
             run(store, eid, mailer, workers=2)

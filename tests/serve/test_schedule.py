@@ -10,6 +10,7 @@ import pytest
 from newsletter.config import DigestConfig
 from newsletter.errors import ConfigError
 from newsletter.models import Subscriber
+from newsletter.serve.daemon import schedule_for
 from newsletter.serve.schedule import (
     DigestSchedule,
     backoff,
@@ -21,7 +22,6 @@ from newsletter.serve.schedule import (
     period_key,
     plan_catch_up,
     previous_fire,
-    schedule_for,
     source_due,
 )
 
