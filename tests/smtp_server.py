@@ -45,7 +45,8 @@ class Recorder:
     ``script[address]`` is a list of actions used one per attempt, then "ok" forever:
     ``"ok"``, an SMTP reply like ``"451 4.3.0 try later"`` (given at DATA),
     ``"rcpt:550 5.1.1 no such user"`` (given at RCPT), ``"drop"`` (close the connection
-    instead of answering DATA), ``"stall"`` (do not answer for ``stall_seconds``).
+    instead of answering DATA), ``"stall"`` (do not answer DATA for ``stall_seconds``,
+    then 451), ``"rcpt:stall"`` (the same at RCPT).
     """
 
     script: dict[str, list[str]] = field(default_factory=dict)
@@ -69,6 +70,9 @@ class Recorder:
         if action != "ok":
             with self.lock:
                 self.attempts[address] += 1
+            if action == "stall":
+                await asyncio.sleep(self.stall_seconds)
+                return "451 4.4.2 too slow"
             return action
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,12 @@ def smtp(port: int, **kw: Any) -> SmtpMailer:
     return SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
 
 
-def run(store: Store, eid: int, mailer: Any, workers: int = 1, **kw: Any) -> Any:
+def run(
+    store: Store, eid: int, mailer: Any, workers: int = 1, policy: RetryPolicy = FAST, **kw: Any
+) -> Any:
     return asyncio.run(
         deliver_edition(
-            store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, workers=workers, **kw
+            store, eid, mailer, composer(), clock=lambda: NOW, policy=policy, workers=workers, **kw
         )
     )
 
@@ -146,6 +149,29 @@ def test_a_stalled_server_times_out_and_is_retried(store: Store) -> None:
         report = run(store, eid, mailer)
     assert report.sent == 1
     assert rec.count()["slow@example.com"] == 1
+
+
+def test_the_configured_timeout_fires_when_the_server_stops_answering(store: Store) -> None:
+    """The server accepts MAIL FROM, then never answers RCPT (within the test): the
+    client gives up after ``smtp.timeout`` itself (a timeout, no reply involved) and the
+    message waits in the outbox; one try per run, so no retry hides it."""
+    stall, timeout = 20.0, 0.3
+    eid = setup_edition(store, ["slow@example.com"])
+    script = {"slow@example.com": ["rcpt:stall"]}
+    with smtp_server(Recorder(script=script, stall_seconds=stall)) as (ctl, rec):
+        mailer = SmtpMailer(
+            SmtpConfig(host="127.0.0.1", port=ctl.port, security="none", timeout=timeout)
+        )
+        started = time.monotonic()
+        report = run(store, eid, mailer, policy=RetryPolicy(tries_per_run=1))
+        elapsed = time.monotonic() - started
+    assert report.retry == 1 and report.sent == 0
+    row = outbox.rows(store, eid)[0]
+    assert row.state == "retry"
+    assert row.last_error is not None and "Timed out" in row.last_error, row.last_error
+    # Given up on the client's timeout, long before the server would have answered.
+    assert elapsed < stall / 2
+    assert rec.messages == []
 
 
 def test_retry_rows_wait_for_their_time_then_go(store: Store) -> None:

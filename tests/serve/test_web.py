@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from newsletter.config import Settings, settings_from_dict
+from newsletter.deliver.mailers import MemoryMailer
 from newsletter.models import Entry, Subscriber
 from newsletter.serve import forms, web
 from newsletter.services.tokens import make_token, unsubscribe_value
@@ -29,12 +30,17 @@ NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
 XSS = '<script>alert("x")</script>'
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
+def fixed_clock() -> datetime:
+    """The clock of most tests: always NOW."""
+    return NOW
 
-    async def __call__(self, recipient: str, data: bytes, message_id: str) -> None:
-        self.sent.append((recipient, data))
+
+class Mailbox(MemoryMailer):
+    """The app's real mail path (``mailer_sender`` over a mailer), kept in memory."""
+
+    @property
+    def sent(self) -> list[tuple[str, bytes]]:
+        return [(m.recipient, m.data) for m in self.messages]
 
     def confirm_path(self, index: int = -1) -> str:
         msg = email.message_from_bytes(self.sent[index][1], policy=policy.default)
@@ -61,12 +67,17 @@ def make_settings(**extra: Any) -> Settings:
 
 
 class Site:
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] = fixed_clock,
+    ) -> None:
         self.store = store
         self.settings = settings or make_settings()
         self.mail = Mailbox()
         self.app = web.create_app(
-            self.settings, store, send_mail=self.mail, secret=SECRET, clock=lambda: NOW
+            self.settings, store, mailer=self.mail, secret=SECRET, clock=clock
         )
 
     def request(self, method: str, path: str, ip: str = "10.0.0.1", **kw: Any) -> httpx.Response:
@@ -303,6 +314,23 @@ def test_expired_confirm_link(site: Site, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 # -- unsubscribe (RFC 8058) ------------------------------------------------------------------
+
+
+def test_a_confirm_link_lives_three_days_on_the_apps_clock(store: Store) -> None:
+    """A link's age is read on the app's clock: 2 days after it was mailed it confirms,
+    4 days after it has expired (``CONFIRM_MAX_AGE`` is 3 days)."""
+    now = [NOW]
+    site = Site(store, clock=lambda: now[0])
+    site.post("/subscribe", data=form("early@example.org"))
+    site.post("/subscribe", data=form("late@example.org"))
+    early, late = site.mail.confirm_path(0), site.mail.confirm_path(1)
+    now[0] = NOW + timedelta(days=2)
+    assert site.get(early).status_code == 200
+    assert site.subscriber("early@example.org").status == "active"  # type: ignore[union-attr]
+    now[0] = NOW + timedelta(days=4)
+    r = site.get(late)
+    assert r.status_code == 400 and "expired" in r.text
+    assert site.subscriber("late@example.org").status == "pending"  # type: ignore[union-attr]
 
 
 def test_get_never_unsubscribes(site: Site) -> None:
