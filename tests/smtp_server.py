@@ -241,46 +241,6 @@ class CountingSink:
         return "250 OK"
 
 
-def run_sender(db_url: str, port: int, rate: float) -> None:
-    """A sender process for the crash test: the real outbox loop over SMTP for edition 1
-    of the store at ``db_url`` (light imports, so it starts fast)."""
-    from datetime import UTC, datetime
-
-    from newsletter.config import SmtpConfig
-    from newsletter.deliver.loop import RetryPolicy, deliver_edition
-    from newsletter.deliver.mailers import SmtpMailer
-    from newsletter.render.email import MailSettings
-    from newsletter.services.editions import Composer
-    from newsletter.store import outbox
-    from newsletter.store.database import Store
-
-    digest = sample_digest(5)
-    composer = Composer(
-        lambda interests: digest,
-        mail=MailSettings(base_url="https://news.example.org"),
-        period="2026-11-28",
-        secret="k",
-    )
-    mailer = SmtpMailer(
-        SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
-    )
-    with Store(db_url) as store:
-        outbox.ensure_tables(store)
-        report = asyncio.run(
-            deliver_edition(
-                store,
-                1,
-                mailer,
-                composer,
-                clock=lambda: datetime.now(UTC),
-                policy=RetryPolicy(backoff=0.01),
-                workers=2,
-                batch=4,
-            )
-        )
-    print(f"sent {report.sent} recovered {report.recovered}", flush=True)
-
-
 # -- sample data shared by the mail tests ----------------------------------------------------
 
 
@@ -325,9 +285,7 @@ def sample_digest(n: int = 5, *, title: str = "Daily Papers", item_title: str | 
     )
 
 
-if __name__ == "__main__" and sys.argv[1] == "sender":
-    run_sender(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
-elif __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
+if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
     sink_port = int(sys.argv[1])
     sink = CleanController(
         CountingSink(),

@@ -14,8 +14,12 @@ import pytest
 
 from newsletter.config import MailConfig, SmtpConfig
 from newsletter.deliver.loop import RetryPolicy, deliver_edition
-from newsletter.deliver.mailers import FileMailer, SmtpMailer
-from newsletter.errors import AuthenticationError
+from newsletter.deliver.mailers import FileMailer, MemoryMailer, Outgoing, SmtpMailer
+from newsletter.errors import (
+    AuthenticationError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from newsletter.models import Subscriber
 from newsletter.render.email import MailSettings
 from newsletter.services.editions import Composer
@@ -321,3 +325,71 @@ def test_file_mailer_writes_eml_files(store: Store, tmp_path: Path) -> None:
     msg = email.message_from_bytes(files[0].read_bytes())
     assert msg["To"] == "a <a@example.com>"
     assert msg.get_content_type() == "multipart/alternative"
+
+
+# -- the Mailer protocol, in memory ----------------------------------------------------------
+
+
+def test_memory_mailer_keeps_what_it_accepts_and_its_handler_can_refuse(store: Store) -> None:
+    eid = setup_edition(store, ["a@example.com", "busy@example.com", "gone@example.com"])
+
+    def handler(message: Outgoing) -> str | None:
+        if message.recipient == "busy@example.com":
+            raise TransientDeliveryError(message.recipient, "451 later")
+        if message.recipient == "gone@example.com":
+            raise PermanentDeliveryError(message.recipient, "550 no such user")
+        return None
+
+    mailer = MemoryMailer(handler)
+    report = run(store, eid, mailer)
+    assert mailer.recipients == ["a@example.com"]
+    assert email.message_from_bytes(mailer.messages[0].data)["To"] == "a <a@example.com>"
+    assert (report.sent, report.retry, report.failed) == (
+        1,
+        1,
+        [("gone@example.com", "550 no such user")],
+    )
+    states = {r.email: r.state for r in outbox.rows(store, eid)}
+    assert states == {
+        "a@example.com": "sent",
+        "busy@example.com": "retry",
+        "gone@example.com": "failed",
+    }
+
+
+def test_a_message_is_accepted_only_once_the_previous_one_is_recorded(store: Store) -> None:
+    """The outbox loop hands every session ``before_data``: a session without an
+    envelope awaits it before accepting, so each earlier message is already recorded as
+    sent (the duplicate window of a crash stays one message per connection)."""
+    addresses = [f"u{i}@example.com" for i in range(6)]
+    eid = setup_edition(store, addresses)
+    unrecorded: list[str] = []
+
+    def handler(message: Outgoing) -> None:
+        sent = {r.email for r in outbox.rows(store, eid, "sent")}
+        unrecorded.extend(a for a in mailer.recipients if a not in sent)
+
+    mailer = MemoryMailer(handler)
+    assert run(store, eid, mailer).sent == 6
+    assert unrecorded == []
+    assert sorted(mailer.recipients) == addresses
+
+
+def test_the_loop_opens_as_many_sessions_as_the_mailer_has_connections(store: Store) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(12)])
+    busy = {"now": 0, "peak": 0}
+
+    async def slow(message: Outgoing) -> None:
+        busy["now"] += 1
+        busy["peak"] = max(busy["peak"], busy["now"])
+        await asyncio.sleep(0.02)
+        busy["now"] -= 1
+
+    mailer = MemoryMailer(slow, connections=3)
+    report = asyncio.run(
+        deliver_edition(store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, batch=2)
+    )
+    assert report.sent == 12 and len(mailer.messages) == 12
+    assert busy["peak"] == 3
+    assert SmtpMailer(SmtpConfig(pool_size=4)).connections == 4
+    assert FileMailer("unused").connections == 1
