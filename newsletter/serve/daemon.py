@@ -11,14 +11,17 @@ database (so a restart replaces them instead of adding copies)::
 
 At start-up the daemon reads, before replacing them, when each digest job was due next:
 a run missed while the daemon was down is sent once if it is still within the digest's
-grace period, else skipped with a logged notice (``newsletter.schedule.plan_catch_up``).
+grace period, else skipped with a logged notice (``serve.schedule.plan_catch_up``).
+
+Every send goes through ``newsletter.services.delivery`` (``send_edition``, ``send_to``,
+``resume_edition``): the daemon decides when, the service how.
 
 Stopping (SIGTERM, Ctrl-C: ``newsletter.serve.runner``): no new job starts, a job in
 flight gets ``stop_timeout`` seconds to finish, then it is cancelled; the outbox hands a
 message interrupted mid-send back for the next run. The process exits 0.
 
 Log lines are ``event=... key=value`` pairs (digest, edition, counts) on the
-``newsletter.daemon`` logger.
+``newsletter.serve.daemon`` logger.
 """
 
 from __future__ import annotations

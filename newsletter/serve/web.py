@@ -10,16 +10,14 @@ Routes::
     GET  /confirm/{token}        activates the address (signed token, expires)
     GET  /unsubscribe/{token}    a page with one button (never unsubscribes: scanners GET)
     POST /unsubscribe/{token}    unsubscribes at once: 200, no redirect, idempotent
-    GET  /archive/               every digest's past editions
-    GET  /archive/{digest}/      one digest's past editions
-    GET  /archive/{digest}/{period}   one edition
-    GET  /{digest}/feed.xml      RSS 2.0 of the editions; /{digest}/atom.xml: Atom
+    GET  /archive/...            past editions and their feeds (``serve.archive``)
     GET  /healthz                {"status": "ok"} when the database answers
 
 Privacy: a subscribe request gets the same answer (and the same mail, a confirmation
 link) whether or not the address is known, so the form reveals nothing about who is
 subscribed. Pages carry ``Referrer-Policy: no-referrer`` so the tokens in their URLs
-never leak to the sites an archive page links to.
+never leak to the sites an archive page links to. A confirmation link's age is read
+on the app's clock. Form fields are read and checked by ``serve.forms``.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ async def send_edition(
     if dry_run:
         sample = composer.sample(email="preview@example.org", key="dry-run", now=now)
         result.message_bytes = len(sample.data)
-        result.items = composer.rendered((), "html").items if composer.renders else 0
+        result.items = composer.rendered((), "html").items
         return result
     await _deliver(
         store,
