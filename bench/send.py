@@ -37,8 +37,9 @@ import aiosmtplib  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from smtp_server import free_port, sample_digest  # noqa: E402
 
+from newsletter.config import MailConfig, SmtpConfig  # noqa: E402
 from newsletter.deliver.loop import RetryPolicy, deliver_edition  # noqa: E402
-from newsletter.deliver.mailers import SmtpMailer, SmtpSettings  # noqa: E402
+from newsletter.deliver.mailers import SmtpMailer  # noqa: E402
 from newsletter.render.email import MailSettings  # noqa: E402
 from newsletter.services.editions import Composer  # noqa: E402
 from newsletter.store import outbox  # noqa: E402
@@ -112,7 +113,9 @@ def composer() -> Composer:
     digest = sample_digest(40)
     return Composer(
         lambda interests: digest,
-        mail=MailSettings(base_url="https://news.example.org", domain="news.example.org"),
+        mail=MailSettings(
+            MailConfig(domain="news.example.org"), base_url="https://news.example.org"
+        ),
         period="2026-11-28",
         secret="bench-secret",
         list_title="Daily Papers",
@@ -133,7 +136,7 @@ def prepare(store: Store, n: int) -> int:
 
 
 def real_path(store: Store, edition_id: int, sink: Sink, n: int, pool: int) -> Timing:
-    mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=sink.port, security="none"))
+    mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=sink.port, security="none"))
     clock = Clock(sink.pid)
     report = asyncio.run(
         deliver_edition(

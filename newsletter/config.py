@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from newsletter.config_errors import EXAMPLES, check_references, dotted_name, find_line
 from newsletter.errors import ConfigError
 from newsletter.paths import default_config_path, default_database_url
 from newsletter.sources.fetch import (
@@ -136,12 +137,21 @@ class RankingConfig(_Model):
 
     half_life_hours: float = Field(DEFAULT_HALF_LIFE_HOURS, gt=0)
     freshness_weight: float = Field(1.0, ge=0)
+    no_date_freshness: float = Field(0.5, ge=0, le=1)
+    """Fraction of ``freshness_weight`` for items without any date."""
     engagement_weight: float = Field(1.0, ge=0)
     engagement_reference: float = Field(100.0, gt=0)
+    """The signal at which engagement reaches tanh(1) ~ 0.76 of its weight."""
     comment_weight: float = Field(0.5, ge=0)
+    """How much one comment counts next to one point or upvote."""
+    unknown_engagement: float = Field(0.5, ge=0, le=1)
+    """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
     source_weight: float = Field(0.5, ge=0)
+    """Score added per doubling of a source's configured weight."""
     duplicate_bonus: float = Field(0.3, ge=0)
+    """Score added per doubling of the number of distinct sources."""
     interest_boost: float = Field(0.5, ge=0)
+    max_interest_matches: int = Field(3, ge=0, le=100)
 
 
 class DigestConfig(_Model):
@@ -341,26 +351,6 @@ ENV_OVERRIDES: dict[str, str] = {
     "NEWSLETTER_LLM_MODEL": "llm.model",
 }
 
-_EXAMPLES: dict[str, str] = {
-    "schedule": 'schedule = "0 7 * * *"',
-    "timezone": 'timezone = "Europe/Paris"',
-    "since": 'since = "36h"',
-    "grace": 'grace = "3h"',
-    "group_by": 'group_by = "auto"   # or "topic", "source", "none"',
-    "kind": 'kind = "feed"   # or "auto", "hf-papers"',
-    "url": 'url = "https://example.org/feed.xml"',
-    "name": 'name = "arxiv-ai"',
-    "delivery": 'delivery = "smtp"   # or "file"',
-    "security": 'security = "starttls"   # or "tls", "none"',
-    "patterns": 'patterns = ["\\\\bLLMs?\\\\b"]',
-    "max_items": "max_items = 50",
-    "weight": "weight = 1.5",
-    "concurrency": "concurrency = 16",
-    "timeout": "timeout = 20",
-    "max_bytes": "max_bytes = 10000000",
-    "port": "port = 587",
-}
-
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     for var, dotted in ENV_OVERRIDES.items():
@@ -395,9 +385,9 @@ def settings_from_dict(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        setting = _dotted(loc)
+        setting = dotted_name(loc)
         leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-        line = _find_line(text, loc) if text else None
+        line = find_line(text, loc) if text else None
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
@@ -411,46 +401,12 @@ def settings_from_dict(
         if from_env:
             msg += f" (value from the environment variable {from_env[0]})"
         raise ConfigError(
-            msg, path=path, line=line, setting=setting, example=_EXAMPLES.get(leaf)
+            msg, path=path, line=line, setting=setting, example=EXAMPLES.get(leaf)
         ) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
-    _check_references(settings, text)
+    check_references(settings, text)
     return settings
-
-
-def _check_references(settings: Settings, text: str | None) -> None:
-    names = [s.name for s in settings.sources]
-    seen: set[str] = set()
-    for i, n in enumerate(names):
-        if n in seen:
-            raise ConfigError(
-                f"the source name {n!r} is used twice",
-                path=settings.path,
-                line=_find_line(text, ("sources", i, "name")) if text else None,
-                setting=f"sources[{i}].name",
-                example='name = "arxiv-ai"',
-            )
-        seen.add(n)
-    digest_names: set[str] = set()
-    for i, d in enumerate(settings.digests):
-        if d.name in digest_names:
-            raise ConfigError(
-                f"the digest name {d.name!r} is used twice",
-                path=settings.path,
-                line=_find_line(text, ("digests", i, "name")) if text else None,
-                setting=f"digests[{i}].name",
-            )
-        digest_names.add(d.name)
-        for s in d.sources:
-            if s not in seen:
-                raise ConfigError(
-                    f"names an unknown source {s!r} (known: {', '.join(names) or 'none'})",
-                    path=settings.path,
-                    line=_find_line(text, ("digests", i, "sources")) if text else None,
-                    setting=f"digests[{i}].sources",
-                    example=f'sources = ["{names[0]}"]' if names else None,
-                )
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:
@@ -495,84 +451,9 @@ def resolve_path(settings: Settings, value: str) -> Path:
     return Path(value).expanduser()
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for p in loc:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
 def _deep_copy(d: Any) -> Any:
     if isinstance(d, dict):
         return {k: _deep_copy(v) for k, v in d.items()}
     if isinstance(d, list):
         return [_deep_copy(v) for v in d]
     return d
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
-
-
-def _find_line(text: str | None, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the setting at ``loc`` (pydantic's error location).
-
-    Walks the TOML text tracking the current table (``[a.b]``) and array-of-tables index
-    (``[[digests]]``), and returns the line of the innermost key that matches, else the
-    line of the table itself. Inline tables and dotted keys fall back to the table line.
-    """
-    if not text:
-        return None
-    # The table path the error lives in, as header names with array indices.
-    want: list[str | int] = [p for p in loc]
-    counters: dict[str, int] = {}
-    current: list[str | int] = []
-    best: int | None = None
-    best_depth = -1
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        m = _HEADER.match(line)
-        if m and not line.lstrip().startswith("#"):
-            is_array = m.group(1) == "[["
-            parts = [s.strip().strip('"') for s in m.group(2).split(".")]
-            path: list[str | int] = []
-            prefix = ""
-            for i, part in enumerate(parts):
-                prefix = f"{prefix}.{part}" if prefix else part
-                path.append(part)
-                last = i == len(parts) - 1
-                if last and is_array:
-                    counters[prefix + _idx_key(path[:-1])] = (
-                        counters.get(prefix + _idx_key(path[:-1]), -1) + 1
-                    )
-                    path.append(counters[prefix + _idx_key(path[:-1])])
-                elif not last and f"{prefix}{_idx_key(path[:-1])}" in counters:
-                    path.append(counters[f"{prefix}{_idx_key(path[:-1])}"])
-            current = path
-            depth = _match_depth(current, want)
-            if depth == len(current) and depth > best_depth:
-                best, best_depth = lineno, depth
-            continue
-        k = _KEY.match(line)
-        if k:
-            key = k.group(1).strip("\"'")
-            full = [*current, key]
-            depth = _match_depth(full, want)
-            if depth == len(full) and depth > best_depth:
-                best, best_depth = lineno, depth
-    return best
-
-
-def _idx_key(path: list[str | int]) -> str:
-    return "@" + ".".join(str(p) for p in path)
-
-
-def _match_depth(have: list[str | int], want: list[str | int]) -> int:
-    n = 0
-    for a, b in zip(have, want, strict=False):
-        if a != b:
-            break
-        n += 1
-    return n

@@ -1,26 +1,47 @@
 """One exception tree for the whole project.
 
 Every error a user can cause carries the context needed to fix it (which file and line,
-which source, which subscriber), and the CLI turns it into a message and an exit code::
+which source, which subscriber). Each class says how the command line ends when it
+reaches the user: its ``exit_code`` (``EXIT_FAILED`` unless the tree shows otherwise),
+read in one place, ``newsletter.cli.common.handle_errors``::
 
-    NewsletterError
-    ├── ConfigError          bad settings: file, line, setting, what a valid value looks like
-    ├── SourceError          a source could not be read: carries the source name/URL
-    │   ├── FetchError       network / HTTP failure (status, reason)
-    │   └── ParseError       bytes that are not a feed we can read
-    ├── StoreError           the database could not be opened or written
-    ├── TemplateError        a template is missing or broken (names the template)
-    └── DeliveryError        a message could not be delivered
-        ├── PermanentDeliveryError   5xx: this recipient will never accept it
-        ├── TransientDeliveryError   4xx, timeouts, dropped connections: retry later
-        └── AuthenticationError      the server refused our credentials: stop the run
+    NewsletterError                     exit 1
+    ├── ConfigError                     exit 2  bad settings: file, line, setting, example
+    ├── AddressError (ValueError)       exit 2  not a valid email address
+    ├── TemplateError                   exit 2  a template is missing or broken
+    ├── SourceError                             a source could not be read (name/URL)
+    │   └── ParseError                          bytes that are not a feed we can read
+    ├── StoreError                              the database could not be opened or written
+    │   └── SchemaError                         its schema is not the one this code reads
+    │       ├── SchemaOutdatedError             older: run `newsletter db upgrade`
+    │       └── SchemaTooNewError               written by a later version of newsletter
+    ├── DeliveryError                           one message could not be delivered
+    │   ├── PermanentDeliveryError              5xx: this recipient will never accept it
+    │   └── TransientDeliveryError              4xx, timeouts, dropped connections: retry
+    ├── AuthenticationError                     the mail server refused us: stop the run
+    ├── BadTokenError (ValueError)              a link token forged, damaged or of another kind
+    │   └── ExpiredTokenError                   a genuine token older than its lifetime
+    ├── CompletionError                         the LLM endpoint gave no usable summary
+    └── EmptyVocabularyError (ValueError)       no term left to vectorize (grouping falls back)
+
+A source that cannot be downloaded is not an exception: the fetch result carries the
+reason as text (``FetchResult.error``), and one bad source never stops a run.
 """
 
 from __future__ import annotations
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""Something could not be done (no source readable, a recipient failed for good...)."""
+EXIT_USAGE = 2
+"""Usage or configuration error: fix the command or the settings."""
+
 
 class NewsletterError(Exception):
     """Base of every error the project raises on purpose."""
+
+    exit_code: int = EXIT_FAILED
+    """How the command line ends when this error reaches it."""
 
 
 class ConfigError(NewsletterError):
@@ -29,6 +50,8 @@ class ConfigError(NewsletterError):
     ``str(err)`` reads like ``config/demo.toml, line 12: digests[0].schedule: must be a cron
     expression like "0 7 * * *"``.
     """
+
+    exit_code = EXIT_USAGE
 
     def __init__(
         self,
@@ -55,6 +78,25 @@ class ConfigError(NewsletterError):
         return f"{where}{what}{self.message}{hint}"
 
 
+class AddressError(NewsletterError, ValueError):
+    """An address that is not a valid email address (``reason`` says why)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, address: str, reason: str, *, line: int | None = None) -> None:
+        self.address = address
+        self.reason = reason
+        self.line = line
+        where = f"line {line}: " if line else ""
+        super().__init__(f"{where}{address!r} is not a valid email address: {reason}")
+
+
+class TemplateError(NewsletterError):
+    """A template is missing or fails to render; the message names the template."""
+
+    exit_code = EXIT_USAGE
+
+
 class SourceError(NewsletterError):
     """A source could not be read; ``source`` names it (its name or URL)."""
 
@@ -62,14 +104,6 @@ class SourceError(NewsletterError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
-
-
-class FetchError(SourceError):
-    """The source could not be downloaded (network or HTTP error)."""
-
-    def __init__(self, source: str, reason: str, *, status: int | None = None) -> None:
-        self.status = status
-        super().__init__(source, reason)
 
 
 class ParseError(SourceError):
@@ -80,8 +114,24 @@ class StoreError(NewsletterError):
     """The database could not be opened, migrated or written."""
 
 
-class TemplateError(NewsletterError):
-    """A template is missing or fails to render; the message names the template."""
+class SchemaError(StoreError):
+    """The database's schema is not the one this code reads and writes. Names the
+    database, its revision (``current``, None when it has none) and the code's
+    (``expected``)."""
+
+    def __init__(self, message: str, *, database: str, current: str | None, expected: str):
+        self.database = database
+        self.current = current
+        self.expected = expected
+        super().__init__(message)
+
+
+class SchemaOutdatedError(SchemaError):
+    """The database is at an older revision than the code: ``newsletter db upgrade``."""
+
+
+class SchemaTooNewError(SchemaError):
+    """The database was upgraded by a later version of newsletter."""
 
 
 class DeliveryError(NewsletterError):
@@ -102,4 +152,23 @@ class TransientDeliveryError(DeliveryError):
 
 
 class AuthenticationError(NewsletterError):
-    """The mail server refused our credentials: nothing can be sent this run."""
+    """The mail server refused our credentials (or the session the settings ask for):
+    nothing can be sent this run."""
+
+
+class BadTokenError(NewsletterError, ValueError):
+    """A link token that was forged, damaged or made for another kind of link."""
+
+
+class ExpiredTokenError(BadTokenError):
+    """A token with a valid signature that is older than its lifetime."""
+
+
+class CompletionError(NewsletterError):
+    """An LLM request or answer that gives no summary; the message says why (for the
+    report: the extractive summary is kept)."""
+
+
+class EmptyVocabularyError(NewsletterError, ValueError):
+    """No term of any document is left to make a column of (the vectorizer's input was
+    empty or only stop words); callers fall back to fewer constraints or no grouping."""

@@ -45,7 +45,8 @@ class Recorder:
     ``script[address]`` is a list of actions used one per attempt, then "ok" forever:
     ``"ok"``, an SMTP reply like ``"451 4.3.0 try later"`` (given at DATA),
     ``"rcpt:550 5.1.1 no such user"`` (given at RCPT), ``"drop"`` (close the connection
-    instead of answering DATA), ``"stall"`` (do not answer for ``stall_seconds``).
+    instead of answering DATA), ``"stall"`` (do not answer DATA for ``stall_seconds``,
+    then 451), ``"rcpt:stall"`` (the same at RCPT).
     """
 
     script: dict[str, list[str]] = field(default_factory=dict)
@@ -69,6 +70,9 @@ class Recorder:
         if action != "ok":
             with self.lock:
                 self.attempts[address] += 1
+            if action == "stall":
+                await asyncio.sleep(self.stall_seconds)
+                return "451 4.4.2 too slow"
             return action
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -237,43 +241,6 @@ class CountingSink:
         return "250 OK"
 
 
-def run_sender(db_url: str, port: int, rate: float) -> None:
-    """A sender process for the crash test: the real outbox loop over SMTP for edition 1
-    of the store at ``db_url`` (light imports, so it starts fast)."""
-    from datetime import UTC, datetime
-
-    from newsletter.deliver.loop import RetryPolicy, deliver_edition
-    from newsletter.deliver.mailers import SmtpMailer, SmtpSettings
-    from newsletter.render.email import MailSettings
-    from newsletter.services.editions import Composer
-    from newsletter.store.database import Store
-
-    digest = sample_digest(5)
-    composer = Composer(
-        lambda interests: digest,
-        mail=MailSettings(base_url="https://news.example.org"),
-        period="2026-11-28",
-        secret="k",
-    )
-    mailer = SmtpMailer(
-        SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, rate_limit=rate)
-    )
-    with Store(db_url) as store:
-        report = asyncio.run(
-            deliver_edition(
-                store,
-                1,
-                mailer,
-                composer,
-                clock=lambda: datetime.now(UTC),
-                policy=RetryPolicy(backoff=0.01),
-                workers=2,
-                batch=4,
-            )
-        )
-    print(f"sent {report.sent} recovered {report.recovered}", flush=True)
-
-
 # -- sample data shared by the mail tests ----------------------------------------------------
 
 
@@ -318,9 +285,7 @@ def sample_digest(n: int = 5, *, title: str = "Daily Papers", item_title: str | 
     )
 
 
-if __name__ == "__main__" and sys.argv[1] == "sender":
-    run_sender(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
-elif __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
+if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
     sink_port = int(sys.argv[1])
     sink = CleanController(
         CountingSink(),

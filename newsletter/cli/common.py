@@ -1,9 +1,11 @@
 """What every command shares: error handling and exit codes, ``--config``, loading the
-settings and opening the store. The command modules (``cli``, ``cli_mail``, ``cli_run``)
-import from here, never from each other.
+settings and opening the store. The command modules (``newsletter.cli.*``) import from
+here, never from each other.
 
 Exit codes: 0 done, 1 nothing could be done (no source readable, a recipient failed for
-good), 2 usage or configuration error.
+good), 2 usage or configuration error, 130 interrupted. A project error's code is its
+class's ``exit_code`` (see ``newsletter.errors``); ``handle_errors`` is the one place that
+turns errors into codes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
-from newsletter.errors import ConfigError, NewsletterError, StoreError, TemplateError
+from newsletter.errors import EXIT_FAILED as EXIT_FAILED
+from newsletter.errors import EXIT_OK as EXIT_OK
+from newsletter.errors import EXIT_USAGE as EXIT_USAGE
+from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
@@ -24,9 +29,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def warn(message: str) -> None:
@@ -47,17 +50,11 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ConfigError as exc:
-            fail(str(exc), EXIT_USAGE)
-        except TemplateError as exc:
-            fail(str(exc), EXIT_USAGE)
-        except StoreError as exc:
-            fail(str(exc), EXIT_FAILED)
         except NewsletterError as exc:
-            fail(str(exc), EXIT_FAILED)
+            fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
 
     return cast(F, wrapper)
 

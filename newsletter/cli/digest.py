@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -20,11 +18,8 @@ from newsletter.cli.common import (
 )
 from newsletter.clock import now_utc
 from newsletter.errors import ConfigError
-from newsletter.models import Source
+from newsletter.models import Digest, Source
 from newsletter.render.digest import FORMATS, Format, render_digest
-
-if TYPE_CHECKING:
-    from newsletter.store.database import Store
 
 
 @click.command()
@@ -67,7 +62,7 @@ def digest(
     digest configures is written.
     """
     from newsletter.config import parse_duration, settings_from_dict
-    from newsletter.services import editions, ingest
+    from newsletter.services import digests, ingest, outputs
 
     if since:
         try:
@@ -83,11 +78,11 @@ def digest(
     cfg = settings.digest(digest_name)
     now = now_utc()
     if one_off:
-        chosen: list[Source] = editions.sources_from_args(sources)
+        chosen: list[Source] = digests.sources_from_args(sources)
         # A one-off digest of given sources leaves no trace: an in-memory database.
         store = open_store(settings, "sqlite://" if not config_path else None)
     else:
-        chosen = editions.digest_sources(settings, cfg)
+        chosen = digests.digest_sources(settings, cfg)
         if not chosen:
             raise ConfigError(
                 "no sources configured",
@@ -111,71 +106,41 @@ def digest(
                 fail("no source could be read", EXIT_FAILED)
         if one_off and not config_path:
             # No config names the digest: call it after what it reads.
-            cfg = cfg.model_copy(update={"title": _one_off_title(chosen, store)})
-        result = editions.make_digest(
-            store,
-            settings,
-            cfg,
-            chosen,
-            now=now,
-            since=since,
-            max_items=max_items,
-            on_warning=warn,
+            cfg = cfg.model_copy(update={"title": digests.one_off_title(chosen, store)})
+        result = digests.make_digest(
+            store, settings, cfg, chosen, now=now, since=since, max_items=max_items, on_warning=warn
         )
     if explain:
-        from newsletter.summarize.rank import explain as explain_item
-
-        ranked = sorted(
-            ((item, section.title) for section in result.sections for item in section.items),
-            key=lambda pair: -pair[0].score,
-        )
-        for n, (item, section_title) in enumerate(ranked, start=1):
-            click.echo(
-                f"{n:>3}. {explain_item(item)}  [{section_title[:30]}] {item.entry.title[:60]}",
-                err=True,
-            )
+        _explain(result)
     if fmt is None and output is None and not one_off:
-        outputs = editions.configured_outputs(cfg)
-        if outputs:
-            written = editions.write_outputs(result, outputs, template_dir=settings.template_dir)
+        configured = outputs.configured_outputs(cfg)
+        if configured:
+            written = outputs.write_outputs(result, configured, template_dir=settings.template_dir)
             for f_, path in written.items():
                 click.echo(f"wrote {f_:<8} {path}", err=True)
             click.echo(f"{result.item_count} items in {len(result.sections)} sections", err=True)
             return
-    fmt = fmt or _format_from_suffix(output) or "markdown"
+    fmt = fmt or outputs.format_for(output) or "markdown"
     if output is not None:
-        written = editions.write_outputs(result, {fmt: output}, template_dir=settings.template_dir)
+        outputs.write_outputs(result, {fmt: output}, template_dir=settings.template_dir)
         click.echo(f"wrote {fmt} digest to {output} ({result.item_count} items)", err=True)
         return
     text = render_digest(result, fmt, template_dir=settings.template_dir)
     click.echo(text, nl=not text.endswith("\n"))
 
 
-def _one_off_title(chosen: Sequence[Source], store: Store) -> str:
-    """A one-off digest of one source is named after the feed's own title."""
-    if len(chosen) == 1:
-        state = store.source_state(chosen[0].name)
-        if state and state.title:
-            return state.title
-        return f"Digest of {chosen[0].name}"
-    return f"Digest of {len(chosen)} sources"
+def _explain(digest: Digest) -> None:
+    """Each item's score breakdown on stderr, best first."""
+    from newsletter.summarize.rank import explain
 
-
-def _format_from_suffix(path: Path | None) -> Format | None:
-    if path is None:
-        return None
-    return cast(
-        Format | None,
-        {
-            ".md": "markdown",
-            ".markdown": "markdown",
-            ".html": "html",
-            ".htm": "html",
-            ".txt": "text",
-            ".rss": "rss",
-            ".atom": "atom",
-        }.get(path.suffix.lower()),
+    ranked = sorted(
+        ((item, section.title) for section in digest.sections for item in section.items),
+        key=lambda pair: -pair[0].score,
     )
+    for n, (item, section_title) in enumerate(ranked, start=1):
+        click.echo(
+            f"{n:>3}. {explain(item)}  [{section_title[:30]}] {item.entry.title[:60]}", err=True
+        )
 
 
 COMMANDS = (digest,)

@@ -90,7 +90,8 @@ def run(
     Ctrl-C stops it cleanly (exit 0).
     """
     from newsletter.deliver.mailers import make_mailer
-    from newsletter.serve.daemon import Daemon, DaemonOptions, serve_until_stopped
+    from newsletter.serve.daemon import Daemon, DaemonOptions
+    from newsletter.serve.runner import serve_until_stopped
 
     settings = load_settings(config_path, required=True)
     interval = _duration(poll_interval, "--poll-interval") if poll_interval else None
@@ -135,7 +136,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     Put it behind a reverse proxy for TLS; set web.base_url to the public URL.
     """
     from newsletter.deliver.mailers import make_mailer
-    from newsletter.serve.daemon import serve_until_stopped
+    from newsletter.serve.runner import serve_until_stopped
 
     settings = load_settings(config_path)
     _log_to_stderr()
@@ -163,17 +164,14 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
 def rss(config_path: Path | None, digest_name: str | None, atom: bool, output: Path | None) -> None:
     """Write the feed of a digest's past editions (the same as /DIGEST/feed.xml), one
     item per edition with its full HTML, without running a server."""
-    from newsletter.serve.web import FEED_EDITIONS, WebApp
+    from newsletter.render.templates import make_environment
+    from newsletter.serve.archive import FEED_EDITIONS, EditionArchive
 
     settings = load_settings(config_path)
     cfg = settings.digest(digest_name)
-
-    async def no_mail(recipient: str, data: bytes, message_id: str) -> None:
-        raise AssertionError("the rss command sends no mail")
-
     with open_store(settings) as store:
-        app = WebApp(settings, store, no_mail, secret="unused")
-        data = app.feed(cfg.name, "atom" if atom else "rss")
+        archive = EditionArchive(settings, store, make_environment(settings.template_dir))
+        data = archive.feed(cfg.name, "atom" if atom else "rss")
         count = len(store.editions(cfg.name, limit=1000))
     assert data is not None
     if output is None:

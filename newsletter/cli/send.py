@@ -22,13 +22,11 @@ from newsletter.cli.common import (
     open_store,
 )
 from newsletter.clock import now_utc
-from newsletter.deliver.loop import send_one
-from newsletter.deliver.mailers import FileMailer, make_mailer
-from newsletter.errors import ConfigError
-from newsletter.services.editions import composer_for, plan_edition, send_edition
-from newsletter.services.subscriptions import (
-    AddressError,
-)
+from newsletter.deliver.mailers import FileMailer, Mailer, make_mailer
+from newsletter.errors import AddressError, ConfigError
+from newsletter.services.delivery import SendResult, send_edition, send_test_copy
+from newsletter.services.delivery import preview as preview_edition
+from newsletter.services.outputs import write_text
 from newsletter.services.tokens import secret_key
 from newsletter.store import outbox
 
@@ -58,44 +56,35 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
     Exit 0 when all was delivered or queued for retry, 1 when some recipients failed
     for good (listed), 2 for usage or configuration errors.
     """
-    from newsletter.services.subscriptions import normalize_address
-
     settings = load_settings(config_path)
     cfg = settings.digest(digest_name)
     now = now_utc()
     real = settings.mail.delivery == "smtp" and not dry_run
     secret = secret_key(required=real)
-    with open_store(settings) as store:
-        if to is not None:
+    if to is not None:
+        with open_store(settings) as store:
+            mailer = None if dry_run else make_mailer(settings)
             try:
-                address = normalize_address(to)
+                copy = asyncio.run(
+                    send_test_copy(store, settings, cfg, mailer, to, now=now, secret=secret)
+                )
             except AddressError as exc:
                 raise ConfigError(
                     exc.reason, setting="--to", example="--to me@example.org"
                 ) from None
-            plan = plan_edition(store, settings, cfg, now=now, create=False)
-            composer = composer_for(store, settings, cfg, plan, secret=secret)
-            message = composer.message(
-                email=address,
-                name="",
-                key=f"test-{now.timestamp():.0f}",
-                interests=(),
-                fmt="html",
-                now=now,
-            )
-            if dry_run:
-                click.echo(f"would send a test copy to {address} ({kb(len(message.data))})")
-                return
-            mailer = make_mailer(settings)
-            reply = asyncio.run(send_one(mailer, message))
-            click.echo(f"sent a test copy of {cfg.name} {plan.period} to {address}: {reply}")
-            return
-        mailer = make_mailer(settings) if not dry_run else FileMailer(settings.mail.mail_dir)
+        address = copy.message.recipient
+        if dry_run:
+            click.echo(f"would send a test copy to {address} ({kb(len(copy.message.data))})")
+        else:
+            click.echo(f"sent a test copy of {cfg.name} {copy.period} to {address}: {copy.reply}")
+        return
 
-        def progress(row: outbox.OutboxRow, state: str, detail: str) -> None:
-            if state != "sent":
-                click.echo(f"{row.email}: {state}: {detail}", err=True)
+    def progress(row: outbox.OutboxRow, state: str, detail: str) -> None:
+        if state != "sent":
+            click.echo(f"{row.email}: {state}: {detail}", err=True)
 
+    mailer = make_mailer(settings) if not dry_run else FileMailer(settings.mail.mail_dir)
+    with open_store(settings) as store:
         result = asyncio.run(
             send_edition(
                 store,
@@ -109,7 +98,11 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
                 on_result=progress,
             )
         )
-    label = f"{cfg.name} {result.period}"
+    _report(cfg.name, result, mailer, dry_run=dry_run)
+
+
+def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> None:
+    label = f"{name} {result.period}"
     if result.edition is None and not result.items and not result.message_bytes:
         click.echo(f"{label}: nothing new since the last edition; nothing to send")
         return
@@ -131,7 +124,7 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
         + f" in {report.seconds:.1f}s"
     )
     if isinstance(mailer, FileMailer) and report.sent:
-        click.echo(f"messages written to {mailer.folder / cfg.name / result.period}", err=True)
+        click.echo(f"messages written to {mailer.folder / name / result.period}", err=True)
     if report.failed:
         click.echo("failed for good:", err=True)
         for address, reason in report.failed:
@@ -158,28 +151,21 @@ def preview(
 ) -> None:
     """Write the HTML email of the current edition to a file and print its size
     (Gmail clips HTML over 102 KB; the email is kept under 90 KB)."""
-    from newsletter.render.email import MAX_HTML_BYTES, parse_message
+    from newsletter.render.email import MAX_HTML_BYTES
 
     settings = load_settings(config_path)
     cfg = settings.digest(digest_name)
-    now = now_utc()
     with open_store(settings) as store:
-        plan = plan_edition(store, settings, cfg, now=now, create=False)
-        composer = composer_for(store, settings, cfg, plan, secret=secret_key(required=False))
-        message = composer.message(
-            email="preview@example.org", name="", key="preview", interests=(), fmt="html", now=now
+        sample = preview_edition(
+            store, settings, cfg, now=now_utc(), secret=secret_key(required=False)
         )
-    rendered = composer.rendered((), "html")
-    msg = parse_message(message.data)
-    body = msg.get_body(("html",))
-    html = body.get_content() if body is not None else ""
     path = output or Path(settings.mail.mail_dir).expanduser() / f"{cfg.name}-preview.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    size = len(html.encode("utf-8"))
+    html = sample.html
+    write_text(path, html)
+    rendered = sample.rendered
     click.echo(
-        f"wrote {path}: HTML {kb(size)} (limit {kb(MAX_HTML_BYTES)}), message "
-        f"{kb(len(message.data))}, {rendered.items} items"
+        f"wrote {path}: HTML {kb(len(html.encode('utf-8')))} (limit {kb(MAX_HTML_BYTES)}), "
+        f"message {kb(len(sample.message.data))}, {rendered.items} items"
         + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
     )
     if open_browser:

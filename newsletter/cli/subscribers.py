@@ -22,10 +22,9 @@ from newsletter.cli.common import (
     warn,
 )
 from newsletter.clock import now_utc
-from newsletter.errors import ConfigError
+from newsletter.errors import AddressError, ConfigError
 from newsletter.models import MailFormat
 from newsletter.services.subscriptions import (
-    AddressError,
     add_subscriber,
     import_subscribers,
     list_subscribers,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from newsletter.config import Settings, parse_duration
-from newsletter.deliver.mailers import Mailer, MailSession, Outgoing, SmtpSession
+from newsletter.config import SmtpConfig, parse_duration
+from newsletter.deliver.mailers import Mailer, MailSession, Outgoing
 from newsletter.errors import (
     AuthenticationError,
     PermanentDeliveryError,
@@ -46,8 +46,8 @@ class RetryPolicy:
     max_delay: timedelta = timedelta(hours=6)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        s = settings.smtp
+    def from_config(cls, s: SmtpConfig) -> RetryPolicy:
+        """The policy of the ``[smtp]`` settings."""
         return cls(
             tries_per_run=s.tries_per_run,
             backoff=s.backoff,
@@ -161,7 +161,7 @@ async def deliver_edition(
     *,
     clock: Callable[[], datetime],
     policy: RetryPolicy | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     batch: int = 32,
     lease: timedelta = outbox.DEFAULT_LEASE,
     on_result: Callable[[OutboxRow, str, str], None] | None = None,
@@ -171,9 +171,10 @@ async def deliver_edition(
     ``compose(row, now)`` builds the message for a row. ``on_result(row, state, detail)``
     hears about each message (``sent``, ``retry``, ``failed``) once it is recorded.
     Raises ``AuthenticationError`` after giving back every claimed row when the server
-    refuses the login. Each of the ``workers`` connections claims ``batch`` rows at a
-    time; a claimed row that was never attempted is given back (or, after a crash,
-    recovered by the next run), so the batch size does not widen the duplicate window.
+    refuses the login. Each of the ``workers`` connections (default: the mailer's
+    ``connections``) claims ``batch`` rows at a time; a claimed row that was never
+    attempted is given back (or, after a crash, recovered by the next run), so the batch
+    size does not widen the duplicate window.
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -218,7 +219,8 @@ async def deliver_edition(
                     outbox.release(store, rows[i + 1 :] if attempt.done else rows[i:])
                     raise
 
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    count = mailer.connections if workers is None else workers
+    await asyncio.gather(*(worker() for _ in range(max(1, count))))
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
@@ -249,12 +251,10 @@ class _Attempt:
         await self.ledger.settle(self.previous)
 
     async def _send(self, message: Outgoing) -> str:
-        if isinstance(self.session, SmtpSession):
-            # The previous outcome is committed while this envelope goes out, and before
-            # this DATA: at most one accepted message per connection is ever unrecorded.
-            return await self.session.send(message, before_data=self._settle_previous)
-        await self._settle_previous()
-        return await self.session.send(message)
+        # The previous outcome is committed before this message can be accepted (over
+        # SMTP: while its envelope goes out): at most one accepted message per connection
+        # is ever unrecorded.
+        return await self.session.send(message, before_data=self._settle_previous)
 
     async def run(
         self,

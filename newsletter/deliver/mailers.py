@@ -1,10 +1,16 @@
 """Mailers behind one small protocol: ``FileMailer`` (``.eml`` files), ``SmtpMailer``
-(aiosmtplib).
+(aiosmtplib), ``MemoryMailer`` (a list, for tests and for embedding).
 
 Mailers::
 
+    Mailer.connections -> how many sessions the outbox loop opens at once
     Mailer.session() -> async context manager of a MailSession (one connection)
-    MailSession.send(Outgoing) -> the server's reply
+    MailSession.send(Outgoing, before_data=...) -> the server's reply
+
+``before_data``, when given, is awaited before the message can be accepted: an SMTP
+session sends the envelope first and awaits it before DATA (so the outbox commits the
+previous outcome while the envelope is on the wire); a session with no envelope awaits
+it first. Either way no message is accepted before it returns.
 
 Errors: a 5xx reply raises ``PermanentDeliveryError`` (that recipient only); 4xx, timeouts
 and dropped connections raise ``TransientDeliveryError``; a refused login raises
@@ -15,19 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
-from newsletter.config import Settings
+from newsletter.config import Settings, SmtpConfig
 from newsletter.errors import (
     AuthenticationError,
     ConfigError,
@@ -53,18 +60,31 @@ class Outgoing:
     """A readable path-like name (``digest/period/address``) for the file mailer."""
 
 
+BeforeData = Callable[[], Awaitable[None]]
+"""Awaited by a session before the message can be accepted (see the module docstring)."""
+
+
 class MailSession(Protocol):
     """One connection to a mail server (or a folder), used for many messages."""
 
-    async def send(self, message: Outgoing) -> str:
-        """Deliver one message; return the server's reply."""
+    async def send(self, message: Outgoing, *, before_data: BeforeData | None = None) -> str:
+        """Deliver one message; return the server's reply. ``before_data`` (when given)
+        is awaited before the message can be accepted."""
         ...
 
 
 class Mailer(Protocol):
     """Something that opens sessions: ``async with mailer.session() as s``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """A short name for logs (``file``, ``smtp``, ``memory``)."""
+        ...
+
+    @property
+    def connections(self) -> int:
+        """How many sessions the outbox loop may open at once (SMTP: ``pool_size``)."""
+        ...
 
     def session(self) -> contextlib.AbstractAsyncContextManager[MailSession]:
         """A session (one reused connection)."""
@@ -78,6 +98,7 @@ class FileMailer:
     """Writes each message as an ``.eml`` file under ``folder`` (atomically)."""
 
     name = "file"
+    connections = 1
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder).expanduser()
@@ -89,8 +110,10 @@ class FileMailer:
         parts = [p for p in parts if p not in (".", "..")] or ["message"]
         return self.folder.joinpath(*parts[:-1], parts[-1] + ".eml")
 
-    async def send(self, message: Outgoing) -> str:
+    async def send(self, message: Outgoing, *, before_data: BeforeData | None = None) -> str:
         """Write the message; the reply names the file."""
+        if before_data is not None:
+            await before_data()
         path = self.path_for(message)
         await asyncio.to_thread(_write_atomic, path, message.data)
         return f"250 written to {path}"
@@ -108,31 +131,48 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    """How to reach the SMTP server. ``password`` never comes from a config file."""
-
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
-    pool_size: int = 2
-    rate_limit: float | None = None
-    tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
-
-    def __repr__(self) -> str:
-        pw = "'***'" if self.password else "None"
-        return (
-            f"SmtpSettings(host={self.host!r}, port={self.port}, security={self.security!r}, "
-            f"username={self.username!r}, password={pw}, pool_size={self.pool_size})"
-        )
+Reply = Callable[[Outgoing], Awaitable[str | None] | str | None]
+"""A ``MemoryMailer`` handler: the reply for a message (``None``: a standard one), or
+it raises ``TransientDeliveryError`` / ``PermanentDeliveryError`` to refuse it."""
 
 
-def smtp_settings(settings: Settings, env: dict[str, str] | None = None) -> SmtpSettings:
-    """SmtpSettings from the configuration; the password only from
-    ``NEWSLETTER_SMTP_PASSWORD`` (a password in the config file is refused)."""
+class MemoryMailer:
+    """Keeps every accepted message in ``messages``: for tests and for programs that
+    embed the pipeline (like httpx's ``MockTransport``). ``handler``, when given, sees
+    each message first and may refuse it (raise a ``DeliveryError``), answer with its
+    own reply, or take its time (an async handler)."""
+
+    name = "memory"
+
+    def __init__(self, handler: Reply | None = None, *, connections: int = 1) -> None:
+        self.handler = handler
+        self.connections = connections
+        self.messages: list[Outgoing] = []
+
+    @property
+    def recipients(self) -> list[str]:
+        """The recipient of each accepted message, in order."""
+        return [m.recipient for m in self.messages]
+
+    async def send(self, message: Outgoing, *, before_data: BeforeData | None = None) -> str:
+        """Accept the message (unless the handler refuses it)."""
+        if before_data is not None:
+            await before_data()
+        answer = self.handler(message) if self.handler is not None else None
+        reply = await answer if inspect.isawaitable(answer) else answer
+        self.messages.append(message)
+        return reply or f"250 kept in memory ({len(self.messages)})"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[MailSession]:
+        """The mailer itself: a list needs no connection."""
+        yield self
+
+
+def check_password(settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    """The SMTP password comes only from ``NEWSLETTER_SMTP_PASSWORD`` (the settings
+    hold it from there): a password in the config file is refused (``ConfigError``), and
+    so is a user name without a password."""
     s = settings.smtp
     environ = os.environ if env is None else env
     password = environ.get(PASSWORD_ENV) or None
@@ -151,19 +191,9 @@ def smtp_settings(settings: Settings, env: dict[str, str] | None = None) -> Smtp
             setting="smtp.username",
             example=f"export {PASSWORD_ENV}=...",
         )
-    return SmtpSettings(
-        host=s.host,
-        port=s.port,
-        security=s.security,
-        username=s.username,
-        password=password,
-        timeout=s.timeout,
-        pool_size=s.pool_size,
-        rate_limit=s.rate_limit,
-    )
 
 
-class RateLimiter:
+class SendRateLimiter:
     """At most ``rate`` events per second across every task that waits on it."""
 
     def __init__(self, rate: float) -> None:
@@ -186,26 +216,33 @@ def _reply_text(code: int, message: str) -> str:
 class SmtpSession:
     """One SMTP connection, opened on first use and again after it drops."""
 
-    def __init__(self, settings: SmtpSettings, limiter: RateLimiter | None) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        config: SmtpConfig,
+        limiter: SendRateLimiter | None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
         self.limiter = limiter
+        self.tls_context = tls_context
         self.client: aiosmtplib.SMTP | None = None
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        s = self.settings
+        s = self.config
         client = aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
             timeout=s.timeout,
             use_tls=s.security == "tls",
             start_tls=s.security == "starttls",
-            tls_context=s.tls_context,
+            tls_context=self.tls_context,
         )
         where = f"{s.host}:{s.port}"
         try:
             await client.connect()
             if s.username:
-                await client.login(s.username, s.password or "")
+                password = s.password.get_secret_value() if s.password is not None else ""
+                await client.login(s.username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _close(client)
             raise AuthenticationError(
@@ -241,9 +278,7 @@ class SmtpSession:
         self.client = client
         return client
 
-    async def send(
-        self, message: Outgoing, *, before_data: Callable[[], Awaitable[None]] | None = None
-    ) -> str:
+    async def send(self, message: Outgoing, *, before_data: BeforeData | None = None) -> str:
         """Send over the open connection (reconnecting if needed). ``before_data`` is
         awaited after the envelope is accepted and before DATA: the server cannot accept
         the message before it returns."""
@@ -310,18 +345,25 @@ def _by_code(rcpt: str, code: int, message: str) -> PermanentDeliveryError | Tra
 
 
 class SmtpMailer:
-    """SMTP through aiosmtplib; each session is one reused connection."""
+    """SMTP through aiosmtplib; each session is one reused connection. The password is
+    ``config.password`` (``make_mailer`` sees that it came from the environment)."""
 
     name = "smtp"
 
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    def __init__(self, config: SmtpConfig, *, tls_context: ssl.SSLContext | None = None) -> None:
+        self.config = config
+        self.tls_context = tls_context
+        self.limiter = SendRateLimiter(config.rate_limit) if config.rate_limit else None
+
+    @property
+    def connections(self) -> int:
+        """``smtp.pool_size``."""
+        return self.config.pool_size
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[MailSession]:
         """One connection, closed (QUIT) at the end."""
-        session = SmtpSession(self.settings, self.limiter)
+        session = SmtpSession(self.config, self.limiter, self.tls_context)
         try:
             yield session
         finally:
@@ -332,9 +374,5 @@ def make_mailer(settings: Settings, *, tls_context: ssl.SSLContext | None = None
     """The configured mailer (``mail.delivery``: ``file`` or ``smtp``)."""
     if settings.mail.delivery == "file":
         return FileMailer(settings.mail.mail_dir)
-    s = smtp_settings(settings)
-    if tls_context is not None:
-        from dataclasses import replace
-
-        s = replace(s, tls_context=tls_context)
-    return SmtpMailer(s)
+    check_password(settings)
+    return SmtpMailer(settings.smtp, tls_context=tls_context)

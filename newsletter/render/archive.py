@@ -1,9 +1,9 @@
 """Past editions as web pages and as a feed of editions (RSS 2.0 / Atom, with feedgen).
 
-Pure: the caller reads editions and their entries from the store and passes them in.
-An edition's page is its digest rebuilt from the entries recorded with it (built with
-the edition's own creation time, so it reads the same every time), rendered with the
-digest's HTML template. The feed has one item per edition: the edition's full HTML, a
+Pure: the caller passes the editions and their digests in. An edition's page is its
+digest rebuilt from the entries recorded with it (``services.editions.edition_digest``:
+built with the edition's own creation time, so it reads the same every time), rendered
+with the digest's HTML template. The feed has one item per edition: the edition's full HTML, a
 guid that is the edition's archive URL (stable forever), and the edition's date.
 """
 
@@ -18,10 +18,9 @@ from urllib.parse import quote
 import jinja2
 from feedgen.feed import FeedGenerator
 
-from newsletter.models import Digest, Edition, Entry, Source
+from newsletter.models import Digest, Edition
 from newsletter.render.digest import render_digest
 from newsletter.render.feeds import feed_bytes, strip_xml_illegal
-from newsletter.summarize.digest import build_digest
 
 FeedFormat = Literal["rss", "atom"]
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
@@ -66,36 +65,9 @@ def feed_path(digest: str, fmt: FeedFormat) -> str:
     return f"/{quote(digest, safe='')}/{'feed' if fmt == 'rss' else 'atom'}.xml"
 
 
-def edition_digest(
-    edition: Edition,
-    entries: Sequence[Entry],
-    *,
-    options: Any,
-    sources: Mapping[str, Source] | None = None,
-) -> Digest:
-    """The digest of a stored edition, rebuilt from its recorded entries.
-
-    ``options`` is a ``DigestOptions`` (``editions.digest_options(cfg)``). The edition's
-    title, when stored, wins over the configured one (an archive shows what was sent).
-    """
-    digest = build_digest(entries, now=edition.created_at, options=options, sources=sources)
-    if edition.title:
-        from dataclasses import replace
-
-        digest = replace(digest, title=edition.title)
-    return digest
-
-
-def archive_edition(
-    edition: Edition,
-    entries: Sequence[Entry],
-    *,
-    options: Any,
-    env: jinja2.Environment,
-    sources: Mapping[str, Source] | None = None,
-) -> ArchivedEdition:
-    """An edition with its rebuilt digest and rendered HTML page."""
-    digest = edition_digest(edition, entries, options=options, sources=sources)
+def archive_page(edition: Edition, digest: Digest, *, env: jinja2.Environment) -> ArchivedEdition:
+    """An edition's page: its digest (``services.editions.edition_digest``) rendered with
+    the digest's HTML template."""
     return ArchivedEdition(edition, digest, render_digest(digest, "html", env=env))
 
 
@@ -181,10 +153,9 @@ __all__ = [
     "ArchivedEdition",
     "FeedMeta",
     "IndexRow",
-    "archive_edition",
     "archive_index",
+    "archive_page",
     "body_of",
-    "edition_digest",
     "edition_path",
     "edition_url",
     "editions_feed",

@@ -34,12 +34,13 @@ from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
 
+from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
@@ -49,6 +50,11 @@ HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 MAX_HTML_BYTES = 90_000
 """Gmail clips HTML over 102 KB; stay well under with room for personal parts."""
+DEFAULT_SUBJECT = DigestConfig.model_fields["subject"].default
+DEFAULT_MAIL = MailConfig()
+LOGO_WIDTH = 120
+LOGO_HEIGHT = 40
+"""The size a logo is shown at (``mail.logo_url``)."""
 _PERSONAL_RESERVE = 2_000
 _MAX_HEADER_TEXT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
@@ -58,41 +64,29 @@ _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 
 @dataclass(frozen=True, slots=True)
 class MailSettings:
-    """What a message needs from the configuration (see ``from_config``)."""
+    """What a message needs besides the digest: the ``[mail]`` settings as configured,
+    the web app's URL (unsubscribe and archive links hang off it; '' = none) and the
+    digest's subject template (``for_digest`` takes them from the configuration)."""
 
-    from_address: str = "Newsletter <newsletter@example.org>"
-    reply_to: str | None = None
-    domain: str = "example.org"
+    mail: MailConfig = DEFAULT_MAIL
     base_url: str = ""
-    """The web app's URL: unsubscribe and archive links hang off it ('' = none)."""
-    unsubscribe_address: str | None = None
-    """The mailto target in List-Unsubscribe (default ``unsubscribe@<domain>``)."""
-    subject: str = "{title} — {date}"
-    max_items: int = 60
+    subject: str = DEFAULT_SUBJECT
     max_html_bytes: int = MAX_HTML_BYTES
-    logo_url: str | None = None
-    logo_width: int = 120
-    logo_height: int = 40
 
     @classmethod
-    def from_config(cls, settings: Any, digest_cfg: Any) -> MailSettings:
-        """From ``config.Settings`` and one ``DigestConfig``."""
-        m = settings.mail
-        return cls(
-            from_address=m.from_address,
-            reply_to=m.reply_to,
-            domain=m.domain,
-            base_url=(settings.web.base_url or "").rstrip("/"),
-            unsubscribe_address=getattr(m, "unsubscribe_address", None),
-            subject=digest_cfg.subject,
-            max_items=m.max_items,
-            logo_url=getattr(m, "logo_url", None),
-        )
+    def for_digest(cls, settings: Settings, digest: DigestConfig) -> MailSettings:
+        """The mail settings of one configured digest."""
+        return cls(settings.mail, settings.web.base_url.rstrip("/"), digest.subject)
 
     @property
     def sender(self) -> str:
         """The bare envelope sender address."""
-        return parseaddr(self.from_address)[1]
+        return parseaddr(self.mail.from_address)[1]
+
+    @property
+    def unsubscribe_address(self) -> str:
+        """The mailto target of List-Unsubscribe."""
+        return self.mail.unsubscribe_address or f"unsubscribe@{self.mail.domain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +218,7 @@ def unsubscribe_url(settings: MailSettings, token: str) -> str:
 
 def unsubscribe_mailto(settings: MailSettings, token: str) -> str:
     """``mailto:`` unsubscribe link carrying the token in the subject."""
-    address = settings.unsubscribe_address or f"unsubscribe@{settings.domain}"
-    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
+    return f"mailto:{settings.unsubscribe_address}?subject={quote('unsubscribe ' + token)}"
 
 
 # -- render once ---------------------------------------------------------------------------
@@ -242,7 +235,7 @@ def render_email(
 ) -> RenderedEmail:
     """Render the shared part of a digest email.
 
-    Items beyond ``settings.max_items`` are left out, and more while the HTML would
+    Items beyond ``mail.max_items`` are left out, and more while the HTML would
     exceed ``max_html_bytes``; the footer says so and links to the web archive.
     """
     env = env or mail_environment()
@@ -256,11 +249,11 @@ def render_email(
         "archive_url": archive_url(settings, digest.name, period),
         "preheader_pad": _PREHEADER_PAD,
         "date_label": format_date(digest.generated_at, "%A %-d %B %Y"),
-        "logo_url": settings.logo_url,
-        "logo_width": settings.logo_width,
-        "logo_height": settings.logo_height,
+        "logo_url": settings.mail.logo_url,
+        "logo_width": LOGO_WIDTH,
+        "logo_height": LOGO_HEIGHT,
     }
-    shown = cap_items(digest, settings.max_items)
+    shown = cap_items(digest, settings.mail.max_items)
     budget = settings.max_html_bytes - _PERSONAL_RESERVE
     html_text: str | None = None
     if fmt == "html":
@@ -343,7 +336,7 @@ def message_id(settings: MailSettings, rendered: RenderedEmail, key: str) -> str
     raw = f"{rendered.digest_name}\x1f{rendered.period}\x1f{key}"
     digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
     local = re.sub(r"[^A-Za-z0-9.-]", "-", f"{rendered.digest_name}.{rendered.period}")
-    return f"<{local}.{digest}@{settings.domain}>"
+    return f"<{local}.{digest}@{settings.mail.domain}>"
 
 
 @functools.lru_cache(maxsize=64)
@@ -394,13 +387,13 @@ def message_bytes(
     unsub_text = recipient.unsubscribe_url or recipient.unsubscribe_mailto
     text = _fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text})
     out = [
-        _header("From", _address(settings.from_address)),
+        _header("From", _address(settings.mail.from_address)),
         _header(
             "To", formataddr((clean_header_text(recipient.name, 80), recipient.email), "utf-8")
         ),
     ]
-    if settings.reply_to:
-        out.append(_header("Reply-To", _address(settings.reply_to)))
+    if settings.mail.reply_to:
+        out.append(_header("Reply-To", _address(settings.mail.reply_to)))
     out += [
         _header("Subject", _encoded_text("Subject", rendered.subject)),
         _header("Date", format_datetime(now)),
@@ -411,7 +404,7 @@ def message_bytes(
             formataddr(
                 (
                     clean_header_text(list_title or rendered.digest_name, 80),
-                    f"{rendered.digest_name}.{settings.domain}",
+                    f"{rendered.digest_name}.{settings.mail.domain}",
                 ),
                 "utf-8",
             ),

@@ -11,14 +11,17 @@ database (so a restart replaces them instead of adding copies)::
 
 At start-up the daemon reads, before replacing them, when each digest job was due next:
 a run missed while the daemon was down is sent once if it is still within the digest's
-grace period, else skipped with a logged notice (``newsletter.schedule.plan_catch_up``).
+grace period, else skipped with a logged notice (``serve.schedule.plan_catch_up``).
 
-Stopping (SIGTERM, Ctrl-C): no new job starts, a job in flight gets ``stop_timeout``
-seconds to finish, then it is cancelled; the outbox hands a message interrupted mid-send
-back for the next run. The process exits 0.
+Every send goes through ``newsletter.services.delivery`` (``send_edition``, ``send_to``,
+``resume_edition``): the daemon decides when, the service how.
+
+Stopping (SIGTERM, Ctrl-C: ``newsletter.serve.runner``): no new job starts, a job in
+flight gets ``stop_timeout`` seconds to finish, then it is cancelled; the outbox hands a
+message interrupted mid-send back for the next run. The process exits 0.
 
 Log lines are ``event=... key=value`` pairs (digest, edition, counts) on the
-``newsletter.daemon`` logger.
+``newsletter.serve.daemon`` logger.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,13 +36,13 @@ from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.clock import now_utc
-from newsletter.config import DigestConfig, Settings
-from newsletter.errors import AuthenticationError, NewsletterError
+from newsletter.config import DigestConfig, Settings, parse_duration
+from newsletter.deliver.mailers import Mailer
+from newsletter.errors import NewsletterError
 from newsletter.serve.schedule import (
     DEFAULT_POLL_INTERVAL,
     DigestSchedule,
@@ -50,9 +52,8 @@ from newsletter.serve.schedule import (
     next_fire,
     plan_catch_up,
     previous_fire,
-    schedule_for,
 )
-from newsletter.store import outbox
+from newsletter.serve.triggers import WallClockTrigger
 from newsletter.store.database import Store
 from newsletter.store.subscribers import subscribers_of
 
@@ -75,43 +76,6 @@ def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
     log.log(level, " ".join(parts))
 
 
-class WallClockTrigger(BaseTrigger):  # type: ignore[misc]  # untyped base
-    """An APScheduler trigger firing on a cron expression read as wall-clock time in an
-    IANA zone, with the DST rules of ``newsletter.schedule`` (no skipped or doubled
-    run). Picklable, for the persistent job store."""
-
-    __slots__ = ("cron", "name", "timezone")
-
-    def __init__(self, name: str, cron: str, timezone: str) -> None:
-        self.name = name
-        self.cron = cron
-        self.timezone = timezone
-
-    @property
-    def schedule(self) -> DigestSchedule:
-        return DigestSchedule(self.name, self.cron, self.timezone)
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        after = previous_fire_time or (now - timedelta(microseconds=1))
-        return next_fire(self.schedule, max(after, now - timedelta(microseconds=1)))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"version": 1, "name": self.name, "cron": self.cron, "timezone": self.timezone}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.name = state["name"]
-        self.cron = state["cron"]
-        self.timezone = state["timezone"]
-
-    def __str__(self) -> str:
-        return f"wallclock[{self.cron} {self.timezone}]"
-
-    def __repr__(self) -> str:
-        return f"WallClockTrigger({self.name!r}, {self.cron!r}, {self.timezone!r})"
-
-
 @dataclass(frozen=True)
 class DaemonOptions:
     """How the daemon runs (command-line options of ``newsletter run``)."""
@@ -122,6 +86,24 @@ class DaemonOptions:
     host: str | None = None
     port: int | None = None
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    outbox_interval: timedelta = OUTBOX_INTERVAL
+    """How often the outbox job retries waiting messages."""
+    local_interval: timedelta | None = None
+    """How often the local-hour job looks for subscribers whose hour has come; ``None``:
+    at the start of every hour."""
+
+
+def schedule_for(cfg: DigestConfig) -> DigestSchedule:
+    """The schedule of a configured digest, in the plain values the scheduling
+    decisions (``newsletter.serve.schedule``) take."""
+    return DigestSchedule(
+        name=cfg.name,
+        cron=cfg.schedule,
+        timezone=cfg.timezone,
+        grace=parse_duration(cfg.grace),
+        deadline=parse_duration(cfg.deadline) if cfg.deadline else None,
+        local_hour=cfg.local_hour,
+    )
 
 
 # The running daemon: job functions in a persistent store are saved by name
@@ -157,12 +139,12 @@ async def job_outbox() -> None:
 
 @dataclass
 class Daemon:
-    """The scheduler and its jobs. ``mailer`` is a ``deliver.Mailer``; ``clock`` gives
-    the current time (tests inject one)."""
+    """The scheduler and its jobs. Every send goes through ``services.delivery`` with
+    ``mailer``; ``clock`` gives the current time for every decision (tests inject one)."""
 
     settings: Settings
     store: Store
-    mailer: Any
+    mailer: Mailer
     secret: str
     clock: Callable[[], datetime] = now_utc
     options: DaemonOptions = field(default_factory=DaemonOptions)
@@ -219,9 +201,12 @@ class Daemon:
             grace = max(1, int(sched.grace.total_seconds()))
             if sched.local_hour is not None:
                 job_id = f"local:{name}"
+                every = self.options.local_interval
                 scheduler.add_job(
                     job_local,
-                    CronTrigger(minute=0, timezone=UTC),
+                    CronTrigger(minute=0, timezone=UTC)
+                    if every is None
+                    else IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
                     args=[name],
                     id=job_id,
                     name=f"{name} at {sched.local_hour}:00 local time",
@@ -273,7 +258,7 @@ class Daemon:
             wanted.add("outbox")
             scheduler.add_job(
                 job_outbox,
-                IntervalTrigger(seconds=OUTBOX_INTERVAL.total_seconds(), timezone=UTC),
+                IntervalTrigger(seconds=self.options.outbox_interval.total_seconds(), timezone=UTC),
                 id="outbox",
                 name="retry waiting messages",
                 replace_existing=True,
@@ -366,7 +351,8 @@ class Daemon:
     async def send_digest(self, name: str, fire: datetime | None = None) -> None:
         """Send the edition of ``name`` scheduled at ``fire`` (default: the latest
         scheduled time), unless it is past its grace period or deadline."""
-        from newsletter.services.editions import period_for, send_edition
+        from newsletter.services.delivery import send_edition
+        from newsletter.services.editions import period_for
 
         sched = self.schedules.get(name)
         if sched is None:
@@ -387,7 +373,7 @@ class Daemon:
         # The edition is keyed by the scheduled time's local date: a catch-up that runs
         # after midnight still belongs to the day it was scheduled for.
         at = now if period_for(cfg, now) == decision.period else fire
-        try:
+        with _logged_failure(name, decision.period):
             result = await send_edition(
                 self.store,
                 self.settings,
@@ -398,34 +384,23 @@ class Daemon:
                 secret=self.secret,
                 period=decision.period,
             )
-        except AuthenticationError as exc:
+            report = result.report
             log_event(
-                "send_failed", logging.ERROR, digest=name, edition=decision.period, error=str(exc)
+                "edition_sent" if result.edition is not None else "edition_empty",
+                digest=name,
+                edition=result.period,
+                created=result.created,
+                items=result.items,
+                recipients=result.recipients,
+                sent=report.sent if report else 0,
+                retry=report.retry if report else 0,
+                failed=len(report.failed) if report else 0,
             )
-            return
-        except NewsletterError as exc:
-            log_event(
-                "send_failed", logging.ERROR, digest=name, edition=decision.period, error=str(exc)
-            )
-            return
-        report = result.report
-        log_event(
-            "edition_sent" if result.edition is not None else "edition_empty",
-            digest=name,
-            edition=result.period,
-            created=result.created,
-            items=result.items,
-            recipients=result.recipients,
-            sent=report.sent if report else 0,
-            retry=report.retry if report else 0,
-            failed=len(report.failed) if report else 0,
-        )
 
     async def send_local(self, name: str) -> None:
         """Send ``name`` to each subscriber whose local hour has come today (one edition
         per local date, shared by everyone on that date)."""
-        from newsletter.deliver.loop import RetryPolicy, deliver_edition
-        from newsletter.services.editions import composer_for
+        from newsletter.services.delivery import send_to
 
         sched = self.schedules.get(name)
         if sched is None or sched.local_hour is None:
@@ -435,174 +410,74 @@ class Daemon:
         subscribers = subscribers_of(self.store, name)
         due = local_due(subscribers, hour=sched.local_hour, now=now, grace=sched.grace)
         for period, subs in sorted(due.items()):
-            plan = plan_for_period(self.store, self.settings, cfg, period, now=now)
-            if plan.edition is None:
-                log_event("edition_empty", digest=name, edition=period, due=len(subs))
-                continue
-            added = outbox.enqueue(self.store, plan.edition.id, subs, now=now)
-            try:
-                report = await deliver_edition(
+            with _logged_failure(name, period):
+                result = await send_to(
                     self.store,
-                    plan.edition.id,
+                    self.settings,
+                    cfg,
                     self.mailer,
-                    composer_for(self.store, self.settings, cfg, plan, secret=self.secret),
+                    subs,
+                    period=period,
+                    now=now,
                     clock=self.clock,
-                    policy=RetryPolicy.from_settings(self.settings),
+                    secret=self.secret,
                 )
-            except NewsletterError as exc:
-                log_event("send_failed", logging.ERROR, digest=name, edition=period, error=str(exc))
-                continue
-            log_event(
-                "edition_sent",
-                digest=name,
-                edition=period,
-                created=plan.created,
-                local_hour=sched.local_hour,
-                due=len(subs),
-                queued=added,
-                sent=report.sent,
-                retry=report.retry,
-                failed=len(report.failed),
-            )
+                if result.report is None:
+                    log_event("edition_empty", digest=name, edition=period, due=len(subs))
+                    continue
+                log_event(
+                    "edition_sent",
+                    digest=name,
+                    edition=period,
+                    created=result.created,
+                    local_hour=sched.local_hour,
+                    due=len(subs),
+                    queued=result.queued,
+                    sent=result.report.sent,
+                    retry=result.report.retry,
+                    failed=len(result.report.failed),
+                )
 
     async def flush_outbox(self) -> None:
         """Deliver what recent editions still owe (retries whose time has come), unless
         an edition is past its digest's deadline."""
-        from newsletter.deliver.loop import RetryPolicy, deliver_edition
-        from newsletter.services.editions import EditionPlan, composer_for
+        from newsletter.services.delivery import editions_owing, resume_edition
 
         now = self.clock()
         for name, sched in self.schedules.items():
             cfg = self.digest_cfg(name)
-            for edition in self.store.editions(name, limit=_RECENT_EDITIONS):
-                counts = outbox.counts(self.store, edition.id)
-                if not (counts["queued"] or counts["retry"] or counts["sending"]):
-                    continue
+            for edition in editions_owing(self.store, name, recent=_RECENT_EDITIONS):
                 if decide(sched, edition.created_at, now).action == "expired":
                     continue
-                plan = EditionPlan(
-                    edition.period,
-                    self.store.edition_entries(edition.id),
-                    edition.created_at,
-                    edition,
-                )
-                try:
-                    report = await deliver_edition(
+                with _logged_failure(name, edition.period):
+                    report = await resume_edition(
                         self.store,
-                        edition.id,
+                        self.settings,
+                        cfg,
+                        edition,
                         self.mailer,
-                        composer_for(self.store, self.settings, cfg, plan, secret=self.secret),
                         clock=self.clock,
-                        policy=RetryPolicy.from_settings(self.settings),
+                        secret=self.secret,
                     )
-                except NewsletterError as exc:
-                    log_event(
-                        "send_failed",
-                        logging.ERROR,
-                        digest=name,
-                        edition=edition.period,
-                        error=str(exc),
-                    )
-                    continue
-                if report.sent or report.retry or report.failed:
-                    log_event(
-                        "outbox_flushed",
-                        digest=name,
-                        edition=edition.period,
-                        sent=report.sent,
-                        retry=report.retry,
-                        failed=len(report.failed),
-                    )
+                    if report.sent or report.retry or report.failed:
+                        log_event(
+                            "outbox_flushed",
+                            digest=name,
+                            edition=edition.period,
+                            sent=report.sent,
+                            retry=report.retry,
+                            failed=len(report.failed),
+                        )
 
 
-def plan_for_period(
-    store: Store, settings: Settings, cfg: DigestConfig, period: str, *, now: datetime
-) -> Any:
-    """The edition of ``cfg`` for ``period`` (a local date): the stored one, else made
-    from the entries new since the last edition (``EditionPlan`` without an edition when
-    there is nothing new)."""
-    from newsletter.services.editions import plan_edition
-
-    return plan_edition(store, settings, cfg, now=now, period=period)
-
-
-# -- running it ----------------------------------------------------------------------------
-
-
-class _EmbeddedServer:
-    """uvicorn in the daemon's event loop, leaving signal handling to the daemon."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        import uvicorn
-
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                # The daemon owns SIGTERM/SIGINT: it stops the server itself.
-                yield
-
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            proxy_headers=True,
-        )
-        self.server = Server(config)
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.ensure_future(self.server.serve())
-
-    async def started(self) -> None:
-        while not self.server.started:
-            if self.task is not None and self.task.done():
-                self.task.result()  # raises why it could not start (port in use...)
-                raise NewsletterError("the web server stopped at start-up")
-            await asyncio.sleep(0.02)
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
-
-
-async def serve_until_stopped(
-    daemon: Daemon | None,
-    *,
-    web_app: Any = None,
-    host: str = "127.0.0.1",
-    port: int = 8025,
-    stop: asyncio.Event | None = None,
-    install_signals: bool = True,
-) -> None:
-    """Run the daemon and/or the web app until SIGTERM, SIGINT or ``stop`` is set."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    if install_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                handled.append(sig)
-    server = _EmbeddedServer(web_app, host, port) if web_app is not None else None
+@contextlib.contextmanager
+def _logged_failure(digest: str, edition: str) -> Iterator[None]:
+    """A send that fails (a refused login, a broken template...) is logged, and the
+    daemon goes on: the next run tries again."""
     try:
-        if server is not None:
-            server.start()
-            await server.started()
-            log_event("web_started", url=f"http://{host}:{port}")
-        if daemon is not None:
-            await daemon.start()
-        await stop.wait()
-        log_event("stop_requested")
-    finally:
-        if daemon is not None:
-            await daemon.stop()
-        if server is not None:
-            await server.stop()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
+        yield
+    except NewsletterError as exc:
+        log_event("send_failed", logging.ERROR, digest=digest, edition=edition, error=str(exc))
 
 
 __all__ = [
@@ -614,6 +489,5 @@ __all__ = [
     "job_outbox",
     "job_poll",
     "log_event",
-    "plan_for_period",
-    "serve_until_stopped",
+    "schedule_for",
 ]

@@ -1,7 +1,8 @@
 """When things happen: pure scheduling decisions for ``newsletter run``.
 
-No clock and no I/O here: every function takes ``now`` (an aware datetime). The daemon
-(``newsletter.daemon``) wires these decisions into APScheduler.
+No clock, no I/O and no configuration here: every function takes ``now`` (an aware
+datetime) and plain values (``DigestSchedule``); the daemon (``newsletter.serve.daemon``)
+builds those from the settings and wires these decisions into APScheduler.
 
 Cron expressions are read as *wall-clock* times in the digest's IANA time zone, and each
 wall-clock match becomes exactly one instant:
@@ -31,7 +32,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from newsletter.config import DEFAULT_GRACE, parse_duration
 from newsletter.errors import ConfigError
 from newsletter.models import Subscriber
 
@@ -97,21 +97,6 @@ class CatchUp:
 
     send: Decision | None = None
     skipped: tuple[Decision, ...] = ()
-
-
-def schedule_for(cfg: Any) -> DigestSchedule:
-    """The schedule of a ``DigestConfig``. Reads ``deadline`` (a duration) and
-    ``local_hour`` (0-23) when the config has them."""
-    deadline = getattr(cfg, "deadline", None)
-    local_hour = getattr(cfg, "local_hour", None)
-    return DigestSchedule(
-        name=cfg.name,
-        cron=cfg.schedule,
-        timezone=cfg.timezone,
-        grace=parse_duration(cfg.grace or DEFAULT_GRACE),
-        deadline=parse_duration(deadline) if isinstance(deadline, str) else deadline,
-        local_hour=local_hour,
-    )
 
 
 # -- cron on wall-clock time -------------------------------------------------------------
@@ -445,7 +430,6 @@ __all__ = [
     "period_key",
     "plan_catch_up",
     "previous_fire",
-    "schedule_for",
     "source_due",
     "wall_to_instant",
 ]

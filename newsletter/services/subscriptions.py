@@ -17,10 +17,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.config import DigestConfig
-from newsletter.errors import NewsletterError
+from newsletter.errors import AddressError
 from newsletter.models import MailFormat, Subscriber
 from newsletter.store.database import Store
-from newsletter.store.subscribers import all_subscribers, get_subscriber, save_subscriber
+from newsletter.store.subscribers import (
+    all_subscribers,
+    get_subscriber,
+    save_subscriber,
+    set_status,
+)
 
 CSV_COLUMNS = (
     "email",
@@ -32,17 +37,6 @@ CSV_COLUMNS = (
     "format",
     "status",
 )
-
-
-class AddressError(NewsletterError, ValueError):
-    """An address that is not a valid email address (``reason`` says why)."""
-
-    def __init__(self, address: str, reason: str, *, line: int | None = None) -> None:
-        self.address = address
-        self.reason = reason
-        self.line = line
-        where = f"line {line}: " if line else ""
-        super().__init__(f"{where}{address!r} is not a valid email address: {reason}")
 
 
 def normalize_address(text: str) -> str:
@@ -330,3 +324,22 @@ def import_subscribers(
         report.updated += 1
     report.skipped.sort(key=lambda p: p.line)
     return report
+
+
+def leave_digest(
+    store: Store, email: str, digest: str, configured: Sequence[str], *, now: datetime
+) -> bool:
+    """Take ``email`` off ``digest``; with no digest left the address is unsubscribed.
+    Returns whether anything changed (False again and again: it is idempotent)."""
+    sub = get_subscriber(store, email)
+    if sub is None or sub.status in ("unsubscribed", "bounced"):
+        return False
+    current = list(sub.digests) or list(configured)
+    if digest not in current:
+        return False
+    remaining = tuple(d for d in current if d != digest)
+    if not remaining:
+        set_status(store, email, "unsubscribed", now=now)
+        return True
+    save_subscriber(store, replace(sub, digests=remaining), now=now)
+    return True

@@ -1,48 +1,57 @@
 """Signed tokens for links in emails (unsubscribe, confirm): itsdangerous, one salt per kind.
 
 A token carries a value (e.g. ``"daily alice@example.org"``) and the time it was made;
-``read_token`` checks the signature and, when ``max_age`` is given, the age. The secret is
-``NEWSLETTER_SECRET_KEY``; without it the CLI refuses to send real mail.
+``read_token`` checks the signature and, when ``max_age`` is given, the age. Both take
+``now`` (the caller's clock; default: the system clock), so a token's age is whatever the
+caller's clock says. The secret is ``NEWSLETTER_SECRET_KEY``; without it the CLI refuses
+to send real mail.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from newsletter.errors import ConfigError
+from newsletter.errors import BadTokenError, ConfigError, ExpiredTokenError
 
 SECRET_ENV = "NEWSLETTER_SECRET_KEY"
 DEV_SECRET = "insecure-development-key"
 """Used only for the ``file`` mailer and previews when no secret is set."""
 
 
-class BadTokenError(ValueError):
-    """A token that was forged, damaged, made for another kind, or expired."""
+def _signer_at(now: datetime) -> type[TimestampSigner]:
+    """A signer whose clock reads ``now`` (itsdangerous asks ``get_timestamp``)."""
+    stamp = int(now.timestamp())
+
+    class Signer(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return Signer
 
 
-class ExpiredTokenError(BadTokenError):
-    """A token with a valid signature that is older than ``max_age``."""
-
-
-def _serializer(kind: str, secret: str) -> URLSafeTimedSerializer:
+def _serializer(kind: str, secret: str, now: datetime | None) -> URLSafeTimedSerializer:
     if not secret:
         raise ValueError("the secret key must not be empty")
-    return URLSafeTimedSerializer(secret, salt=f"newsletter.{kind}")
+    signer = TimestampSigner if now is None else _signer_at(now)
+    return URLSafeTimedSerializer(secret, salt=f"newsletter.{kind}", signer=signer)
 
 
-def make_token(kind: str, value: str, secret: str) -> str:
-    """A URL-safe signed token for ``value``, valid only for ``kind``."""
-    return str(_serializer(kind, secret).dumps(value))
+def make_token(kind: str, value: str, secret: str, *, now: datetime | None = None) -> str:
+    """A URL-safe signed token for ``value``, valid only for ``kind``, made at ``now``."""
+    return str(_serializer(kind, secret, now).dumps(value))
 
 
-def read_token(kind: str, token: str, secret: str, max_age: int | None = None) -> str:
+def read_token(
+    kind: str, token: str, secret: str, max_age: int | None = None, *, now: datetime | None = None
+) -> str:
     """The value inside ``token``; ``BadTokenError`` when forged or of another kind,
-    ``ExpiredTokenError`` when older than ``max_age`` seconds."""
+    ``ExpiredTokenError`` when older than ``max_age`` seconds at ``now``."""
     try:
-        value = _serializer(kind, secret).loads(token, max_age=max_age)
+        value = _serializer(kind, secret, now).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise ExpiredTokenError(f"the {kind} link has expired") from exc
     except BadSignature as exc:

@@ -79,7 +79,7 @@ class Store:
     is empty, and checks that its schema is the code's (see ``migrate``).
 
     ``upgrade`` says what to do with an older schema: migrate it (True), refuse it with
-    ``migrate.SchemaOutdatedError`` (False), or the default, None: migrate SQLite, refuse
+    ``SchemaOutdatedError`` (False), or the default, None: migrate SQLite, refuse
     a database server (``migrate.auto_upgrades``). A newer schema is always refused.
     ``schema_state`` is the database's state as found on opening. One ``Store`` (one
     engine, one connection pool) serves a process for as long as it runs.

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.errors import StoreError
+from newsletter.errors import SchemaError, SchemaOutdatedError, SchemaTooNewError, StoreError
 from newsletter.store import schema
 
 if TYPE_CHECKING:
@@ -49,26 +49,6 @@ _version_table = sa.Table(
     sa.Column("version_num", sa.String(32), nullable=False),
     sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
 )
-
-
-class SchemaError(StoreError):
-    """The database's schema is not the one this code reads and writes. Names the
-    database, its revision (``current``, None when it has none) and the code's
-    (``expected``)."""
-
-    def __init__(self, message: str, *, database: str, current: str | None, expected: str):
-        self.database = database
-        self.current = current
-        self.expected = expected
-        super().__init__(message)
-
-
-class SchemaOutdatedError(SchemaError):
-    """The database is at an older revision than the code: ``newsletter db upgrade``."""
-
-
-class SchemaTooNewError(SchemaError):
-    """The database was upgraded by a later version of newsletter."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
+from newsletter.config import DigestConfig
 from newsletter.models import Digest, Entry, Item, Section, Source
 from newsletter.summarize.dedupe import merge_duplicates
 from newsletter.summarize.group import Topic, group_texts, section_summary
-from newsletter.summarize.rank import RankSettings, rank_items
+from newsletter.summarize.rank import rank_items
 from newsletter.summarize.summary import extractive_summary
 from newsletter.summarize.text import entry_text
 
-GroupBy = Literal["auto", "topic", "source", "none"]
 OTHER = "Other"
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -30,30 +30,30 @@ def slugify(text: str) -> str:
     return _SLUG.sub("-", text.lower()).strip("-") or "section"
 
 
-@dataclass(frozen=True)
-class DigestOptions:
-    """How a digest is built. Built by the caller from ``DigestConfig``."""
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """One reader's changes to a digest's configuration (``DigestConfig``): their
+    ``interests`` rank higher, and when ``only_topics`` is set only items of those
+    configured topics are kept."""
 
-    name: str = "digest"
-    title: str = "Digest"
-    description: str = ""
-    link: str = ""
-    group_by: GroupBy = "auto"
-    topics: tuple[Topic, ...] = ()
-    max_items: int = 50
-    max_sections: int = 8
-    summary_chars: int = 280
-    rank: RankSettings = field(default_factory=RankSettings)
     interests: tuple[str, ...] = ()
     only_topics: tuple[str, ...] = ()
-    """When set, keep only items of these configured topics (a subscriber's choice)."""
+
+
+EVERYONE = Preferences()
+"""No personal preferences: the digest as configured."""
+
+
+def topics_of(config: DigestConfig) -> tuple[Topic, ...]:
+    """The configured topics as the grouping reads them."""
+    return tuple(Topic(t.name, t.keywords, t.patterns) for t in config.topics)
 
 
 class Grouper(Protocol):
     """Splits ranked items into sections (each item in exactly one section)."""
 
     def __call__(
-        self, items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+        self, items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
     ) -> list[Section]: ...
 
 
@@ -97,16 +97,16 @@ def _sections_from_groups(
 
 
 def group_none(
-    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+    items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
     """One section holding everything, in rank order."""
     if not items:
         return []
-    return [Section(title=options.title, items=tuple(items), key="all")]
+    return [Section(title=config.title, items=tuple(items), key="all")]
 
 
 def group_by_source(
-    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+    items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
     """One section per source, sources ordered by their best item."""
     by: dict[str, list[int]] = {}
@@ -119,12 +119,12 @@ def group_by_source(
 
 
 def group_by_topic(
-    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+    items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
     """Configured topics only; whatever matches none goes to "Other"."""
     texts = [_item_text(i) for i in items]
     groups = group_texts(
-        texts, topics=options.topics, max_groups=len(options.topics) + 1, min_auto=len(texts) + 1
+        texts, topics=topics_of(config), max_groups=len(config.topics) + 1, min_auto=len(texts) + 1
     )
     return _sections_from_groups(
         items,
@@ -133,11 +133,11 @@ def group_by_topic(
 
 
 def group_auto(
-    items: Sequence[Item], options: DigestOptions, sources: Mapping[str, Source]
+    items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest."""
     texts = [_item_text(i) for i in items]
-    groups = group_texts(texts, topics=options.topics, max_groups=options.max_sections)
+    groups = group_texts(texts, topics=topics_of(config), max_groups=config.max_sections)
     return _sections_from_groups(items, [(g.label, g.members) for g in groups])
 
 
@@ -153,38 +153,40 @@ def build_digest(
     entries: Sequence[Entry],
     *,
     now: datetime,
-    options: DigestOptions,
+    config: DigestConfig,
+    preferences: Preferences = EVERYONE,
     sources: Mapping[str, Source] | None = None,
     grouper: Grouper | None = None,
 ) -> Digest:
     """Build a digest from entries: merge duplicates, rank, keep ``max_items``, group into
-    sections (ranked within each), and write an extractive summary per item."""
+    sections (ranked within each), and write an extractive summary per item. ``config``
+    says how (``DigestConfig``); ``preferences`` are one reader's changes to it."""
     sources = dict(sources or {})
     items = merge_duplicates(entries)
     weights = {name: s.weight for name, s in sources.items()}
     ranked = rank_items(
         items,
         now=now,
-        settings=options.rank,
+        settings=config.ranking,
         source_weights=weights,
-        interests=options.interests,
+        interests=preferences.interests,
     )
-    if options.only_topics:
-        ranked = _only_topics(ranked, options)
-    kept = ranked[: options.max_items]
+    if preferences.only_topics:
+        ranked = _only_topics(ranked, config, preferences.only_topics)
+    kept = ranked[: config.max_items]
     omitted = len(ranked) - len(kept)
     kept = [
-        replace(item, summary=extractive_summary(item.entry.text, options.summary_chars))
+        replace(item, summary=extractive_summary(item.entry.text, config.summary_chars))
         for item in kept
     ]
-    group = grouper or GROUPERS[options.group_by]
-    sections = group(kept, options, sources)
+    group = grouper or GROUPERS[config.group_by]
+    sections = group(kept, config, sources)
     used = {i.entry.source for i in kept} | {d.source for i in kept for d in i.duplicates}
     return Digest(
-        name=options.name,
-        title=options.title,
-        description=options.description,
-        link=options.link,
+        name=config.name,
+        title=config.title,
+        description=config.description,
+        link=config.link,
         generated_at=now,
         sections=tuple(sections),
         sources={n: s for n, s in sources.items() if n in used},
@@ -192,8 +194,8 @@ def build_digest(
     )
 
 
-def _only_topics(items: Sequence[Item], options: DigestOptions) -> list[Item]:
-    topics = tuple(t for t in options.topics if t.name in options.only_topics)
+def _only_topics(items: Sequence[Item], config: DigestConfig, only: Sequence[str]) -> list[Item]:
+    topics = tuple(t for t in topics_of(config) if t.name in only)
     if not topics:
         return list(items)
     texts = [_item_text(i) for i in items]

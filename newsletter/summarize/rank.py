@@ -29,54 +29,21 @@ import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
 
+from newsletter.config import RankingConfig
 from newsletter.models import Item
 
-HALF_LIFE_HOURS = 24.0
-FRESHNESS_WEIGHT = 1.0
-NO_DATE_FRESHNESS = 0.5
-ENGAGEMENT_WEIGHT = 1.0
-ENGAGEMENT_REFERENCE = 100.0
-COMMENT_WEIGHT = 0.5
-UNKNOWN_ENGAGEMENT = 0.5
-SOURCE_WEIGHT = 0.5
 MIN_SOURCE_WEIGHT = 1 / 16
-DUPLICATE_BONUS = 0.3
-INTEREST_BOOST = 0.5
-MAX_INTEREST_MATCHES = 3
 
 PARTS = ("freshness", "engagement", "source", "duplicates", "interests")
 """The names of the score parts, in the order they are summed and explained."""
 
-
-@dataclass(frozen=True, slots=True)
-class RankSettings:
-    """The weights of the score (see the module docstring for the formula)."""
-
-    half_life_hours: float = HALF_LIFE_HOURS
-    freshness_weight: float = FRESHNESS_WEIGHT
-    no_date_freshness: float = NO_DATE_FRESHNESS
-    """Fraction of ``freshness_weight`` for items without any date."""
-    engagement_weight: float = ENGAGEMENT_WEIGHT
-    engagement_reference: float = ENGAGEMENT_REFERENCE
-    """The signal at which engagement reaches tanh(1) ~ 0.76 of its weight."""
-    comment_weight: float = COMMENT_WEIGHT
-    """How much one comment counts next to one point or upvote."""
-    unknown_engagement: float = UNKNOWN_ENGAGEMENT
-    """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
-    source_weight: float = SOURCE_WEIGHT
-    """Score added per doubling of a source's configured weight."""
-    duplicate_bonus: float = DUPLICATE_BONUS
-    """Score added per doubling of the number of distinct sources."""
-    interest_boost: float = INTEREST_BOOST
-    max_interest_matches: int = MAX_INTEREST_MATCHES
-
-
-DEFAULT_SETTINGS = RankSettings()
+DEFAULT_SETTINGS = RankingConfig()
+"""The default weights (``[digests.ranking]`` in the configuration)."""
 NO_SOURCE_WEIGHTS: Mapping[str, float] = MappingProxyType({})
 """Every source at the default weight 1.0."""
 
@@ -85,7 +52,7 @@ def score_item(
     item: Item,
     *,
     now: datetime,
-    settings: RankSettings = DEFAULT_SETTINGS,
+    settings: RankingConfig = DEFAULT_SETTINGS,
     source_weights: Mapping[str, float] = NO_SOURCE_WEIGHTS,
     interests: Sequence[str] = (),
     unknown_engagement: float | None = None,
@@ -111,7 +78,7 @@ def rank_items(
     items: Sequence[Item],
     *,
     now: datetime,
-    settings: RankSettings = DEFAULT_SETTINGS,
+    settings: RankingConfig = DEFAULT_SETTINGS,
     source_weights: Mapping[str, float] = NO_SOURCE_WEIGHTS,
     interests: Sequence[str] = (),
 ) -> list[Item]:
@@ -147,7 +114,7 @@ def explain(item: Item) -> str:
     return f"score {item.score:.2f} = {terms}"
 
 
-def engagement_fraction(item: Item, settings: RankSettings = DEFAULT_SETTINGS) -> float:
+def engagement_fraction(item: Item, settings: RankingConfig = DEFAULT_SETTINGS) -> float:
     """The item's engagement on a 0-1 scale: log-scaled, saturating (0 without signals)."""
     e = item.engagement
     signal = (e.points or 0) + (e.upvotes or 0) + settings.comment_weight * (e.comments or 0)
@@ -177,14 +144,14 @@ def _interest_re(interest: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
-def _engagement(item: Item, settings: RankSettings, unknown: float | None) -> float:
+def _engagement(item: Item, settings: RankingConfig, unknown: float | None) -> float:
     if item.engagement.known:
         return engagement_fraction(item, settings)
     # No signal is not a bad signal: arXiv and blogs would otherwise always lose to HN.
     return settings.unknown_engagement if unknown is None else unknown
 
 
-def _freshness(item: Item, now: datetime, settings: RankSettings) -> float:
+def _freshness(item: Item, now: datetime, settings: RankingConfig) -> float:
     times = [w for e in item.entries if (w := e.when) is not None]
     if not times:
         return settings.freshness_weight * settings.no_date_freshness
@@ -193,7 +160,7 @@ def _freshness(item: Item, now: datetime, settings: RankSettings) -> float:
     return settings.freshness_weight * math.pow(0.5, age_hours / settings.half_life_hours)
 
 
-def _source(item: Item, weights: Mapping[str, float], settings: RankSettings) -> float:
+def _source(item: Item, weights: Mapping[str, float], settings: RankingConfig) -> float:
     weight = max(weights.get(s, 1.0) for s in item.sources)
     return settings.source_weight * math.log2(max(weight, MIN_SOURCE_WEIGHT))
 

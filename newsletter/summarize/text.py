@@ -17,8 +17,9 @@ from itertools import pairwise
 import numpy as np
 from scipy import sparse
 
+from newsletter.errors import EmptyVocabularyError
 from newsletter.summarize.stopwords import ENGLISH_STOP_WORDS
-from newsletter.summarize.vectorize import EmptyVocabularyError, tfidf_vectors
+from newsletter.summarize.vectorize import tfidf_vectors
 
 TOKEN_PATTERN = r"(?u)(?<!\\)\b[^\W\d_][\w\-]*\w\b"
 """A word: starts with a letter, at least two characters, may hold digits and inner

@@ -27,9 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from scipy import sparse
 
-
-class EmptyVocabularyError(ValueError):
-    """No term of any document is left to make a column of."""
+from newsletter.errors import EmptyVocabularyError
 
 
 def tfidf_vectors(

@@ -1,5 +1,5 @@
 """The email commands end to end: subscribers, send (file and SMTP, idempotent, dry run,
-test copy, failures, bad settings), preview; and a sender killed with SIGKILL."""
+test copy, failures, bad settings), preview; and `newsletter send` killed with SIGKILL."""
 
 from __future__ import annotations
 
@@ -211,51 +211,87 @@ def test_preview_writes_the_html_and_prints_its_size(tmp_path: Path) -> None:
 
 # -- crash safety ----------------------------------------------------------------------------
 
+CRASH_SUBSCRIBERS = 100
+CRASH_KILLS = 4
+CRASH_POOL = 2
+CRASH_RATE = 50
+"""Messages per second (``smtp.rate_limit``): a run lasts about two seconds, long enough
+for each kill to land mid-send."""
 
-def test_a_sender_killed_at_random_points_loses_nothing_and_repeats_nothing_sent(
-    tmp_path: Path,
-) -> None:
-    """A real sender process (the outbox loop over SMTP, 2 connections) is killed with
-    SIGKILL three times while sending, then run to the end. Every subscriber gets the
-    edition; nobody recorded as sent gets it again; duplicates are bounded by the
-    at-least-once window (one message per connection per crash)."""
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    now = datetime(2026, 11, 28, 7, tzinfo=UTC)
-    addresses = [f"user{i:03d}@example.org" for i in range(120)]
-    with Store(db) as store:
-        ed, _ = store.create_edition("daily", "2026-11-28", [], now=now)
-        assert ed.id == 1
-        subs = [save_subscriber(store, Subscriber(email=a), now=now) for a in addresses]
-        outbox.enqueue(store, ed.id, subs, now=now)
-    here = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
-    rng = random.Random(1234)
-    kills = 0
+
+def test_newsletter_send_killed_mid_send_then_run_again(tmp_path: Path) -> None:
+    """The real command (``python -m newsletter send``, 2 SMTP connections, rate-limited)
+    is killed with SIGKILL at random points while it sends to a real SMTP server, several
+    times, then run to the end. Each kill lands on a live process in the middle of the
+    send; what the server received is accumulated across the runs. Every subscriber gets
+    the edition; nobody recorded as sent at a kill gets it again; duplicates are at most
+    one per connection per kill, and a duplicate is the same message (same Message-ID)."""
+    rng = random.Random(20261129)
     with smtp_server() as (ctl, rec):
-        cmd = [sys.executable, str(here / "smtp_server.py"), "sender", db, str(ctl.port), "300"]
-        sent_snapshots: dict[str, int] = {}
-        for _ in range(3):
-            start = sum(rec.count().values())
-            target = start + rng.randint(3, 25)
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 30
-            while sum(rec.count().values()) < target and proc.poll() is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.002)
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
-            kills += 1
-            time.sleep(0.1)
+        cfg = write_config(
+            tmp_path,
+            delivery="smtp",
+            port=ctl.port,
+            extra=f"rate_limit = {CRASH_RATE}",
+        )
+        db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+        addresses = [f"reader{i:03d}@example.org" for i in range(CRASH_SUBSCRIBERS)]
+        with Store(db) as store:
+            for a in addresses:
+                save_subscriber(store, Subscriber(email=a), now=datetime.now(UTC))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        env.update(SECRET)
+        cmd = [sys.executable, "-m", "newsletter", "send", "--config", str(cfg)]
+
+        def received() -> int:
+            with rec.lock:
+                return len(rec.messages)
+
+        frozen: dict[str, int] = {}  # copies each address had when first seen recorded
+        per_run: list[int] = []  # messages the server accepted during each run
+        for kill in range(CRASH_KILLS):
+            before = received()
+            target = before + rng.randint(3, 15)
+            log = tmp_path / f"run{kill}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+                deadline = time.monotonic() + 60
+                while received() < target and proc.poll() is None:
+                    assert time.monotonic() < deadline, "the sender made no progress"
+                    time.sleep(0.002)
+                assert proc.poll() is None, f"run {kill} ended before its kill:\n{log.read_text()}"
+                proc.send_signal(signal.SIGKILL)
+                assert proc.wait() == -signal.SIGKILL  # it died of the kill, mid-send
+            time.sleep(0.2)  # what was in flight reaches the server (or never will)
+            per_run.append(received() - before)
+            with rec.lock:
+                counts = rec.count()
             with Store(db) as store:
-                for row in outbox.rows(store, 1, "sent"):
-                    sent_snapshots[row.email] = rec.count()[row.email]
-        final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-        assert final.returncode == 0, final.stderr
-        counts = rec.count()
-    assert set(counts) == set(addresses)  # nobody lost
-    for address, seen in sent_snapshots.items():
+                edition = store.last_edition("daily")
+                assert edition is not None
+                for row in outbox.rows(store, edition.id, "sent"):
+                    frozen.setdefault(row.email, counts[row.email])
+        before = received()
+        final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert final.returncode == 0, final.stdout + final.stderr
+        per_run.append(received() - before)
+        with rec.lock:
+            counts = rec.count()
+            ids: dict[str, set[str]] = {}
+            for m in rec.messages:
+                msg = message_from_bytes(m.data)
+                ids.setdefault(m.rcpt_tos[0], set()).add(str(msg["Message-ID"]))
+
+    assert all(n > 0 for n in per_run[:-1])  # every killed run was sending
+    assert 0 < len(frozen) < CRASH_SUBSCRIBERS  # the kills landed mid-edition
+    assert sum(per_run) == sum(counts.values())  # accumulated across the runs
+    assert set(counts) == set(addresses)  # every subscriber got it
+    for address, seen in frozen.items():
         assert counts[address] == seen, f"{address} was sent again after being recorded"
     duplicates = sum(n - 1 for n in counts.values())
-    assert duplicates <= kills * 2
+    assert duplicates <= CRASH_KILLS * CRASH_POOL
+    assert all(len(v) == 1 for v in ids.values())  # a copy sent again is the same message
     with Store(db) as store:
-        assert outbox.counts(store, 1)["sent"] == len(addresses)
+        edition = store.last_edition("daily")
+        assert edition is not None
+        assert outbox.counts(store, edition.id)["sent"] == CRASH_SUBSCRIBERS

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import email
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from newsletter.config import MailConfig, SmtpConfig
 from newsletter.deliver.loop import RetryPolicy, deliver_edition
-from newsletter.deliver.mailers import FileMailer, SmtpMailer, SmtpSettings
-from newsletter.errors import AuthenticationError
+from newsletter.deliver.mailers import FileMailer, MemoryMailer, Outgoing, SmtpMailer
+from newsletter.errors import (
+    AuthenticationError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from newsletter.models import Subscriber
 from newsletter.render.email import MailSettings
 from newsletter.services.editions import Composer
@@ -33,9 +39,8 @@ from tests.smtp_server import (
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 FAST = RetryPolicy(tries_per_run=3, backoff=0.01, retry_delay=timedelta(minutes=5))
 MAIL = MailSettings(
+    MailConfig(domain="news.example.org", from_address="Daily <daily@news.example.org>"),
     base_url="https://news.example.org",
-    domain="news.example.org",
-    from_address="Daily <daily@news.example.org>",
 )
 
 
@@ -72,13 +77,15 @@ def setup_edition(store: Store, addresses: list[str]) -> int:
 
 
 def smtp(port: int, **kw: Any) -> SmtpMailer:
-    return SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
+    return SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5, **kw))
 
 
-def run(store: Store, eid: int, mailer: Any, workers: int = 1, **kw: Any) -> Any:
+def run(
+    store: Store, eid: int, mailer: Any, workers: int = 1, policy: RetryPolicy = FAST, **kw: Any
+) -> Any:
     return asyncio.run(
         deliver_edition(
-            store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, workers=workers, **kw
+            store, eid, mailer, composer(), clock=lambda: NOW, policy=policy, workers=workers, **kw
         )
     )
 
@@ -142,11 +149,34 @@ def test_a_stalled_server_times_out_and_is_retried(store: Store) -> None:
         rec,
     ):
         mailer = SmtpMailer(
-            SmtpSettings(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
+            SmtpConfig(host="127.0.0.1", port=ctl.port, security="none", timeout=0.5)
         )
         report = run(store, eid, mailer)
     assert report.sent == 1
     assert rec.count()["slow@example.com"] == 1
+
+
+def test_the_configured_timeout_fires_when_the_server_stops_answering(store: Store) -> None:
+    """The server accepts MAIL FROM, then never answers RCPT (within the test): the
+    client gives up after ``smtp.timeout`` itself (a timeout, no reply involved) and the
+    message waits in the outbox; one try per run, so no retry hides it."""
+    stall, timeout = 20.0, 0.3
+    eid = setup_edition(store, ["slow@example.com"])
+    script = {"slow@example.com": ["rcpt:stall"]}
+    with smtp_server(Recorder(script=script, stall_seconds=stall)) as (ctl, rec):
+        mailer = SmtpMailer(
+            SmtpConfig(host="127.0.0.1", port=ctl.port, security="none", timeout=timeout)
+        )
+        started = time.monotonic()
+        report = run(store, eid, mailer, policy=RetryPolicy(tries_per_run=1))
+        elapsed = time.monotonic() - started
+    assert report.retry == 1 and report.sent == 0
+    row = outbox.rows(store, eid)[0]
+    assert row.state == "retry"
+    assert row.last_error is not None and "Timed out" in row.last_error, row.last_error
+    # Given up on the client's timeout, long before the server would have answered.
+    assert elapsed < stall / 2
+    assert rec.messages == []
 
 
 def test_retry_rows_wait_for_their_time_then_go(store: Store) -> None:
@@ -175,15 +205,15 @@ def test_starttls_and_auth(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com", "b@example.com"])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="starttls",
                 username=USERNAME,
                 password=PASSWORD,
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         report = run(store, eid, mailer, workers=2)
     assert report.sent == 2
@@ -194,13 +224,13 @@ def test_implicit_tls(store: Store, certs: tuple[Path, Path]) -> None:
     eid = setup_edition(store, ["a@example.com"])
     with smtp_server(tls=certs, implicit_tls=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="tls",
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         assert run(store, eid, mailer).sent == 1
     assert rec.count()["a@example.com"] == 1
@@ -212,15 +242,15 @@ def test_refused_login_stops_the_run_and_keeps_every_row(
     eid = setup_edition(store, [f"u{i}@example.com" for i in range(5)])
     with smtp_server(tls=certs, starttls=True, auth=True) as (ctl, rec):
         mailer = SmtpMailer(
-            SmtpSettings(
+            SmtpConfig(
                 host="127.0.0.1",
                 port=ctl.port,
                 security="starttls",
                 username=USERNAME,
                 password="wrong",
                 timeout=5,
-                tls_context=client_context(certs[0]),
-            )
+            ),
+            tls_context=client_context(certs[0]),
         )
         with pytest.raises(AuthenticationError, match="refused the login"):
             run(store, eid, mailer, workers=2)
@@ -296,3 +326,71 @@ def test_file_mailer_writes_eml_files(store: Store, tmp_path: Path) -> None:
     msg = email.message_from_bytes(files[0].read_bytes())
     assert msg["To"] == "a <a@example.com>"
     assert msg.get_content_type() == "multipart/alternative"
+
+
+# -- the Mailer protocol, in memory ----------------------------------------------------------
+
+
+def test_memory_mailer_keeps_what_it_accepts_and_its_handler_can_refuse(store: Store) -> None:
+    eid = setup_edition(store, ["a@example.com", "busy@example.com", "gone@example.com"])
+
+    def handler(message: Outgoing) -> str | None:
+        if message.recipient == "busy@example.com":
+            raise TransientDeliveryError(message.recipient, "451 later")
+        if message.recipient == "gone@example.com":
+            raise PermanentDeliveryError(message.recipient, "550 no such user")
+        return None
+
+    mailer = MemoryMailer(handler)
+    report = run(store, eid, mailer)
+    assert mailer.recipients == ["a@example.com"]
+    assert email.message_from_bytes(mailer.messages[0].data)["To"] == "a <a@example.com>"
+    assert (report.sent, report.retry, report.failed) == (
+        1,
+        1,
+        [("gone@example.com", "550 no such user")],
+    )
+    states = {r.email: r.state for r in outbox.rows(store, eid)}
+    assert states == {
+        "a@example.com": "sent",
+        "busy@example.com": "retry",
+        "gone@example.com": "failed",
+    }
+
+
+def test_a_message_is_accepted_only_once_the_previous_one_is_recorded(store: Store) -> None:
+    """The outbox loop hands every session ``before_data``: a session without an
+    envelope awaits it before accepting, so each earlier message is already recorded as
+    sent (the duplicate window of a crash stays one message per connection)."""
+    addresses = [f"u{i}@example.com" for i in range(6)]
+    eid = setup_edition(store, addresses)
+    unrecorded: list[str] = []
+
+    def handler(message: Outgoing) -> None:
+        sent = {r.email for r in outbox.rows(store, eid, "sent")}
+        unrecorded.extend(a for a in mailer.recipients if a not in sent)
+
+    mailer = MemoryMailer(handler)
+    assert run(store, eid, mailer).sent == 6
+    assert unrecorded == []
+    assert sorted(mailer.recipients) == addresses
+
+
+def test_the_loop_opens_as_many_sessions_as_the_mailer_has_connections(store: Store) -> None:
+    eid = setup_edition(store, [f"u{i}@example.com" for i in range(12)])
+    busy = {"now": 0, "peak": 0}
+
+    async def slow(message: Outgoing) -> None:
+        busy["now"] += 1
+        busy["peak"] = max(busy["peak"], busy["now"])
+        await asyncio.sleep(0.02)
+        busy["now"] -= 1
+
+    mailer = MemoryMailer(slow, connections=3)
+    report = asyncio.run(
+        deliver_edition(store, eid, mailer, composer(), clock=lambda: NOW, policy=FAST, batch=2)
+    )
+    assert report.sent == 12 and len(mailer.messages) == 12
+    assert busy["peak"] == 3
+    assert SmtpMailer(SmtpConfig(pool_size=4)).connections == 4
+    assert FileMailer("unused").connections == 1

@@ -9,20 +9,21 @@ import feedparser
 from click.testing import CliRunner
 
 from newsletter.cli import main
+from newsletter.config import DigestConfig
 from newsletter.models import Edition, Entry
 from newsletter.render.archive import (
     ArchivedEdition,
     FeedMeta,
-    archive_edition,
     archive_index,
+    archive_page,
     body_of,
     edition_path,
     edition_url,
     editions_feed,
 )
 from newsletter.render.templates import make_environment
+from newsletter.services.editions import EditionPlan, edition_digest
 from newsletter.store.database import Store
-from newsletter.summarize.digest import DigestOptions
 
 T0 = datetime(2030, 6, 1, 5, 0, tzinfo=UTC)
 
@@ -41,9 +42,9 @@ def entry(i: int, title: str = "") -> Entry:
 def archived(period: str, when: datetime, titles: list[str], eid: int) -> ArchivedEdition:
     edition = Edition(id=eid, digest="daily", period=period, created_at=when, title="Daily")
     entries = [entry(i, t) for i, t in enumerate(titles)]
-    return archive_edition(
-        edition, entries, options=DigestOptions(name="daily", title="Daily"), env=make_environment()
-    )
+    plan = EditionPlan.stored(edition, entries)
+    digest = edition_digest(DigestConfig(name="daily", title="Daily"), plan, sources={})
+    return archive_page(edition, digest, env=make_environment())
 
 
 def test_edition_page_is_the_rebuilt_digest() -> None:

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsletter.config import MailConfig, SmtpConfig
 from newsletter.deliver.loop import send_one
-from newsletter.deliver.mailers import Outgoing, SmtpMailer, SmtpSettings
+from newsletter.deliver.mailers import Outgoing, SmtpMailer
 from newsletter.render.email import (
     ContentKey,
     MailSettings,
@@ -36,10 +37,12 @@ from tests.smtp_server import sample_digest, smtp_server
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 MAIL = MailSettings(
+    MailConfig(
+        domain="news.example.org",
+        from_address="Daily Papers <daily@news.example.org>",
+        reply_to="Editor <editor@news.example.org>",
+    ),
     base_url="https://news.example.org",
-    domain="news.example.org",
-    from_address="Daily Papers <daily@news.example.org>",
-    reply_to="Editor <editor@news.example.org>",
 )
 TOKEN = make_token("unsubscribe", "daily ada@example.com", "secret-key")
 UNSUB = f"https://news.example.org/unsubscribe/{TOKEN}"
@@ -147,7 +150,7 @@ def test_build_message_round_trips_headers_verbatim() -> None:
 def test_list_unsubscribe_bytes_on_the_wire_through_a_real_server() -> None:
     data = wire()
     with smtp_server() as (ctl, rec):
-        mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=ctl.port, security="none"))
+        mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=ctl.port, security="none"))
         out = Outgoing("daily@news.example.org", "ada@example.com", data)
         reply = asyncio.run(send_one(mailer, out))
     assert reply.startswith("250")
@@ -173,7 +176,9 @@ def test_html_email_rules() -> None:
 
 
 def test_images_have_alt_and_size() -> None:
-    mail = MailSettings(base_url="https://n.example.org", logo_url="https://n.example.org/l.png")
+    mail = MailSettings(
+        MailConfig(logo_url="https://n.example.org/l.png"), base_url="https://n.example.org"
+    )
     rendered = render_email(sample_digest(2), period="p", settings=mail)
     assert rendered.html is not None
     imgs = re.findall(r"<img[^>]*>", rendered.html)
@@ -184,7 +189,7 @@ def test_images_have_alt_and_size() -> None:
 
 
 def test_two_hundred_items_stay_under_90_kb_and_say_so() -> None:
-    mail = MailSettings(base_url="https://news.example.org", max_items=1000)
+    mail = MailSettings(MailConfig(max_items=1000), base_url="https://news.example.org")
     rendered = render_email(sample_digest(200), period="2026-11-28", settings=mail)
     assert rendered.html_size < 90_000
     assert 0 < rendered.items < 200 and rendered.omitted == 200 - rendered.items

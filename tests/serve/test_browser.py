@@ -26,7 +26,8 @@ import pytest
 from newsletter.config import Settings, settings_from_dict
 from newsletter.deliver.mailers import make_mailer
 from newsletter.models import Entry, Subscriber
-from newsletter.serve.daemon import Daemon, serve_until_stopped
+from newsletter.serve.daemon import Daemon
+from newsletter.serve.runner import serve_until_stopped
 from newsletter.serve.web import create_app
 from newsletter.store.database import Store
 from newsletter.store.subscribers import get_subscriber, save_subscriber

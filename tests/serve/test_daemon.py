@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.config import Settings, settings_from_dict
+from newsletter.deliver.mailers import MemoryMailer, Outgoing
 from newsletter.models import Entry, Subscriber
 from newsletter.serve.daemon import JOBSTORE_TABLE, Daemon, DaemonOptions, WallClockTrigger
 from newsletter.serve.schedule import DigestSchedule
@@ -43,23 +44,13 @@ class Clock:
         return self.now
 
 
-class RecordingMailer:
+def recording_mailer(delay: float = 0.0) -> MemoryMailer:
     """Keeps every message; ``delay`` makes each send take that long."""
 
-    name = "recording"
+    async def slow(message: Outgoing) -> None:
+        await asyncio.sleep(delay)
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.sent: list[Any] = []
-
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[RecordingMailer]:
-        yield self
-
-    async def send(self, message: Any) -> str:
-        await asyncio.sleep(self.delay)
-        self.sent.append(message)
-        return "250 ok"
+    return MemoryMailer(slow if delay else None)
 
 
 def make_settings(tmp_path: Path, **digest: Any) -> Settings:
@@ -114,7 +105,7 @@ def make_daemon(
     return Daemon(
         settings,
         store,
-        mailer or RecordingMailer(),
+        mailer or recording_mailer(),
         "test-secret",
         clock=clock,
         options=DaemonOptions(**options),
@@ -176,14 +167,14 @@ def test_jobs_have_explicit_ids_and_next_runs_in_the_digest_zone(
 
 def run_downtime(
     tmp_path: Path, store: Store, *, stopped_at: datetime, restarted_at: datetime
-) -> tuple[RecordingMailer, list[asyncio.Task[Any]]]:
+) -> tuple[MemoryMailer, list[asyncio.Task[Any]]]:
     settings = make_settings(tmp_path)
     clock = Clock(stopped_at)
     asyncio.run(restart(make_daemon(settings, store, clock)))
     seed(store, restarted_at - timedelta(hours=1))
     subscribe(store, "reader@example.org", stopped_at)
     clock.now = restarted_at
-    mailer = RecordingMailer()
+    mailer = recording_mailer()
     tasks = asyncio.run(restart(make_daemon(settings, store, clock, mailer)))
     return mailer, tasks
 
@@ -200,17 +191,17 @@ def test_restart_inside_grace_sends_the_missed_edition_once(
         restarted_at=datetime(2030, 6, 3, 6, 30, tzinfo=UTC),
     )
     assert len(tasks) == 1
-    assert [m.recipient for m in mailer.sent] == ["reader@example.org"]
+    assert [m.recipient for m in mailer.messages] == ["reader@example.org"]
     assert store.edition("daily", "2030-06-03") is not None
     assert "event=catch_up digest=daily edition=2030-06-03" in caplog.text
     assert "event=edition_sent digest=daily edition=2030-06-03" in caplog.text
     # Restarting again sends nothing more: the edition is done.
     settings = make_settings(tmp_path)
-    again = RecordingMailer()
+    again = recording_mailer()
     asyncio.run(
         restart(make_daemon(settings, store, Clock(datetime(2030, 6, 3, 7, 0, tzinfo=UTC)), again))
     )
-    assert again.sent == []
+    assert again.messages == []
 
 
 def test_restart_outside_grace_skips_with_a_notice(
@@ -223,7 +214,7 @@ def test_restart_outside_grace_skips_with_a_notice(
         stopped_at=datetime(2030, 6, 3, 4, 0, tzinfo=UTC),
         restarted_at=datetime(2030, 6, 3, 9, 30, tzinfo=UTC),  # 4h30 late
     )
-    assert tasks == [] and mailer.sent == []
+    assert tasks == [] and mailer.messages == []
     assert store.edition("daily", "2030-06-03") is None
     skipped = [r for r in caplog.records if "event=edition_skipped" in r.getMessage()]
     assert skipped and skipped[0].levelno == logging.WARNING
@@ -235,7 +226,7 @@ def test_deadline_stops_a_late_send(tmp_path: Path, store: Store) -> None:
     clock = Clock(datetime(2030, 6, 3, 7, 0, tzinfo=UTC))
     seed(store, clock.now)
     subscribe(store, "reader@example.org", clock.now)
-    mailer = RecordingMailer()
+    mailer = recording_mailer()
     daemon = make_daemon(settings, store, clock, mailer)
     daemon.overrides["daily"] = DigestSchedule(
         "daily",
@@ -245,10 +236,10 @@ def test_deadline_stops_a_late_send(tmp_path: Path, store: Store) -> None:
         deadline=timedelta(hours=1),
     )
     asyncio.run(daemon.send_digest("daily"))  # 07:00 Paris was 2h ago: past the deadline
-    assert mailer.sent == []
+    assert mailer.messages == []
     clock.now = datetime(2030, 6, 3, 5, 30, tzinfo=UTC)
     asyncio.run(daemon.send_digest("daily"))
-    assert len(mailer.sent) == 1
+    assert len(mailer.messages) == 1
 
 
 def test_local_hour_job_sends_each_subscriber_in_their_morning(
@@ -261,7 +252,7 @@ def test_local_hour_job_sends_each_subscriber_in_their_morning(
     subscribe(store, "paris@example.org", start, "Europe/Paris")
     subscribe(store, "ny@example.org", start, "America/New_York")
     clock = Clock(start)
-    mailer = RecordingMailer()
+    mailer = recording_mailer()
     daemon = make_daemon(settings, store, clock, mailer)
     daemon.overrides["daily"] = DigestSchedule(
         "daily", "0 7 * * *", "UTC", grace=timedelta(hours=2), local_hour=7
@@ -270,13 +261,13 @@ def test_local_hour_job_sends_each_subscriber_in_their_morning(
     for hour in range(24):
         clock.now = start + timedelta(hours=hour)
         asyncio.run(daemon.send_local("daily"))
-        for m in mailer.sent:
+        for m in mailer.messages:
             got.setdefault(m.recipient, clock.now)
     assert got == {
         "paris@example.org": datetime(2030, 6, 3, 5, 0, tzinfo=UTC),
         "ny@example.org": datetime(2030, 6, 3, 11, 0, tzinfo=UTC),
     }
-    assert len(mailer.sent) == 2  # hourly runs within the grace did not send again
+    assert len(mailer.messages) == 2  # hourly runs within the grace did not send again
     assert "local_hour=7" in caplog.text
 
 
@@ -325,7 +316,7 @@ def test_stop_lets_a_send_in_flight_finish(tmp_path: Path, store: Store) -> None
     clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
     seed(store, clock.now)
     subscribe(store, "reader@example.org", clock.now)
-    mailer = RecordingMailer(delay=0.3)
+    mailer = recording_mailer(delay=0.3)
 
     async def main() -> None:
         daemon = make_daemon(settings, store, clock, mailer, stop_timeout=5)
@@ -336,7 +327,7 @@ def test_stop_lets_a_send_in_flight_finish(tmp_path: Path, store: Store) -> None
         await job
 
     asyncio.run(main())
-    assert len(mailer.sent) == 1
+    assert len(mailer.messages) == 1
     edition = store.edition("daily", "2030-06-03")
     assert edition is not None and outbox.counts(store, edition.id)["sent"] == 1
 
@@ -346,7 +337,7 @@ def test_stop_abandons_a_stuck_send_safely(tmp_path: Path, store: Store) -> None
     clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
     seed(store, clock.now)
     subscribe(store, "reader@example.org", clock.now)
-    mailer = RecordingMailer(delay=30)
+    mailer = recording_mailer(delay=30)
 
     async def main() -> None:
         daemon = make_daemon(settings, store, clock, mailer, stop_timeout=0.2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +12,7 @@ import pytest
 from newsletter.config import DigestConfig
 from newsletter.errors import ConfigError
 from newsletter.models import Subscriber
+from newsletter.serve.daemon import schedule_for
 from newsletter.serve.schedule import (
     DigestSchedule,
     backoff,
@@ -21,7 +24,6 @@ from newsletter.serve.schedule import (
     period_key,
     plan_catch_up,
     previous_fire,
-    schedule_for,
     source_due,
 )
 
@@ -273,3 +275,14 @@ def test_schedule_for_config_and_bad_cron() -> None:
         next_fire(DigestSchedule("x", "0 7 * *"), utc(2026, 1, 1))
     with pytest.raises(ValueError, match="aware"):
         next_fire(sched, datetime(2026, 1, 1))
+
+
+def test_the_scheduling_decisions_take_plain_values() -> None:
+    # No configuration models (pydantic) behind the decisions: the daemon converts.
+    code = (
+        "import sys, newsletter.serve.schedule; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+        "or m == 'newsletter.config'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from newsletter.config import Settings, settings_from_dict
+from newsletter.deliver.mailers import MemoryMailer
 from newsletter.models import Entry, Subscriber
-from newsletter.serve import web
+from newsletter.serve import forms, web
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.subscribers import (
@@ -34,12 +35,17 @@ NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
 XSS = '<script>alert("x")</script>'
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
+def fixed_clock() -> datetime:
+    """The clock of most tests: always NOW."""
+    return NOW
 
-    async def __call__(self, recipient: str, data: bytes, message_id: str) -> None:
-        self.sent.append((recipient, data))
+
+class Mailbox(MemoryMailer):
+    """The app's real mail path (``mailer_sender`` over a mailer), kept in memory."""
+
+    @property
+    def sent(self) -> list[tuple[str, bytes]]:
+        return [(m.recipient, m.data) for m in self.messages]
 
     def confirm_path(self, index: int = -1) -> str:
         msg = email.message_from_bytes(self.sent[index][1], policy=policy.default)
@@ -66,12 +72,17 @@ def make_settings(**extra: Any) -> Settings:
 
 
 class Site:
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] = fixed_clock,
+    ) -> None:
         self.store = store
         self.settings = settings or make_settings()
         self.mail = Mailbox()
         self.app = web.create_app(
-            self.settings, store, send_mail=self.mail, secret=SECRET, clock=lambda: NOW
+            self.settings, store, mailer=self.mail, secret=SECRET, clock=clock
         )
 
     def request(self, method: str, path: str, ip: str = "10.0.0.1", **kw: Any) -> httpx.Response:
@@ -258,9 +269,9 @@ def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:
 def test_subscribe_is_rate_limited_per_client(site: Site) -> None:
     codes = [
         site.post("/subscribe", data=form(f"a{i}@example.org")).status_code
-        for i in range(web.SUBSCRIBE_LIMIT + 1)
+        for i in range(forms.SUBSCRIBE_LIMIT + 1)
     ]
-    assert codes == [200] * web.SUBSCRIBE_LIMIT + [429]
+    assert codes == [200] * forms.SUBSCRIBE_LIMIT + [429]
     assert "Too many requests" in site.post("/subscribe", data=form()).text
     # Another client is not affected; reading the form is never limited.
     assert site.post("/subscribe", data=form("b@example.org"), ip="10.0.0.2").status_code == 200
@@ -269,7 +280,7 @@ def test_subscribe_is_rate_limited_per_client(site: Site) -> None:
 
 def test_rate_limiter_window_slides() -> None:
     t = [0.0]
-    limiter = web.RateLimiter(2, 10.0, clock=lambda: t[0])
+    limiter = forms.SubscribeRateLimiter(2, 10.0, clock=lambda: t[0])
     assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
     t[0] = 10.5
     assert limiter.allow("a")
@@ -308,6 +319,23 @@ def test_expired_confirm_link(site: Site, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 # -- unsubscribe (RFC 8058) ------------------------------------------------------------------
+
+
+def test_a_confirm_link_lives_three_days_on_the_apps_clock(store: Store) -> None:
+    """A link's age is read on the app's clock: 2 days after it was mailed it confirms,
+    4 days after it has expired (``CONFIRM_MAX_AGE`` is 3 days)."""
+    now = [NOW]
+    site = Site(store, clock=lambda: now[0])
+    site.post("/subscribe", data=form("early@example.org"))
+    site.post("/subscribe", data=form("late@example.org"))
+    early, late = site.mail.confirm_path(0), site.mail.confirm_path(1)
+    now[0] = NOW + timedelta(days=2)
+    assert site.get(early).status_code == 200
+    assert site.subscriber("early@example.org").status == "active"  # type: ignore[union-attr]
+    now[0] = NOW + timedelta(days=4)
+    r = site.get(late)
+    assert r.status_code == 400 and "expired" in r.text
+    assert site.subscriber("late@example.org").status == "pending"  # type: ignore[union-attr]
 
 
 def test_get_never_unsubscribes(site: Site) -> None:
@@ -393,7 +421,7 @@ def test_unsubscribe_page_escapes_values_from_the_token(site: Site) -> None:
 def test_too_large_body_is_refused(site: Site) -> None:
     r = site.post(
         "/subscribe",
-        content=b"a=" + b"x" * (web.MAX_BODY + 10),
+        content=b"a=" + b"x" * (forms.MAX_BODY + 10),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 413
@@ -539,7 +567,7 @@ def test_checked_topics_stay_checked_when_the_form_comes_back(store: Store) -> N
 def test_a_confirm_link_from_before_topics_still_works(store: Store) -> None:
     site = Site(store, topic_settings())
     value = '{"e":"old@example.org","d":["daily"],"i":[],"t":"UTC"}'
-    r = site.get(f"/confirm/{make_token('confirm', value, SECRET)}")
+    r = site.get(f"/confirm/{make_token('confirm', value, SECRET, now=NOW)}")
     assert r.status_code == 200
     sub = site.subscriber("old@example.org")
     assert sub is not None and sub.status == "active" and sub.topics == ()

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from newsletter.cli import main
 from newsletter.config import load_config
 from newsletter.deliver.loop import deliver_edition
-from newsletter.deliver.mailers import FileMailer
+from newsletter.deliver.mailers import MemoryMailer
 from newsletter.models import Digest, Entry, Subscriber
 from newsletter.render.email import ContentKey
 from newsletter.services.editions import composer_for, plan_edition
@@ -82,8 +82,8 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), env=SECRET, catch_exceptions=False)
 
 
-def kinds_in(path: Path) -> set[str]:
-    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+def kinds_in(data: bytes) -> set[str]:
+    msg = message_from_bytes(data, policy=policy.default)
     text = "".join(
         part.get_content() for part in msg.walk() if part.get_content_maintype() == "text"
     )
@@ -110,7 +110,7 @@ def test_subscribers_receive_only_the_topics_they_chose(tmp_path: Path) -> None:
     r = invoke("send", "--config", cfg)
     assert r.exit_code == 0, r.output
     assert "sent 4 now" in r.output
-    got = {p.stem: kinds_in(p) for p in (tmp_path / "mail").rglob("*.eml")}
+    got = {p.stem: kinds_in(p.read_bytes()) for p in (tmp_path / "mail").rglob("*.eml")}
     assert got == {
         "quantum@example.org": {"quantum"},
         "robots@example.org": {"robots"},
@@ -145,11 +145,12 @@ def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
 
         composer.digest_for = counting
         outbox.enqueue(store, plan.edition.id, subs, now=now)
+        mailer = MemoryMailer()
         report = asyncio.run(
             deliver_edition(
                 store,
                 plan.edition.id,
-                FileMailer(tmp_path / "mail"),
+                mailer,
                 composer,
                 clock=lambda: datetime.now(UTC),
             )
@@ -160,7 +161,7 @@ def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
         ContentKey(("codes", "qubits"), (ROBOTS,), "html"),
     ]
     assert len(composer.renders) == 2
-    got = {p.stem: kinds_in(p) for p in (tmp_path / "mail").rglob("*.eml")}
+    got = {m.recipient: kinds_in(m.data) for m in mailer.messages}
     assert got == {
         "ada@example.org": {"quantum"},
         "bob@example.org": {"quantum"},

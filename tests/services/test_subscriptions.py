@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from newsletter.errors import AddressError
 from newsletter.services.subscriptions import (
-    AddressError,
     add_subscriber,
     import_subscribers,
     list_subscribers,

@@ -41,10 +41,7 @@ def transport_of_new_client() -> httpx.AsyncBaseTransport:
 
 def test_importing_fetch_does_not_import_pyreqwest() -> None:
     # The CLI imports fetch for every command; pyreqwest loads when a fetch starts.
-    code = (
-        "import sys, newsletter.sources.fetch; "
-        "print(sorted(m for m in sys.modules if 'reqwest' in m))"
-    )
+    code = "import sys, newsletter.sources.fetch; print(sorted(m for m in sys.modules if 'reqwest' in m))"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"

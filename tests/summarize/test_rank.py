@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from newsletter.config import RankingConfig
 from newsletter.models import Engagement, Entry, Item
 from newsletter.summarize.rank import (
     PARTS,
-    RankSettings,
     engagement_fraction,
     explain,
     matched_interests,
@@ -71,7 +71,7 @@ def test_fresher_wins_at_equal_engagement() -> None:
 
 
 def test_freshness_halves_every_half_life() -> None:
-    s = RankSettings(half_life_hours=10.0)
+    s = RankingConfig(half_life_hours=10.0)
     _, new = score_item(item(entry(hours_ago=0)), now=NOW, settings=s)
     _, old = score_item(item(entry(hours_ago=10)), now=NOW, settings=s)
     assert new["freshness"] == pytest.approx(1.0)
@@ -85,7 +85,7 @@ def test_future_date_counts_as_just_published() -> None:
 
 def test_no_date_gets_neutral_freshness() -> None:
     _, parts = score_item(item(entry(hours_ago=None)), now=NOW)
-    assert parts["freshness"] == pytest.approx(RankSettings().no_date_freshness)
+    assert parts["freshness"] == pytest.approx(RankingConfig().no_date_freshness)
 
 
 def test_engagement_is_log_scaled_and_saturates() -> None:
@@ -100,7 +100,7 @@ def test_engagement_is_log_scaled_and_saturates() -> None:
 @settings(max_examples=100, deadline=None)
 @given(points=st.integers(0, 10**9), comments=st.integers(0, 10**9))
 def test_engagement_part_bounded_by_weight(points: int, comments: int) -> None:
-    s = RankSettings(engagement_weight=2.0)
+    s = RankingConfig(engagement_weight=2.0)
     _, parts = score_item(item(entry(points=points, comments=comments)), now=NOW, settings=s)
     assert 0.0 <= parts["engagement"] < 2.0
 
@@ -144,8 +144,8 @@ def test_source_weight_mapping() -> None:
     _, up = score_item(story, now=NOW, source_weights={"favourite": 2.0})
     _, down = score_item(story, now=NOW, source_weights={"favourite": 0.5})
     assert default["source"] == 0.0
-    assert up["source"] == pytest.approx(RankSettings().source_weight)
-    assert down["source"] == pytest.approx(-RankSettings().source_weight)
+    assert up["source"] == pytest.approx(RankingConfig().source_weight)
+    assert down["source"] == pytest.approx(-RankingConfig().source_weight)
 
 
 @pytest.mark.parametrize(
@@ -178,13 +178,13 @@ def test_interests_boost_matching_items() -> None:
     match = item(entry(2, title="Diffusion models for gardening"))
     ranked = rank_items([plain, match], now=NOW, interests=["diffusion", "Diffusion"])
     assert ranked[0].entry.id == "2"
-    assert ranked[0].score_parts["interests"] == pytest.approx(RankSettings().interest_boost)
+    assert ranked[0].score_parts["interests"] == pytest.approx(RankingConfig().interest_boost)
     assert ranked[1].score_parts["interests"] == 0.0
 
 
 def test_interests_capped() -> None:
     story = item(entry(title="a b c d e"))
-    s = RankSettings(max_interest_matches=2, interest_boost=1.0)
+    s = RankingConfig(max_interest_matches=2, interest_boost=1.0)
     _, parts = score_item(story, now=NOW, settings=s, interests=list("abcde"))
     assert parts["interests"] == 2.0
 

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from newsletter.errors import EmptyVocabularyError
 from newsletter.sources.parse import parse_source
 from newsletter.summarize import dedupe, vectorize
 from newsletter.summarize.stopwords import ENGLISH_STOP_WORDS
 from newsletter.summarize.text import analyze, entry_text, tfidf_matrix
-from newsletter.summarize.vectorize import EmptyVocabularyError, tfidf_vectors
+from newsletter.summarize.vectorize import tfidf_vectors
 
 sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
 

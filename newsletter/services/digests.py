@@ -1,0 +1,125 @@
+"""Digests from the store: the sources a digest reads, the entries it selects, and the
+digest built from them (a one-off for the ``digest`` command), with the optional LLM
+summaries. ``services.editions`` builds every edition's digest (mail and archive page)
+from the same pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from newsletter.config import DigestConfig, Settings, parse_duration
+from newsletter.models import Digest, Entry, Source
+from newsletter.services.ingest import source_from_config
+from newsletter.store.database import Store
+
+log = logging.getLogger("newsletter")
+
+
+def sources_from_args(args: Sequence[str]) -> list[Source]:
+    """Sources given on the command line (URLs or paths), named after their host or file."""
+    from newsletter.render.templates import hostname
+
+    out: list[Source] = []
+    used: set[str] = set()
+    for arg in args:
+        base = hostname(arg) or Path(arg).stem or "source"
+        name = base
+        n = 2
+        while name in used:
+            name = f"{base}-{n}"
+            n += 1
+        used.add(name)
+        out.append(Source(name=name, url=arg))
+    return out
+
+
+def digest_sources(settings: Settings, cfg: DigestConfig) -> list[Source]:
+    """The sources a digest reads: the ones it names, or every configured source."""
+    chosen = [s for s in settings.sources if not cfg.sources or s.name in cfg.sources]
+    return [source_from_config(s) for s in chosen]
+
+
+def with_titles(sources: Sequence[Source], store: Store) -> dict[str, Source]:
+    """Sources keyed by name, with the feed's own title where the config gives none."""
+    states = store.source_states()
+    out: dict[str, Source] = {}
+    for s in sources:
+        title = s.title or (states[s.name].title if s.name in states else None)
+        out[s.name] = replace(s, title=title) if title else s
+    return out
+
+
+def select_entries(
+    store: Store,
+    sources: Sequence[Source],
+    *,
+    now: datetime,
+    since: timedelta | None = None,
+) -> list[Entry]:
+    """Entries of these sources whose time (published, else first seen) is within
+    ``since`` of ``now``; all of them when ``since`` is None."""
+    return store.entries(
+        sources=[s.name for s in sources],
+        since=(now - since) if since is not None else None,
+    )
+
+
+def one_off_title(sources: Sequence[Source], store: Store) -> str:
+    """The title of a digest no config names: the feed's own title for one source."""
+    if len(sources) == 1:
+        state = store.source_state(sources[0].name)
+        if state and state.title:
+            return state.title
+        return f"Digest of {sources[0].name}"
+    return f"Digest of {len(sources)} sources"
+
+
+def make_digest(
+    store: Store,
+    settings: Settings,
+    cfg: DigestConfig,
+    sources: Sequence[Source],
+    *,
+    now: datetime,
+    since: str | None = None,
+    max_items: int | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Digest:
+    """Select entries from the store and build the digest (a one-off: nothing recorded).
+    ``since`` (a duration like ``36h``) and ``max_items`` override the configuration."""
+    from newsletter.summarize.digest import build_digest
+
+    window = parse_duration(since) if since else None
+    if max_items:
+        cfg = cfg.model_copy(update={"max_items": max_items})
+    entries = select_entries(store, sources, now=now, since=window)
+    digest = build_digest(entries, now=now, config=cfg, sources=with_titles(sources, store))
+    return with_llm_summaries(digest, settings, store, now=now, on_warning=on_warning)
+
+
+def with_llm_summaries(
+    digest: Digest,
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    on_warning: Callable[[str], None] | None = None,
+) -> Digest:
+    """The digest with LLM-written TL;DRs and section summaries when ``[llm]`` is enabled
+    (cached per entry; any failure keeps the extractive summaries, with one warning)."""
+    if not settings.llm.enabled:
+        return digest
+    from newsletter.services import llm
+
+    digest, report = llm.summarize_digest_sync(
+        digest, settings.llm, store, api_key=llm.api_key_from_env(settings.llm), now=now
+    )
+    warning = report.warning()
+    if warning:
+        (on_warning or log.warning)(warning)
+    return digest
