@@ -26,7 +26,9 @@ import fastfeedparser
 from newsletter.errors import ParseError, SourceError
 from newsletter.models import Engagement, Entry, FeedInfo, ParsedSource, SourceKind
 from newsletter.sources.adapters import HfPapersAdapter
-from newsletter.sources.normalize import canonical_link, clean_title, html_to_text, make_entry
+from newsletter.sources.links import canonical_link
+from newsletter.sources.markup import html_to_text
+from newsletter.sources.normalize import clean_title, make_entry
 
 __all__ = [
     "ADAPTERS",

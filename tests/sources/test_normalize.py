@@ -8,16 +8,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from newsletter.models import Engagement
+from newsletter.sources.links import canonical_link
+from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import (
-    canonical_link,
     clean_author,
     clean_title,
     entry_id,
-    html_to_text,
     make_entry,
     parse_datetime,
-    sanitize_html,
-    text_to_html,
 )
 
 # -- canonical_link -----------------------------------------------------------------------

@@ -12,13 +12,9 @@ from hypothesis import strategies as st
 
 from newsletter.errors import ParseError
 from newsletter.models import ParsedSource
-from newsletter.sources.normalize import (
-    canonical_link,
-    clean_title,
-    html_to_text,
-    parse_datetime,
-    sanitize_html,
-)
+from newsletter.sources.links import canonical_link
+from newsletter.sources.markup import html_to_text, sanitize_html
+from newsletter.sources.normalize import clean_title, parse_datetime
 from newsletter.sources.parse import parse_source
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
