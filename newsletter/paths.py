@@ -27,4 +27,3 @@ def default_database_url() -> str:
 
     data = Path(platformdirs.user_data_dir(APP_NAME))
     return f"sqlite:///{data / 'newsletter.sqlite'}"
-

@@ -369,7 +369,7 @@ class Daemon:
             sources=len(sources),
             readable=report.readable,
             failed=len(report.failures),
-            new=len(report.new_entries),
+            new=report.new,
             seconds=f"{report.seconds:.1f}",
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -66,7 +67,9 @@ class IngestReport:
     """The outcome of fetching a set of sources."""
 
     sources: list[SourceReport] = field(default_factory=list)
-    new_entries: list[Entry] = field(default_factory=list)
+    new: int = 0
+    """How many entries were new (stored now). The entries themselves are in the store:
+    holding 10,000 of them here until the end of a run doubled its memory."""
     titles: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -87,7 +90,7 @@ def source_from_config(c: SourceConfig) -> Source:
 PARSE_WORKERS = 2
 """Parser processes (at most one per core): parsing and sanitizing are CPU work, and
 processes, unlike threads, run it in parallel with each other and with the downloads."""
-WRITE_EVERY_ENTRIES = 2000
+WRITE_EVERY_ENTRIES = 500
 WRITE_EVERY_SECONDS = 1.0
 """Outcomes are written in one transaction per batch: when this many new entries wait,
 or this long after the last write (so progress stays live), and at the end."""
@@ -112,7 +115,7 @@ def _parse_pool() -> Executor:
         if "forkserver" in multiprocessing.get_all_start_methods():
             server = multiprocessing.get_context("forkserver")
             # Read when the fork server starts (once per process, at its first pool).
-            server.set_forkserver_preload(["newsletter.sources.parse"])
+            server.set_forkserver_preload(["newsletter.sources.parse", "newsletter.sources.worker"])
             context = server
         else:
             context = multiprocessing.get_context("spawn")
@@ -152,7 +155,7 @@ class _Recorder:
         self.updates: dict[str, dict[str, object]] = {}
         self.waiting: list[SourceReport] = []
         self.done: dict[str, SourceReport] = {}
-        self.new: dict[str, list[Entry]] = {}
+        self.new: Counter[str] = Counter()
         self.last_write = time.monotonic()
 
     def add(
@@ -184,10 +187,10 @@ class _Recorder:
             return
         new = self.store.record_fetch(self.entries, self.updates, now=self.now)
         for e in new:
-            self.new.setdefault(e.source, []).append(e)
+            self.new[e.source] += 1
         for sr in self.waiting:
             if sr.status == "ok":
-                sr = replace(sr, new=len(self.new.get(sr.name, ())))
+                sr = replace(sr, new=self.new[sr.name])
             self.done[sr.name] = sr
             if self.on_progress:
                 self.on_progress(sr)
@@ -254,7 +257,9 @@ async def ingest_async(
             source.kind,
             result.content_type,
         )
-        from newsletter.sources.parse import parse_outcome
+        # By reference from a light module: this process never loads the parsers
+        # unless it must parse in a thread.
+        from newsletter.sources.worker import parse_outcome
 
         try:
             outcome: _ParseOutcome = await loop.run_in_executor(pool, parse_outcome, *call)
@@ -279,7 +284,7 @@ async def ingest_async(
         parsing.append(loop.create_task(parse_and_record(result, source)))
 
     try:
-        await fetcher.fetch(requests, on_result=on_result)
+        await fetcher.stream(requests, on_result)
         await asyncio.gather(*parsing)
         recorder.flush()
     finally:
@@ -289,7 +294,7 @@ async def ingest_async(
             pool.shutdown(wait=False, cancel_futures=True)
     skipped = list(report.sources)
     report.sources = skipped + [recorder.done[r.source] for r in requests]
-    report.new_entries = [e for r in requests for e in recorder.new.get(r.source, ())]
+    report.new = sum(recorder.new.values())
     report.seconds = time.perf_counter() - started
     return report
 

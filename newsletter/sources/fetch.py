@@ -60,7 +60,8 @@ else:
     import httpx
 
 from newsletter.config import FetchConfig
-from newsletter.sources.localfiles import format_size, local_path, read_file, too_large
+from newsletter.sources.localfiles import format_size as format_size  # re-exported
+from newsletter.sources.localfiles import local_path, read_file, too_large
 
 # Feeds first, but never refuse anything: some servers answer a narrow Accept with 406.
 ACCEPT = (
@@ -314,13 +315,20 @@ async def _result_from_response(
 
 
 class Fetcher(Protocol):
-    """What the fetch stage needs: a batch of requests in, one result per request out
-    (in request order), never raising for a failing source. ``on_result`` sees each
-    result as it finishes; an exception it raises cancels the batch and propagates."""
+    """What the fetch stage needs: a batch of requests in, one result per request out,
+    never raising for a failing source.
+
+    ``fetch`` returns the results in request order (``on_result`` also sees each as it
+    finishes). ``stream`` hands each result to ``on_result`` as it finishes and keeps
+    none: a caller that consumes bodies as they come (ingest) does not hold a whole
+    batch of bodies. For both, an exception raised by ``on_result`` cancels the batch
+    and propagates."""
 
     async def fetch(
         self, requests: Sequence[FetchRequest], *, on_result: OnResult | None = None
     ) -> list[FetchResult]: ...
+
+    async def stream(self, requests: Sequence[FetchRequest], on_result: OnResult) -> None: ...
 
 
 def http_client(config: FetchConfig) -> httpx.AsyncClient:
@@ -410,15 +418,33 @@ class HttpFetcher:
     async def fetch(
         self, requests: Sequence[FetchRequest], *, on_result: OnResult | None = None
     ) -> list[FetchResult]:
-        """Fetch every request concurrently and return their results in request order.
+        """Fetch every request concurrently and return their results in request order
+        (see ``stream``)."""
+        results: list[FetchResult | None] = [None] * len(requests)
+
+        def keep(index: int, result: FetchResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+
+        await self._run(requests, keep)
+        return [r for r in results if r is not None]
+
+    async def stream(self, requests: Sequence[FetchRequest], on_result: OnResult) -> None:
+        """Fetch every request concurrently, handing each result to ``on_result`` as it
+        finishes; none is kept here.
 
         At most ``concurrency`` requests run at once, and at most ``per_host`` against one
         host. The last request of the batch to each site asks for the connection to be
         closed after it. Never raises for a failing source; an exception raised by
         ``on_result`` cancels the batch and propagates.
         """
+        await self._run(requests, lambda _, result: on_result(result))
+
+    async def _run(
+        self, requests: Sequence[FetchRequest], deliver: Callable[[int, FetchResult], None]
+    ) -> None:
         config = self.config
-        results: list[FetchResult | None] = [None] * len(requests)
         global_slots = asyncio.Semaphore(config.concurrency)
         host_slots: dict[str, asyncio.Semaphore] = {}
         origins = [_origin_key(request.url) for request in requests]
@@ -436,9 +462,7 @@ class HttpFetcher:
                 # otherwise keep as many idle sockets until the pool expires them.
                 last = not_started[origin] == 0
                 result = await self.fetch_one(request, last_for_host=last)
-            results[index] = result
-            if on_result is not None:
-                on_result(result)
+            deliver(index, result)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -448,7 +472,6 @@ class HttpFetcher:
             # Fetching never raises, so this came from on_result: hand the caller its own
             # exception rather than a group it did not ask for.
             raise errors.exceptions[0] from None
-        return [r for r in results if r is not None]
 
 
 async def fetch_all(

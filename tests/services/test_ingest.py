@@ -49,10 +49,10 @@ def test_cold_then_warm_through_a_memory_fetcher(tmp_path: Path) -> None:
         stored = store.count_entries()
 
     assert statuses(cold) == {"hn": "ok", "gone": "gone", "broken": "error"}
-    assert len(cold.new_entries) == stored == 30
+    assert cold.new == stored == 30
     # The second run: a 304 for hn, nothing asked of the gone source.
     assert statuses(warm) == {"gone": "skipped", "hn": "not_modified", "broken": "error"}
-    assert warm.new_entries == []
+    assert warm.new == 0
     assert [r.url.path for r in fetcher.requests] == ["/rss"] * 5
     assert fetcher.requests[3].headers["If-None-Match"] == '"v1"'
     assert states["hn"].etag == '"v1"' and states["hn"].error_count == 0
@@ -70,5 +70,5 @@ def test_a_changed_feed_stores_only_its_new_entries(tmp_path: Path) -> None:
         state = store.source_state("hn")
 
     assert statuses(again) == {"hn": "ok"}
-    assert again.sources[0].entries == 30 and again.new_entries == []
+    assert again.sources[0].entries == 30 and again.new == 0
     assert state is not None and state.etag == '"v2"'
