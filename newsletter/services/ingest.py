@@ -103,7 +103,9 @@ def _parse_pool() -> Executor:
     be had. The workers come from a fork server that has imported the parsers and
     nothing else: they start small, with the parsers loaded, and never inherit this
     process's threads (the daemon has some, and so has a run whose HTTP client has
-    resolved a name). Where there is no fork server (Windows), they are spawned."""
+    resolved a name). Where there is no fork server (Windows), they are spawned. Either
+    way a worker imports the program's main module first, as multiprocessing does: a
+    script that fetches must do so under ``if __name__ == "__main__":``."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
