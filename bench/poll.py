@@ -238,8 +238,8 @@ def report(args: argparse.Namespace, poll: dict[str, Any], bare: dict[str, Any],
         "",
         f"aiohttp spends {h['cpu'] / a['cpu']:.1f}× less CPU per request "
         f"({per_get:.3f} ms less per GET, {h['cpu'] - a['cpu']:.2f} s per cycle of {n}); "
-        f"it takes {(a.get('import_s', 0) - h.get('import_s', 0)) * 1000:+.0f} ms and "
-        f"{a.get('import_mb', 0) - h.get('import_mb', 0):+.1f} MB more to import.",
+        f"importing it costs {(a.get('import_s', 0) - h.get('import_s', 0)) * 1000:+.0f} ms "
+        f"and {a.get('import_mb', 0) - h.get('import_mb', 0):+.1f} MB next to httpx.",
         "",
     ]
     return "\n".join(out)
