@@ -26,9 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# (script, title, generous timeout in seconds, arguments). Order: the slow ingest first.
+# (script, title, generous timeout in seconds, arguments). Order: fetching first.
 BENCHES: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
     ("ingest.py", "Ingest: fetch, parse and store", 900, ()),
+    ("poll.py", "Daemon poll: many feeds, all unchanged", 600, ()),
     # The issue asks for the grouping time curve (100, 1k, 10k) and robustness figures.
     ("quality.py", "Digest quality", 600, ("--curve", "--subsamples", "4")),
     ("dedupe_quality.py", "Duplicate merging: quality and speed", 600, ()),

@@ -34,16 +34,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from newsletter import __version__
 from newsletter.config_errors import EXAMPLES, check_references, dotted_name, find_line
 from newsletter.errors import ConfigError
 from newsletter.paths import default_config_path, default_database_url
-from newsletter.sources.fetch import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_PER_HOST,
-    DEFAULT_TIMEOUT,
-    DEFAULT_USER_AGENT,
-)
+
+# Fetching (``[fetch]``): read by ``newsletter.sources.fetch`` from ``FetchConfig``.
+DEFAULT_USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter/newsletter)"
+DEFAULT_CONCURRENCY = 16
+DEFAULT_PER_HOST = 4
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_MAX_BYTES = 10_000_000
+DEFAULT_MAX_REDIRECTS = 5
 
 DEFAULT_MAX_ITEMS = 50
 DEFAULT_SUMMARY_CHARS = 280
@@ -75,13 +77,19 @@ class _Model(BaseModel):
 
 
 class FetchConfig(_Model):
-    """How sources are downloaded."""
+    """How sources are downloaded. ``timeout`` bounds each request in total (connect,
+    every redirect hop and the body), not each socket operation."""
 
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=512)
+    """Requests in flight in all."""
     per_host: int = Field(DEFAULT_PER_HOST, ge=1, le=64)
+    """Requests in flight against one host."""
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, le=600)
     max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024)
+    """The largest body accepted (decoded bytes)."""
     user_agent: str = DEFAULT_USER_AGENT
+    max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=20)
+    """Redirect hops followed before a fetch gives up."""
 
 
 class SourceConfig(_Model):

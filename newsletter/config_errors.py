@@ -29,6 +29,7 @@ EXAMPLES: dict[str, str] = {
     "concurrency": "concurrency = 16",
     "timeout": "timeout = 20",
     "max_bytes": "max_bytes = 10000000",
+    "max_redirects": "max_redirects = 5",
     "port": "port = 587",
 }
 

@@ -27,10 +27,3 @@ def default_database_url() -> str:
 
     data = Path(platformdirs.user_data_dir(APP_NAME))
     return f"sqlite:///{data / 'newsletter.sqlite'}"
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for newsletter (safe to delete at any time)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME))

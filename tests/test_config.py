@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,8 +94,17 @@ def test_good_config_loads(tmp_path: Path) -> None:
             "patterns",
         ),
         ("[fetch]", "[fetch]\ntimout = 3", 4, "fetch.timout", None),
+        ("timeout = 10", "timeout = 10\nmax_redirects = -1", 5, "fetch.max_redirects", None),
     ],
-    ids=["negative-timeout", "bad-cron", "bad-timezone", "bad-weight", "bad-regex", "typo-key"],
+    ids=[
+        "negative-timeout",
+        "bad-cron",
+        "bad-timezone",
+        "bad-weight",
+        "bad-regex",
+        "typo-key",
+        "negative-redirects",
+    ],
 )
 def test_errors_name_file_line_setting_and_example(
     tmp_path: Path, old: str, new: str, line: int, setting: str, example: str | None
@@ -183,3 +194,14 @@ def test_unknown_digest_name() -> None:
     s = settings_from_dict({"digests": [{"name": "daily"}]})
     with pytest.raises(ConfigError, match="no digest named 'weekly'"):
         s.digest("weekly")
+
+
+def test_loading_the_config_loads_no_http_client() -> None:
+    # The fetch defaults live in config.py: reading settings imports neither httpx nor
+    # the fetch module.
+    code = (
+        "import sys, newsletter.config; "
+        "print(sorted(m for m in ('httpx', 'newsletter.sources.fetch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -96,7 +96,7 @@ def digest(
             report = ingest.ingest(
                 chosen,
                 store,
-                ingest.fetch_settings(settings),
+                settings.fetch,
                 now=now,
                 on_progress=progress_printer(len(chosen), quiet=True),
             )

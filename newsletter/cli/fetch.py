@@ -14,6 +14,8 @@ from newsletter.cli.common import (
     fail,
     handle_errors,
     is_tty,
+    load_settings,
+    open_store,
     progress_printer,
     warn,
 )
@@ -22,8 +24,8 @@ from newsletter.errors import ConfigError
 from newsletter.models import Source
 
 if TYPE_CHECKING:
+    from newsletter.config import FetchConfig
     from newsletter.services.ingest import SourceStore
-    from newsletter.sources.fetch import FetchSettings
 
 
 @click.command()
@@ -36,18 +38,16 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     Shows progress (a bar on a terminal, a line per source otherwise) and a summary table.
     Exit 1 when no source could be read.
     """
-    from newsletter.sources.fetchplan import load_fetch_plan
-    from newsletter.sources.fetchstate import LazyStore
+    from newsletter.services.ingest import source_from_config
 
-    # The validated settings a fetch needs, cached: a warm run loads no pydantic.
-    plan = load_fetch_plan(config_path)
-    chosen = list(plan.sources)
+    settings = load_settings(config_path)
+    chosen = [source_from_config(s) for s in settings.sources]
     if only:
         unknown = sorted(set(only) - {s.name for s in chosen})
         if unknown:
             raise ConfigError(
                 f"unknown source {', '.join(unknown)}",
-                path=plan.path,
+                path=settings.path,
                 setting="--source",
                 example=f"--source {chosen[0].name}" if chosen else None,
             )
@@ -55,13 +55,12 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     if not chosen:
         raise ConfigError(
             "no sources configured",
-            path=plan.path or str(Path("config.toml")),
+            path=settings.path or str(Path("config.toml")),
             setting="sources",
             example='[[sources]]\nname = "arxiv"\nurl = "https://rss.arxiv.org/rss/cs.AI"',
         )
-    # Nor SQLAlchemy, unless there are entries to store: see newsletter.fetchstate.
-    with LazyStore(plan.database_url) as store:
-        report = _run_with_progress(chosen, store, plan.fetch)
+    with open_store(settings) as store:
+        report = _run_with_progress(chosen, store, settings.fetch)
     _print_fetch_table(report)
     for f in report.failures:
         warn(f"{f.name} ({f.url}): {f.error}")
@@ -69,7 +68,7 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
         fail("no source could be read", EXIT_FAILED)
 
 
-def _run_with_progress(chosen: Sequence[Source], store: SourceStore, fs: FetchSettings) -> Any:
+def _run_with_progress(chosen: Sequence[Source], store: SourceStore, fs: FetchConfig) -> Any:
     from newsletter.services import ingest
 
     now = now_utc()

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -57,6 +57,9 @@ from newsletter.serve.schedule import (
 from newsletter.serve.triggers import WallClockTrigger
 from newsletter.store.database import Store
 from newsletter.store.subscribers import subscribers_of
+
+if TYPE_CHECKING:
+    from newsletter.sources.fetch import Fetcher, HttpFetcher
 
 log = logging.getLogger("newsletter.serve.daemon")
 
@@ -160,7 +163,12 @@ def take_stored_runs(engine: sa.Engine) -> dict[str, datetime | None]:
 @dataclass
 class Daemon:
     """The scheduler and its jobs. Every send goes through ``services.delivery`` with
-    ``mailer``; ``clock`` gives the current time for every decision (tests inject one)."""
+    ``mailer`` (a ``deliver.Mailer``); ``clock`` gives the current time for every
+    decision (tests inject one).
+
+    Start-up is paid once: ``store`` (one database engine) and ``fetcher`` (one HTTP
+    client and its connection pool, an ``HttpFetcher`` made at the first poll unless one
+    is given) serve every poll; ``stop`` closes the fetcher the daemon made."""
 
     settings: Settings
     store: Store
@@ -171,6 +179,8 @@ class Daemon:
     overrides: dict[str, DigestSchedule] = field(default_factory=dict)
     """Schedules to use instead of the configured ones (by digest name)."""
     scheduler: AsyncIOScheduler | None = None
+    fetcher: Fetcher | None = None
+    _own_fetcher: HttpFetcher | None = None
     _running: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: bool = False
 
@@ -335,6 +345,9 @@ class Daemon:
                 log_event("abandoned", logging.WARNING, jobs=len(pending))
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._own_fetcher is not None:
+            await self._own_fetcher.aclose()
+            self._own_fetcher = self.fetcher = None
         log_event("stopped")
 
     # -- the jobs ------------------------------------------------------------------------
@@ -354,9 +367,7 @@ class Daemon:
         if not names:
             return
         sources = [ingest.source_from_config(s) for s in self.settings.sources if s.name in names]
-        report = await ingest.ingest_async(
-            sources, self.store, ingest.fetch_settings(self.settings), now=now
-        )
+        report = await ingest.ingest_async(sources, self.store, self.poll_fetcher(), now=now)
         for f in report.failures:
             log_event("source_failed", logging.WARNING, source=f.name, error=f.error or "")
         log_event(
@@ -364,9 +375,18 @@ class Daemon:
             sources=len(sources),
             readable=report.readable,
             failed=len(report.failures),
-            new=len(report.new_entries),
+            new=report.new,
             seconds=f"{report.seconds:.1f}",
         )
+
+    def poll_fetcher(self) -> Fetcher:
+        """The fetcher every poll uses: the one given, else an ``HttpFetcher`` made now
+        (once) from the ``[fetch]`` settings."""
+        if self.fetcher is None:
+            from newsletter.sources.fetch import HttpFetcher
+
+            self.fetcher = self._own_fetcher = HttpFetcher(self.settings.fetch)
+        return self.fetcher
 
     async def send_digest(self, name: str, fire: datetime | None = None) -> None:
         """Send the edition of ``name`` scheduled at ``fire`` (default: the latest

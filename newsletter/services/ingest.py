@@ -1,10 +1,11 @@
 """The fetch stage: fetch sources, parse their bodies off the event loop and record the
 outcome (new entries, source states) in the store.
 
-Only what a fetch needs is imported here, so that ``newsletter fetch`` starts quickly:
-the store is anything with ``ensure_sources`` and ``record_fetch`` (``Store`` itself, or
-``fetchstate.LazyStore``, which loads SQLAlchemy only when there are entries to store);
-the parsers load with the first body.
+Downloads go through a ``Fetcher`` (``newsletter.sources.fetch``): ``ingest_async`` takes
+one, so a caller that polls again and again (the daemon) keeps one HTTP client for all
+its runs, and tests can pass a ``MemoryFetcher``. The store is anything with
+``ensure_sources`` and ``record_fetch`` (``newsletter.store.database.Store``). The parsers
+load with the first body.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -19,16 +21,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from newsletter.models import Entry, ParsedSource, Source, SourceState
-from newsletter.sources.fetch import FetchRequest, FetchResult, FetchSettings, fetch_all
+from newsletter.sources.fetch import Fetcher, FetchRequest, FetchResult
 
 if TYPE_CHECKING:
-    from newsletter.config import Settings, SourceConfig
+    from newsletter.config import FetchConfig, SourceConfig
 
 log = logging.getLogger("newsletter")
 
 
 class SourceStore(Protocol):
-    """What a fetch run needs from the store (``Store`` and ``LazyStore`` have it)."""
+    """What a fetch run needs from the store (``Store`` has it)."""
 
     def ensure_sources(self, sources: Iterable[tuple[str, str]]) -> dict[str, SourceState]: ...
 
@@ -65,7 +67,9 @@ class IngestReport:
     """The outcome of fetching a set of sources."""
 
     sources: list[SourceReport] = field(default_factory=list)
-    new_entries: list[Entry] = field(default_factory=list)
+    new: int = 0
+    """How many entries were new (stored now). The entries themselves are in the store:
+    holding 10,000 of them here until the end of a run doubled its memory."""
     titles: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -83,21 +87,10 @@ def source_from_config(c: SourceConfig) -> Source:
     return Source(name=c.name, url=c.url, kind=c.kind, weight=c.weight, title=c.title)
 
 
-def fetch_settings(settings: Settings) -> FetchSettings:
-    f = settings.fetch
-    return FetchSettings(
-        concurrency=f.concurrency,
-        per_host=f.per_host,
-        timeout=f.timeout,
-        max_bytes=f.max_bytes,
-        user_agent=f.user_agent,
-    )
-
-
 PARSE_WORKERS = 2
 """Parser processes (at most one per core): parsing and sanitizing are CPU work, and
 processes, unlike threads, run it in parallel with each other and with the downloads."""
-WRITE_EVERY_ENTRIES = 2000
+WRITE_EVERY_ENTRIES = 500
 WRITE_EVERY_SECONDS = 1.0
 """Outcomes are written in one transaction per batch: when this many new entries wait,
 or this long after the last write (so progress stays live), and at the end."""
@@ -105,42 +98,31 @@ or this long after the last write (so progress stays live), and at the end."""
 _ParseOutcome = tuple[ParsedSource | None, str | None]
 
 
-def _single_threaded() -> bool:
-    """Whether this process runs one thread, counting threads Python did not start (the
-    HTTP client's runtime, native libraries): only such a process forks safely."""
-    import os
-    import threading
-
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return threading.active_count() == 1
-
-
 def _parse_pool() -> Executor:
     """Worker processes for parsing, started now; worker threads where processes cannot
-    be had."""
+    be had. The workers come from a fork server that has imported the parsers and
+    nothing else: they start small, with the parsers loaded, and never inherit this
+    process's threads (the daemon has some, and so has a run whose HTTP client has
+    resolved a name). Where there is no fork server (Windows), they are spawned. Either
+    way a worker imports the program's main module first, as multiprocessing does: a
+    script that fetches must do so under ``if __name__ == "__main__":``."""
     import multiprocessing
     import os
-    import sys
     from concurrent.futures import ProcessPoolExecutor
-
-    # Loaded here, before any fork: forked workers then start with the parsers imported.
-    import newsletter.sources.parse  # noqa: F401
+    from multiprocessing.context import BaseContext
 
     workers = max(1, min(PARSE_WORKERS, os.cpu_count() or 1))
-    methods = multiprocessing.get_all_start_methods()
-    # fork starts workers at once, but only a single-threaded process forks safely (the
-    # daemon has threads, and so has a process whose HTTP client has run): otherwise
-    # forkserver, then the platform's default.
-    if sys.platform == "linux" and "fork" in methods and _single_threaded():
-        method: str | None = "fork"
-    else:
-        method = "forkserver" if "forkserver" in methods else None
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-        # The first task starts the workers: for fork, all of them, now, while this
-        # process is still single-threaded (the executor's own thread starts after).
+        context: BaseContext
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            server = multiprocessing.get_context("forkserver")
+            # Read when the fork server starts (once per process, at its first pool).
+            server.set_forkserver_preload(["newsletter.sources.parse", "newsletter.sources.worker"])
+            context = server
+        else:
+            context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+        # The first task starts the fork server and a worker while downloads begin.
         pool.submit(int)
         return pool
     except (OSError, ImportError, NotImplementedError, ValueError):
@@ -175,7 +157,7 @@ class _Recorder:
         self.updates: dict[str, dict[str, object]] = {}
         self.waiting: list[SourceReport] = []
         self.done: dict[str, SourceReport] = {}
-        self.new: dict[str, list[Entry]] = {}
+        self.new: Counter[str] = Counter()
         self.last_write = time.monotonic()
 
     def add(
@@ -207,10 +189,10 @@ class _Recorder:
             return
         new = self.store.record_fetch(self.entries, self.updates, now=self.now)
         for e in new:
-            self.new.setdefault(e.source, []).append(e)
+            self.new[e.source] += 1
         for sr in self.waiting:
             if sr.status == "ok":
-                sr = replace(sr, new=len(self.new.get(sr.name, ())))
+                sr = replace(sr, new=self.new[sr.name])
             self.done[sr.name] = sr
             if self.on_progress:
                 self.on_progress(sr)
@@ -221,13 +203,14 @@ class _Recorder:
 async def ingest_async(
     sources: Sequence[Source],
     store: SourceStore,
-    settings: FetchSettings,
+    fetcher: Fetcher,
     *,
     now: datetime,
     on_progress: Callable[[SourceReport], None] | None = None,
     executor: Executor | None = None,
 ) -> IngestReport:
-    """Fetch every source concurrently, parse off the event loop, store new entries.
+    """Fetch every source concurrently through ``fetcher``, parse off the event loop,
+    store new entries.
 
     Bodies are parsed in worker processes (or ``executor``) as they arrive, and outcomes
     are stored in batches as parsing finishes. A broken source never stops the others: it
@@ -261,8 +244,8 @@ async def ingest_async(
     pool: Executor | None = executor
     own_pool = False
     if pool is None and _expects_bodies(requests):
-        # Start the parsers before the first request: the HTTP client starts threads,
-        # after which workers can no longer be forked (a warm run of 304s never pays this).
+        # Start the parsers with the first requests, so that they are ready when the
+        # first body arrives (a warm run of 304s never pays this).
         pool, own_pool = _parse_pool(), True
     parsing: list[asyncio.Task[None]] = []
 
@@ -276,7 +259,9 @@ async def ingest_async(
             source.kind,
             result.content_type,
         )
-        from newsletter.sources.parse import parse_outcome
+        # By reference from a light module: this process never loads the parsers
+        # unless it must parse in a thread.
+        from newsletter.sources.worker import parse_outcome
 
         try:
             outcome: _ParseOutcome = await loop.run_in_executor(pool, parse_outcome, *call)
@@ -301,7 +286,7 @@ async def ingest_async(
         parsing.append(loop.create_task(parse_and_record(result, source)))
 
     try:
-        await fetch_all(requests, settings, on_result=on_result)
+        await fetcher.stream(requests, on_result)
         await asyncio.gather(*parsing)
         recorder.flush()
     finally:
@@ -311,7 +296,7 @@ async def ingest_async(
             pool.shutdown(wait=False, cancel_futures=True)
     skipped = list(report.sources)
     report.sources = skipped + [recorder.done[r.source] for r in requests]
-    report.new_entries = [e for r in requests for e in recorder.new.get(r.source, ())]
+    report.new = sum(recorder.new.values())
     report.seconds = time.perf_counter() - started
     return report
 
@@ -409,16 +394,21 @@ def _outcome(
 def ingest(
     sources: Sequence[Source],
     store: SourceStore,
-    settings: FetchSettings,
+    config: FetchConfig,
     *,
     now: datetime,
     on_progress: Callable[[SourceReport], None] | None = None,
 ) -> IngestReport:
-    """Synchronous wrapper of ``ingest_async``."""
+    """Synchronous ``ingest_async`` for a one-off run: through an ``HttpFetcher`` made
+    from ``config`` and closed at the end."""
+    from newsletter.sources.fetch import HttpFetcher
+
     done: list[IngestReport] = []
 
     async def run() -> None:
-        done.append(await ingest_async(sources, store, settings, now=now, on_progress=on_progress))
+        async with HttpFetcher(config) as fetcher:
+            report = await ingest_async(sources, store, fetcher, now=now, on_progress=on_progress)
+        done.append(report)
 
     # The report is handed over outside the main task on purpose: when asyncio.run
     # restores the SIGINT handler, Python 3.11 builds the repr of the finished main task,
@@ -431,7 +421,6 @@ __all__ = [
     "IngestReport",
     "SourceReport",
     "SourceStore",
-    "fetch_settings",
     "ingest",
     "ingest_async",
     "source_from_config",

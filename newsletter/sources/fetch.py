@@ -1,22 +1,24 @@
 """Download sources: concurrent, polite, conditional fetching (the network edge).
 
-``fetch_all`` takes ``FetchRequest`` values (a URL plus the validators stored from the
+A ``Fetcher`` takes ``FetchRequest`` values (a URL plus the validators stored from the
 last fetch) and returns one ``FetchResult`` per request, in request order. It never raises
 for a single bad source: a refused connection, a timeout, an HTTP error, an oversized body
 or a missing file each becomes a result with a status and a human reason, so one broken
 source never stops the others.
 
+``HttpFetcher`` is the real one: httpx's ``AsyncClient`` on its own transport, created on
+first use and kept until ``aclose`` (the daemon keeps one for its whole life, so its
+connection pool and TLS set-up serve every poll). ``MemoryFetcher``
+(``newsletter.sources.memory``) answers from a dict of URLs, for tests and for users.
+``fetch_all`` is a one-off: an ``HttpFetcher`` for one batch, closed after it.
+
 Politeness: one shared connection pool, at most ``concurrency`` requests in flight
 and at most ``per_host`` per host, a clear ``User-Agent``, conditional GET
 (``If-None-Match`` / ``If-Modified-Since``) so unchanged feeds cost a ``304``, and
-connections kept alive while a site has requests to come (the last one says
+connections kept alive while a site has requests to come in a batch (the last one says
 ``Connection: close``).
 
-Requests and responses are httpx's, sent straight to pyreqwest's httpx transport
-(reqwest, in Rust) when that package imports: httpx's own transport (httpcore over anyio)
-spends about 2 ms of CPU per request, and its client another third of a millisecond,
-which was most of a warm run where every feed answers ``304``. Where pyreqwest has no
-wheel, an ``httpx.AsyncClient`` on httpx's own transport does the same job, only slower.
+Limits come from the validated ``FetchConfig`` (``[fetch]`` in the config file).
 
 Statuses::
 
@@ -32,22 +34,17 @@ Parsing is not done here: bodies are returned as bytes, garbage included.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import email.utils
 import http
-import logging
-import mimetypes
-import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from types import TracebackType
+from typing import Literal, Protocol, Self
+from urllib.parse import urlsplit
 
 if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
     # httpx's __init__ imports its command-line tool (rich, pygments) when click is
@@ -62,19 +59,9 @@ if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
 else:
     import httpx
 
-from newsletter import __version__
-
-if TYPE_CHECKING:
-    from pyreqwest.exceptions import PyreqwestError
-
-log = logging.getLogger(__name__)
-
-DEFAULT_USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter/newsletter)"
-DEFAULT_CONCURRENCY = 16
-DEFAULT_PER_HOST = 4
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_MAX_BYTES = 10_000_000
-DEFAULT_MAX_REDIRECTS = 5
+from newsletter.config import FetchConfig
+from newsletter.sources.localfiles import format_size as format_size  # re-exported
+from newsletter.sources.localfiles import local_path, read_file, too_large
 
 # Feeds first, but never refuse anything: some servers answer a narrow Accept with 406.
 ACCEPT = (
@@ -82,6 +69,7 @@ ACCEPT = (
     " application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
 
+# gzip and deflate: what httpx always decodes (br and zstd need optional packages).
 ENCODINGS = "gzip, deflate"
 
 _PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -90,27 +78,8 @@ _RETRY_LATER = frozenset({429, 503})
 _MAX_REASON_CHARS = 200
 
 FetchStatus = Literal["ok", "not_modified", "gone", "error", "retry_later"]
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    """Limits for one fetch run. ``timeout`` bounds each request in total (connect, every
-    redirect hop and the body), not each socket operation."""
-
-    concurrency: int = DEFAULT_CONCURRENCY
-    per_host: int = DEFAULT_PER_HOST
-    timeout: float = DEFAULT_TIMEOUT
-    max_bytes: int = DEFAULT_MAX_BYTES
-    user_agent: str = DEFAULT_USER_AGENT
-    max_redirects: int = DEFAULT_MAX_REDIRECTS
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.per_host < 1:
-            raise ValueError("concurrency and per_host must be at least 1")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be a positive number of seconds")
-        if self.max_bytes < 0 or self.max_redirects < 0:
-            raise ValueError("max_bytes and max_redirects must not be negative")
+OnResult = Callable[["FetchResult"], None]
+"""Called with each result as it finishes (progress display, parsing as bodies arrive)."""
 
 
 @dataclass(frozen=True)
@@ -174,19 +143,6 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     return when.astimezone(UTC)
 
 
-def format_size(n: int) -> str:
-    """A byte count the way a person says it: ``10 MB``, ``512 kB``, ``100 bytes``."""
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:g} MB"
-    if n >= 1_000:
-        return f"{n / 1_000:g} kB"
-    return f"{n} bytes"
-
-
-def _too_large(max_bytes: int) -> str:
-    return f"body larger than {format_size(max_bytes)}"
-
-
 def _http_reason(code: int, server_phrase: str) -> str:
     try:
         phrase = http.HTTPStatus(code).phrase
@@ -218,26 +174,12 @@ def _is_http(url: str) -> bool:
     return url[:8].lower().startswith(("http://", "https://"))
 
 
-def _local_path(url: str) -> Path | None:
-    """The file a ``file://`` URL or plain path names; ``None`` for any other scheme."""
-    if url[:5].lower() == "file:":
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            return None
-        return Path(url2pathname(unquote(parts.path)))
-    if "://" in url:
-        return None
-    return Path(url).expanduser()
-
-
-def _exception_reason(exc: BaseException, settings: FetchSettings) -> str:
+def _exception_reason(exc: BaseException, config: FetchConfig) -> str:
     # anyio reports some connect failures (a port out of range) as a group of one.
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return f"timed out after {settings.timeout:g}s"
-    if (reason := _reqwest_reason(exc)) is not None:
-        return reason[:_MAX_REASON_CHARS]
+        return f"timed out after {config.timeout:g}s"
     if isinstance(exc, httpx.UnsupportedProtocol):
         return f"unsupported URL: {exc}"
     if isinstance(exc, httpx.InvalidURL):
@@ -252,121 +194,19 @@ def _exception_reason(exc: BaseException, settings: FetchSettings) -> str:
     return f"{type(exc).__name__}: {text}"[:_MAX_REASON_CHARS]
 
 
-def _reqwest_error(exc: BaseException) -> PyreqwestError | None:
-    """The pyreqwest error behind ``exc``: ``exc`` itself (errors raised while a body
-    streams are not mapped to httpx's) or the cause of the httpx error it was mapped to."""
-    if sys.modules.get("pyreqwest.exceptions") is None:
-        return None  # nothing from pyreqwest ran, so nothing from it was raised
-    from pyreqwest.exceptions import PyreqwestError
-
-    for candidate in (exc, exc.__cause__):
-        if isinstance(candidate, PyreqwestError):
-            return candidate
-    return None
-
-
-def _reqwest_reason(exc: BaseException) -> str | None:
-    """A one-line reason for a pyreqwest error, or ``None`` if ``exc`` is not one.
-
-    pyreqwest's own messages are generic ("connection error", "error decoding response");
-    the last of the causes it lists is reqwest's precise one ("Connection refused (os error
-    111)", "invalid HTTP version parsed", "end of file before message length reached").
-    """
-    err = _reqwest_error(exc)
-    if err is None:
-        return None
-    from pyreqwest import exceptions as rx
-
-    causes: list[str] = []
-    if isinstance(err, rx.DetailedPyreqwestError):
-        causes = [cause["message"] for cause in err.details.get("causes") or ()]
-    detail = causes[-1] if causes else err.message
-    if isinstance(err, rx.ConnectError) and any("(Connect)" in cause for cause in causes):
-        # Refused, no such host, TLS handshake or certificate, proxy: before any request.
-        return f"could not connect: {detail}"
-    if isinstance(err, rx.TransportError | rx.DecodeError) or type(err) is rx.RequestError:
-        # Closed before or during the response, or bytes that are not HTTP. reqwest decodes
-        # no Content-Encoding here (httpx does), so a DecodeError is about HTTP framing.
-        return f"the server broke the connection: {detail}"
-    return f"{err.message}: {detail}" if detail != err.message else err.message
-
-
-# -- local files ----------------------------------------------------------------------------
-
-
-def _read_file(request: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
-    """Read a local source (blocking: run it in a thread)."""
-    try:
-        with path.open("rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > max_bytes:
-                return FetchResult(request, "error", error=_too_large(max_bytes))
-            # Read one byte past the cap: files can grow, and /dev-like files lie about size.
-            body = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        return FetchResult(request, "error", error=f"file not found: {path}")
-    except IsADirectoryError:
-        return FetchResult(request, "error", error=f"is a directory, not a file: {path}")
-    except PermissionError:
-        return FetchResult(request, "error", error=f"permission denied: {path}")
-    except OSError as exc:
-        return FetchResult(request, "error", error=f"could not read {path}: {exc.strerror or exc}")
-    if len(body) > max_bytes:
-        return FetchResult(request, "error", error=_too_large(max_bytes))
-    return FetchResult(
-        request,
-        "ok",
-        body=body,
-        content_type=mimetypes.guess_type(path.name)[0],
-        final_url=request.url,
-    )
-
-
 # -- HTTP -----------------------------------------------------------------------------------
 
 
 def _request_headers(
-    request: FetchRequest, settings: FetchSettings, *, close: bool = False
+    request: FetchRequest, config: FetchConfig, *, close: bool = False
 ) -> dict[str, str]:
-    # gzip and deflate: what httpx always decodes (br and zstd need optional packages).
-    headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS}
+    headers = {"User-Agent": config.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS}
     if request.etag:
         headers["If-None-Match"] = request.etag
     if request.last_modified:
         headers["If-Modified-Since"] = request.last_modified
     headers["Connection"] = "close" if close else "keep-alive"
     return headers
-
-
-Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
-"""Sends one request and returns the response unread (its body still streaming)."""
-
-
-def _client_sender(client: httpx.AsyncClient) -> Send:
-    """Requests through a client: its transport, proxies and auth."""
-
-    async def send(request: httpx.Request) -> httpx.Response:
-        return await client.send(request, stream=True, follow_redirects=False)
-
-    return send
-
-
-def _transport_sender(transport: httpx.AsyncBaseTransport) -> Send:
-    """Requests straight to a transport. A client's own layers (a cookie jar, auth, event
-    hooks, redirect bookkeeping) do nothing a feed fetch needs, and cost a third of a
-    millisecond per request: half the CPU of a warm run's 304s on pyreqwest."""
-
-    async def send(request: httpx.Request) -> httpx.Response:
-        response = await transport.handle_async_request(request)
-        response.request = request
-        return response
-
-    return send
-
-
-async def _no_http(request: httpx.Request) -> httpx.Response:
-    """The sender of a run without http(s) sources, which never sends."""
-    raise AssertionError(f"no HTTP client for {request.url}")
 
 
 def _redirect_url(url: httpx.URL, location: str) -> httpx.URL:
@@ -386,42 +226,40 @@ def _redirect_url(url: httpx.URL, location: str) -> httpx.URL:
 
 
 async def _fetch_http(
-    send: Send, request: FetchRequest, settings: FetchSettings, *, close: bool
+    client: httpx.AsyncClient, request: FetchRequest, config: FetchConfig, *, close: bool
 ) -> FetchResult:
     """Fetch one URL, following redirects by hand so each hop's status is known.
     ``close`` asks the server to close the connection afterwards."""
-    headers = _request_headers(request, settings, close=close)
-    # httpx's own transport reads its timeouts here; ours is asyncio.timeout, around it all.
-    extensions = {"timeout": httpx.Timeout(settings.timeout).as_dict()}
-    outgoing = httpx.Request("GET", request.url, headers=headers, extensions=extensions)
+    headers = _request_headers(request, config, close=close)
+    outgoing = client.build_request("GET", request.url, headers=headers)
     all_permanent = True
     hops = 0
     while True:
-        response = await send(outgoing)
+        response = await client.send(outgoing, stream=True, follow_redirects=False)
         try:
             if response.has_redirect_location:
                 hops += 1
-                if hops > settings.max_redirects:
+                if hops > config.max_redirects:
                     return FetchResult(
                         request,
                         "error",
                         final_url=str(response.url),
                         http_status=response.status_code,
-                        error=f"too many redirects (more than {settings.max_redirects})",
+                        error=f"too many redirects (more than {config.max_redirects})",
                     )
                 all_permanent = all_permanent and response.status_code in _PERMANENT_REDIRECTS
                 target = _redirect_url(outgoing.url, response.headers["Location"])
-                outgoing = httpx.Request("GET", target, headers=headers, extensions=extensions)
+                outgoing = client.build_request("GET", target, headers=headers)
                 continue
             return await _result_from_response(
-                request, response, settings, moved=all_permanent and hops > 0
+                request, response, config, moved=all_permanent and hops > 0
             )
         finally:
             await response.aclose()
 
 
 async def _result_from_response(
-    request: FetchRequest, response: httpx.Response, settings: FetchSettings, *, moved: bool
+    request: FetchRequest, response: httpx.Response, config: FetchConfig, *, moved: bool
 ) -> FetchResult:
     """Turn the last response of a redirect chain into a result, reading the body if 2xx."""
     code = response.status_code
@@ -458,253 +296,202 @@ async def _result_from_response(
     if not 200 <= code < 300:
         return base
 
-    too_large = replace(base, error=_too_large(settings.max_bytes))
+    oversized = replace(base, error=too_large(config.max_bytes))
     declared = headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > settings.max_bytes:
-        return too_large
+    if declared.isdigit() and int(declared) > config.max_bytes:
+        return oversized
     # Count decoded bytes: a small gzip body can inflate far past the cap.
     chunks: list[bytes] = []
     received = 0
     async for chunk in response.aiter_bytes():
         received += len(chunk)
-        if received > settings.max_bytes:
-            return too_large
+        if received > config.max_bytes:
+            return oversized
         chunks.append(chunk)
     return replace(base, status="ok", body=b"".join(chunks), error=None)
 
 
-# -- the HTTP client ----------------------------------------------------------------------------
-
-# pyreqwest finishes some work on its runtime thread (taking the GIL) just after a request
-# is over; if the interpreter is finalizing by then, Python ends that thread and the process
-# aborts ("Fatal Python error: PyGILState_Release ... finalizing"). Measured here: a script
-# exiting right after fetch_all met a server that broke the connection aborted in a quarter
-# of runs on a loaded machine, and in none of 300 with this wait at exit (5 ms sufficed).
-_REQWEST_SETTLE_SECONDS = 0.03
-_reqwest_closed_at: float | None = None
-_atexit_registered = False
+# -- fetchers ---------------------------------------------------------------------------------
 
 
-def _settle_reqwest() -> None:
-    """At exit: wait out what is left of the settle time after the last pyreqwest client."""
-    if _reqwest_closed_at is not None:
-        remaining = _reqwest_closed_at + _REQWEST_SETTLE_SECONDS - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
+class Fetcher(Protocol):
+    """What the fetch stage needs: a batch of requests in, one result per request out,
+    never raising for a failing source.
+
+    ``fetch`` returns the results in request order (``on_result`` also sees each as it
+    finishes). ``stream`` hands each result to ``on_result`` as it finishes and keeps
+    none: a caller that consumes bodies as they come (ingest) does not hold a whole
+    batch of bodies. For both, an exception raised by ``on_result`` cancels the batch
+    and propagates."""
+
+    async def fetch(
+        self, requests: Sequence[FetchRequest], *, on_result: OnResult | None = None
+    ) -> list[FetchResult]: ...
+
+    async def stream(self, requests: Sequence[FetchRequest], on_result: OnResult) -> None: ...
 
 
-def _httpx_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """A client on httpx's own transport (httpcore): the fallback when pyreqwest cannot be
-    had. It reads proxies from the environment (``HTTP(S)_PROXY``, ``ALL_PROXY``,
-    ``NO_PROXY``), as reqwest does."""
+def http_client(config: FetchConfig) -> httpx.AsyncClient:
+    """The client ``HttpFetcher`` makes: httpx's own transport, one pool of up to
+    ``concurrency`` connections, proxies from the environment (``HTTP(S)_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``) and certifi's CA bundle (or ``SSL_CERT_FILE``)."""
     return httpx.AsyncClient(
-        headers={"User-Agent": settings.user_agent},
-        timeout=httpx.Timeout(settings.timeout),
+        headers={"User-Agent": config.user_agent},
+        timeout=httpx.Timeout(config.timeout),
         limits=httpx.Limits(
-            max_connections=settings.concurrency,
-            max_keepalive_connections=settings.concurrency,
+            max_connections=config.concurrency,
+            max_keepalive_connections=config.concurrency,
         ),
         follow_redirects=False,
     )
 
 
-class _ReqwestTransport(httpx.AsyncBaseTransport):
-    """pyreqwest's httpx transport, with httpx's own client standing in for the responses
-    pyreqwest cannot represent: it hands headers over as ``str`` and rejects a response
-    whose header values are not plain ASCII (a UTF-8 or Latin-1 ``Content-Disposition``, a
-    ``Server`` with an accent), which httpx reads as Latin-1. Such a request is made again
-    through the stand-in, created on first need."""
+class HttpFetcher:
+    """Fetches ``http(s)://`` URLs with one httpx client, and ``file://`` URLs and plain
+    paths from disk.
+
+    The client is made on the first HTTP request (a batch of local files needs none) and
+    kept until ``aclose``: one connection pool and one TLS set-up for every batch. A
+    ``client`` passed in is used instead (its transport, proxies and auth) and left open.
+    Use it from one event loop (``async with HttpFetcher(config) as fetcher``).
+    """
 
     def __init__(
-        self,
-        reqwest: httpx.AsyncBaseTransport,
-        settings: FetchSettings,
-        valid_url: Callable[[str], bool],
+        self, config: FetchConfig | None = None, *, client: httpx.AsyncClient | None = None
     ) -> None:
-        self._reqwest = reqwest
-        self._settings = settings
-        self._valid_url = valid_url
-        self._stand_in: httpx.AsyncClient | None = None
+        self.config = config if config is not None else FetchConfig()
+        self._client = client
+        self._owns_client = client is None
+        self.clients_made = 0
+        """How many clients this fetcher has made (one for its life, unless closed)."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.scheme not in ("http", "https"):
-            # What httpx's transport says; reqwest's is "builder error: URL scheme is not
-            # allowed". (A redirect can point anywhere, file:// included.)
-            raise httpx.UnsupportedProtocol(
-                f"Request URL has an unsupported protocol '{request.url.scheme}://'."
-            )
-        try:
-            return await self._reqwest.handle_async_request(request)
-        except ValueError as exc:
-            # pyreqwest's own errors include a ValueError (BuilderError): those stand.
-            if _reqwest_error(exc) is not None:
-                raise
-            if not self._valid_url(str(request.url)):
-                # httpx let it through, reqwest's URL parser did not ("http://[bad/").
-                raise httpx.InvalidURL(str(exc)) from exc
-            log.debug("pyreqwest could not represent %s (%s); asking httpx", request.url, exc)
-        if self._stand_in is None:
-            self._stand_in = _httpx_client(self._settings)
-        return await self._stand_in.send(request, stream=True, follow_redirects=False)
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client, made now if it was not yet."""
+        if self._client is None or (self._owns_client and self._client.is_closed):
+            self._client = self._make_client()
+            self.clients_made += 1
+        return self._client
+
+    def _make_client(self) -> httpx.AsyncClient:
+        return http_client(self.config)
 
     async def aclose(self) -> None:
-        global _reqwest_closed_at
+        """Close the client this fetcher made (a client passed in is left open)."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def fetch_one(self, request: FetchRequest, *, last_for_host: bool = False) -> FetchResult:
+        """Fetch one request; every failure becomes a result."""
+        config = self.config
+        started = time.monotonic()
         try:
-            await self._reqwest.aclose()
-            if self._stand_in is not None:
-                await self._stand_in.aclose()
-        finally:
-            _reqwest_closed_at = time.monotonic()
+            if _is_http(request.url):
+                async with asyncio.timeout(config.timeout):
+                    result = await _fetch_http(self.client, request, config, close=last_for_host)
+            elif (path := local_path(request.url)) is not None:
+                result = await asyncio.to_thread(read_file, request, path, config.max_bytes)
+            else:
+                result = FetchResult(
+                    request,
+                    "error",
+                    error=f"unsupported URL (use http, https or file): {request.url}",
+                )
+        # One bad source must never stop the run, whatever it throws; cancellation
+        # (a BaseException) still propagates.
+        except Exception as exc:
+            result = FetchResult(request, "error", error=_exception_reason(exc, config))
+        return replace(result, elapsed=time.monotonic() - started)
 
+    async def fetch(
+        self, requests: Sequence[FetchRequest], *, on_result: OnResult | None = None
+    ) -> list[FetchResult]:
+        """Fetch every request concurrently and return their results in request order
+        (see ``stream``)."""
+        results: list[FetchResult | None] = [None] * len(requests)
 
-def _reqwest_transport(settings: FetchSettings) -> httpx.AsyncBaseTransport | None:
-    """pyreqwest's transport set up for ``fetch_all``, or ``None`` when pyreqwest is not
-    installed (no wheel for the platform, a distro package without it) or cannot start."""
-    try:
-        from pyreqwest.client import ClientBuilder
-        from pyreqwest.compatibility.httpx import HttpxTransport
-        from pyreqwest.http import Url
-    except ImportError:
-        return None
-    try:
-        client = (
-            ClientBuilder()
-            # _fetch_http follows redirects itself, to learn whether every hop was permanent.
-            .follow_redirects(False)
-            # httpx decodes Content-Encoding above the transport (and asks only for what it
-            # can decode); the size cap counts decoded bytes as they stream, so a gzip bomb
-            # is stopped. Decoding here as well would decode twice or hide the encoding.
-            .gzip(False)
-            .deflate(False)
-            .brotli(False)
-            .zstd(False)
-            # Statuses are ours to read (410, 429, 304), and feeds get no cookies.
-            .error_for_status(False)
-            .default_cookie_store(False)
-            .http1_only()
-            # fetch_all already holds requests to these limits; the pool keeps, per host, as
-            # many idle connections as that host may have requests in flight.
-            .max_connections(settings.concurrency)
-            .pool_max_idle_per_host(settings.per_host)
-            # No timeout here: asyncio.timeout(settings.timeout) in _fetch_one bounds the
-            # whole request. (httpx passes its own per request too, as a backstop.)
-            # Proxies: reqwest reads HTTP_PROXY / HTTPS_PROXY / ALL_PROXY (socks5 too) and
-            # NO_PROXY, upper or lower case, as httpx does (httpx's own reading is off when
-            # it is given a transport, so reqwest's is the one that applies).
-            # Certificates: reqwest trusts the OS's store (on Linux the system bundle, and
-            # SSL_CERT_FILE / SSL_CERT_DIR when set; on macOS and Windows the OS verifier),
-            # httpx trusts certifi's bundle or SSL_CERT_FILE.
-            .build()
-        )
-    except Exception as exc:  # no TLS backend or runtime (a fork after first use): fall back
-        log.debug("pyreqwest unavailable (%s); using httpx's own transport", exc)
-        return None
-    global _atexit_registered
-    if not _atexit_registered:
-        atexit.register(_settle_reqwest)
-        _atexit_registered = True
-    return _ReqwestTransport(HttpxTransport(client), settings, Url.is_valid)
+        def keep(index: int, result: FetchResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
 
+        await self._run(requests, keep)
+        return [r for r in results if r is not None]
 
-# -- one request, many requests ---------------------------------------------------------------
+    async def stream(self, requests: Sequence[FetchRequest], on_result: OnResult) -> None:
+        """Fetch every request concurrently, handing each result to ``on_result`` as it
+        finishes; none is kept here.
 
+        At most ``concurrency`` requests run at once, and at most ``per_host`` against one
+        host. The last request of the batch to each site asks for the connection to be
+        closed after it. Never raises for a failing source; an exception raised by
+        ``on_result`` cancels the batch and propagates.
+        """
+        await self._run(requests, lambda _, result: on_result(result))
 
-async def _fetch_one(
-    send: Send,
-    request: FetchRequest,
-    settings: FetchSettings,
-    *,
-    last_for_host: bool = False,
-) -> FetchResult:
-    """Fetch one request; every failure becomes a result."""
-    started = time.monotonic()
-    try:
-        if _is_http(request.url):
-            async with asyncio.timeout(settings.timeout):
-                result = await _fetch_http(send, request, settings, close=last_for_host)
-        elif (path := _local_path(request.url)) is not None:
-            result = await asyncio.to_thread(_read_file, request, path, settings.max_bytes)
-        else:
-            result = FetchResult(
-                request, "error", error=f"unsupported URL (use http, https or file): {request.url}"
-            )
-    # One bad source must never stop the run, whatever it throws; cancellation
-    # (a BaseException) still propagates.
-    except Exception as exc:
-        result = FetchResult(request, "error", error=_exception_reason(exc, settings))
-    return replace(result, elapsed=time.monotonic() - started)
+    async def _run(
+        self, requests: Sequence[FetchRequest], deliver: Callable[[int, FetchResult], None]
+    ) -> None:
+        config = self.config
+        global_slots = asyncio.Semaphore(config.concurrency)
+        host_slots: dict[str, asyncio.Semaphore] = {}
+        origins = [_origin_key(request.url) for request in requests]
+        not_started = Counter(origins)
 
+        async def run(index: int, request: FetchRequest) -> None:
+            host = host_slots.setdefault(_host_key(request.url), asyncio.Semaphore(config.per_host))
+            origin = origins[index]
+            # Host slot first: a task waiting on a busy host must not hold a global slot
+            # that a request to an idle host could use.
+            async with host, global_slots:
+                not_started[origin] -= 1
+                # The last request to an origin says Connection: close, as nothing in
+                # this batch would reuse the connection: a few hundred sites would
+                # otherwise keep as many idle sockets until the pool expires them.
+                last = not_started[origin] == 0
+                result = await self.fetch_one(request, last_for_host=last)
+            deliver(index, result)
 
-async def fetch_all(
-    requests: Sequence[FetchRequest],
-    settings: FetchSettings = FetchSettings(),
-    *,
-    client: httpx.AsyncClient | None = None,
-    on_result: Callable[[FetchResult], None] | None = None,
-) -> list[FetchResult]:
-    """Fetch every request concurrently and return their results in request order.
-
-    At most ``settings.concurrency`` requests run at once, and at most
-    ``settings.per_host`` against one host. ``on_result`` is called with each result as it
-    finishes (for progress display). A ``client`` passed in is used (its transport,
-    proxies and auth) and left open; otherwise pyreqwest's transport is used directly, or
-    httpx's own client where pyreqwest cannot be had. The last request to each site asks for the
-    connection to be closed after it. Never raises for a failing source; an exception
-    raised by ``on_result`` cancels the run and propagates.
-    """
-    results: list[FetchResult | None] = [None] * len(requests)
-    global_slots = asyncio.Semaphore(settings.concurrency)
-    host_slots: dict[str, asyncio.Semaphore] = {}
-    origins = [_origin_key(request.url) for request in requests]
-    not_started = Counter(origins)
-
-    async def run(index: int, request: FetchRequest, send: Send) -> None:
-        host = host_slots.setdefault(_host_key(request.url), asyncio.Semaphore(settings.per_host))
-        origin = origins[index]
-        # Host slot first: a task waiting on a busy host must not hold a global slot
-        # that a request to an idle host could use.
-        async with host, global_slots:
-            not_started[origin] -= 1
-            # The last request to an origin says Connection: close, as nothing would
-            # reuse the connection. This matters for reqwest, whose pool has no overall
-            # cap: it would keep an idle socket per origin until the run ends, and a few
-            # hundred sites would near the open-file limit (256 by default on macOS).
-            last = not_started[origin] == 0
-            result = await _fetch_one(send, request, settings, last_for_host=last)
-        results[index] = result
-        if on_result is not None:
-            on_result(result)
-
-    async def run_all(send: Send) -> None:
         try:
             async with asyncio.TaskGroup() as group:
                 for index, request in enumerate(requests):
-                    group.create_task(run(index, request, send))
+                    group.create_task(run(index, request))
         except ExceptionGroup as errors:
             # Fetching never raises, so this came from on_result: hand the caller its own
             # exception rather than a group it did not ask for.
             raise errors.exceptions[0] from None
 
-    if client is not None:
-        await run_all(_client_sender(client))
-    elif not any(_is_http(r.url) for r in requests):
-        await run_all(_no_http)  # local files only: no client, no runtime threads to start
-    elif (transport := _reqwest_transport(settings)) is not None:
-        try:
-            await run_all(_transport_sender(transport))
-        finally:
-            await transport.aclose()
-    else:
-        async with _httpx_client(settings) as own_client:
-            await run_all(_client_sender(own_client))
-    return [r for r in results if r is not None]
+
+async def fetch_all(
+    requests: Sequence[FetchRequest],
+    config: FetchConfig | None = None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    on_result: OnResult | None = None,
+) -> list[FetchResult]:
+    """One batch through a new ``HttpFetcher`` (closed afterwards; a ``client`` passed in
+    is used and left open). See ``HttpFetcher.fetch``."""
+    async with HttpFetcher(config, client=client) as fetcher:
+        return await fetcher.fetch(requests, on_result=on_result)
 
 
 def fetch_all_sync(
     requests: Sequence[FetchRequest],
-    settings: FetchSettings = FetchSettings(),
+    config: FetchConfig | None = None,
     *,
-    on_result: Callable[[FetchResult], None] | None = None,
+    on_result: OnResult | None = None,
 ) -> list[FetchResult]:
-    """``fetch_all`` for callers without an event loop (the CLI, the scheduler)."""
-    return asyncio.run(fetch_all(requests, settings, on_result=on_result))
+    """``fetch_all`` for callers without an event loop."""
+    return asyncio.run(fetch_all(requests, config, on_result=on_result))

@@ -197,6 +197,32 @@ def test_fetch_stores_entries_and_uses_conditional_get(
     store.close()
 
 
+def test_fetch_reads_the_fetch_settings_of_the_config(
+    runner: CliRunner, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpserver.expect_request("/hn.xml").respond_with_data(HN.read_bytes())
+    httpserver.expect_request("/loop.xml").respond_with_data(
+        b"", status=302, headers={"Location": "/loop.xml"}
+    )
+    cfg = _config(tmp_path, {"hn": httpserver.url_for("/hn.xml")})
+    cfg.write_text(
+        cfg.read_text()
+        + '[[sources]]\nname = "loop"\nurl = "'
+        + httpserver.url_for("/loop.xml")
+        + '"\n[fetch]\nuser_agent = "from-config/1.0"\nmax_redirects = 2\n',
+        encoding="utf-8",
+    )
+    first = runner.invoke(main, ["fetch", "--config", str(cfg)])
+    monkeypatch.setenv("NEWSLETTER_USER_AGENT", "from-env/2.0")
+    second = runner.invoke(main, ["fetch", "--config", str(cfg), "--source", "hn"])
+
+    assert first.exit_code == 0, first.output
+    assert "too many redirects (more than 2)" in first.stderr
+    agents = [r.headers["User-Agent"] for r, _ in httpserver.log if r.path == "/hn.xml"]
+    assert agents == ["from-config/1.0", "from-env/2.0"]
+    assert second.exit_code == 0, second.output
+
+
 def test_fetch_gone_and_permanent_redirect(
     runner: CliRunner, httpserver: HTTPServer, tmp_path: Path
 ) -> None:

@@ -1,202 +1,25 @@
-"""fetch: concurrent, polite, conditional fetching, tested against a real local HTTP server.
-
-Every test runs twice: on pyreqwest's transport (what fetch_all uses when pyreqwest is
-installed) and on httpx's own (the fallback where it is not), so both stay proven.
-"""
+"""fetch: concurrent, polite, conditional fetching, tested against a real local HTTP server
+(pytest-httpserver on a port the kernel picked, or a raw socket server): one request at a
+time, HTTP statuses, timeouts, size caps, redirects and local files. Broken servers, TLS
+and proxies are in test_fetch_network.py, batches and fetchers in test_fetch_batch.py."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import http.server
-import logging
-import shutil
 import socket
-import ssl
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from newsletter.sources import fetch
-from newsletter.sources.fetch import (
-    DEFAULT_USER_AGENT,
-    FetchRequest,
-    FetchResult,
-    FetchSettings,
-    fetch_all,
-    fetch_all_sync,
-    format_size,
-    parse_retry_after,
-)
-
-FAST = FetchSettings(timeout=2.0)
-
-# The modules fetch imports pyreqwest from; None in sys.modules makes an import fail.
-PYREQWEST_MODULES = ("pyreqwest", "pyreqwest.client", "pyreqwest.compatibility.httpx")
-
-
-def without_pyreqwest(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``import pyreqwest...`` fail, as where it is not installed."""
-    for name in PYREQWEST_MODULES:
-        monkeypatch.setitem(sys.modules, name, None)
-
-
-@pytest.fixture(autouse=True, params=["pyreqwest", "httpx"])
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Which transport fetch_all builds its client on, for this run of the test."""
-    if request.param == "pyreqwest":
-        pytest.importorskip("pyreqwest")
-    else:
-        without_pyreqwest(monkeypatch)
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    """A real threaded HTTP server on a free port (threaded, so concurrency is real)."""
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    """The shared server, with no handlers or log left from the previous test."""
-    server.clear()
-    yield server
-    server.clear()
-
-
-def fetch_one(
-    url: str, settings: FetchSettings = FAST, *, etag: str | None = None, lm: str | None = None
-) -> FetchResult:
-    [result] = fetch_all_sync([FetchRequest("test", url, etag=etag, last_modified=lm)], settings)
-    return result
-
-
-def logged(server: HTTPServer, path: str) -> list[tuple[Request, Response]]:
-    """The requests the server saw for ``path``. Filtering by path matters: a slow handler
-    from an earlier test can finish (and log) after the log was cleared."""
-    return [(req, resp) for req, resp in server.log if req.path == path]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-@contextmanager
-def raw_server(reply: bytes) -> Iterator[str]:
-    """A TCP server on 127.0.0.1 that reads each request's head, sends ``reply`` byte for
-    byte and closes the connection: answers no HTTP server library would give. Yields the
-    base URL."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    head += chunk
-                with suppress(OSError):  # the client may hang up first
-                    conn.sendall(reply)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
-
-
-class RecordingHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with ``200 <request target>`` and records what it saw."""
-
-    protocol_version = "HTTP/1.1"
-    seen: list[tuple[str, str | None]]  # (request target, Connection header)
-
-    def do_GET(self) -> None:
-        self.seen.append((self.path, self.headers.get("Connection")))
-        body = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def recording_server(
-    wrap: ssl.SSLContext | None = None,
-) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    """A real HTTP/1.1 server (TLS with ``wrap``) that records each request: yields its
-    base URL and the list it records into."""
-    seen: list[tuple[str, str | None]] = []
-    handler = type("Handler", (RecordingHandler,), {"seen": seen})
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    srv.daemon_threads = True
-    scheme = "http"
-    if wrap is not None:
-        srv.socket = wrap.wrap_socket(srv.socket, server_side=True)
-        scheme = "https"
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"{scheme}://127.0.0.1:{srv.server_address[1]}", seen
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join()
-
-
-# -- the transport ----------------------------------------------------------------------------
-
-
-def test_fetching_runs_on_the_transport_under_test(transport: str) -> None:
-    async def reqwest_transport() -> object:
-        used = fetch._reqwest_transport(FAST)
-        if used is not None:
-            await used.aclose()
-        return used
-
-    used = asyncio.run(reqwest_transport())
-
-    if transport == "pyreqwest":
-        assert isinstance(used, fetch._ReqwestTransport)
-    else:
-        assert used is None  # fetch_all then uses httpx's own client
-
+from newsletter.config import DEFAULT_USER_AGENT, FetchConfig
+from newsletter.sources.fetch import format_size, parse_retry_after
+from tests.sources.servers import closed_port, fetch_one, logged, raw_server
 
 # -- success and validators -------------------------------------------------------------------
 
@@ -229,7 +52,7 @@ def test_every_request_carries_a_user_agent_and_accept_encoding(httpserver: HTTP
     httpserver.expect_request("/ua").respond_with_data(b"x")
 
     fetch_one(httpserver.url_for("/ua"))
-    fetch_one(httpserver.url_for("/ua"), FetchSettings(user_agent="custom/1.0"))
+    fetch_one(httpserver.url_for("/ua"), FetchConfig(user_agent="custom/1.0"))
 
     [(first, _), (second, _)] = logged(httpserver, "/ua")
     assert first.headers["User-Agent"] == DEFAULT_USER_AGENT
@@ -379,7 +202,7 @@ def test_timeout_is_an_error_with_reason(httpserver: HTTPServer) -> None:
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
 
-    result = fetch_one(httpserver.url_for("/slow"), FetchSettings(timeout=0.3))
+    result = fetch_one(httpserver.url_for("/slow"), FetchConfig(timeout=0.3))
 
     assert result.status == "error"
     assert result.error == "timed out after 0.3s"
@@ -395,7 +218,7 @@ def test_timeout_covers_a_body_that_trickles(httpserver: HTTPServer) -> None:
 
     httpserver.expect_request("/trickle").respond_with_response(Response(trickle()))
 
-    result = fetch_one(httpserver.url_for("/trickle"), FetchSettings(timeout=0.5))
+    result = fetch_one(httpserver.url_for("/trickle"), FetchConfig(timeout=0.5))
 
     assert result.status == "error"
     assert result.error == "timed out after 0.5s"
@@ -425,212 +248,23 @@ def test_a_server_that_never_answers_times_out() -> None:
     # nothing comes back.
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        result = fetch_one(f"http://127.0.0.1:{port}/feed", FetchSettings(timeout=0.3))
+        result = fetch_one(f"http://127.0.0.1:{port}/feed", FetchConfig(timeout=0.3))
 
     assert result.status == "error"
     assert result.error == "timed out after 0.3s"
     assert result.elapsed < 0.9
 
 
-def assert_one_line(reason: str | None, starts: str) -> None:
-    assert reason is not None
-    assert reason.startswith(starts), reason
-    assert "\n" not in reason
-    assert "causes" not in reason  # not the repr of pyreqwest's details
-    assert len(reason) <= 200
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        b"\x00\x01 garbage, not HTTP\r\n\r\n",
-        b"",  # closed before any response
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10,
-        # Cut off while the body streams (past what the transport reads ahead).
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 300_000,
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"2710\r\n"
-        + b"x" * 10_000
-        + b"\r\n" * 30,
-        b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\nok",
-    ],
-    ids=["garbage", "closed", "short-body", "cut-off-stream", "bad-chunks", "bad-length"],
-)
-def test_a_broken_response_is_an_error_with_a_reason(reply: bytes) -> None:
-    with raw_server(reply) as base:
-        result = fetch_one(f"{base}/feed.xml")
-
-    assert result.status == "error"
-    assert result.body == b""
-    assert_one_line(result.error, "the server broke the connection: ")
-
-
-def test_header_values_that_are_not_ascii_are_read(
-    transport: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    reply = (
-        b'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nETag: "v2"\r\n'
-        b"X-Latin-1: caf\xe9\r\nX-Utf-8: caf\xc3\xa9\r\n\r\n<rss/>"
-    )
-
-    with (
-        caplog.at_level(logging.DEBUG, logger="newsletter.sources.fetch"),
-        raw_server(reply) as base,
-    ):
-        result = fetch_one(f"{base}/feed.xml")
-
-    assert result.status == "ok"
-    assert result.body == b"<rss/>"
-    assert result.etag == '"v2"'
-    # pyreqwest cannot hand such headers over: httpx's own transport asked again.
-    asked_again = "pyreqwest could not represent" in caplog.text
-    assert asked_again == (transport == "pyreqwest")
-
-
-def test_an_unknown_status_is_an_error() -> None:
-    with raw_server(b"HTTP/1.1 599 Weird Thing\r\nContent-Length: 0\r\n\r\n") as base:
-        result = fetch_one(f"{base}/feed.xml")
-
-    assert result.status == "error"
-    assert result.http_status == 599
-    # httpx's transport keeps the server's phrase ("HTTP 599 Weird Thing"); pyreqwest's
-    # hands over none for a status it does not know.
-    assert_one_line(result.error, "HTTP 599")
-
-
-def test_a_port_out_of_range_is_an_error_with_a_reason() -> None:
-    result = fetch_one("http://127.0.0.1:99999/feed.xml")
-
-    assert result.status == "error"
-    assert result.error is not None
-    assert "port" in result.error
-    assert_one_line(result.error, "")
-
-
-# -- TLS and proxies --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway CA and a certificate it signed for 127.0.0.1 (made with the openssl
-    command): ``ca.pem``, ``leaf.pem``, ``leaf.key``."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command")
-    folder = tmp_path_factory.mktemp("tls")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    (folder / "leaf.ext").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-    )
-    ca = ["-subj", "/CN=newsletter test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
-    ca += ["-addext", "keyUsage=critical,keyCertSign"]
-    signed = ["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-extfile", "leaf.ext"]
-    steps = [
-        ["req", "-x509", *ec, *ca, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
-        ["req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"],
-        ["x509", "-req", "-in", "leaf.csr", *signed, "-out", "leaf.pem", "-days", "2"],
-    ]
-    try:
-        for step in steps:
-            subprocess.run([openssl, *step], cwd=folder, check=True, capture_output=True)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"openssl could not make test certificates: {exc.stderr!r}")
-    return folder
-
-
-def server_tls(tls_files: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tls_files / "leaf.pem", tls_files / "leaf.key")
-    return context
-
-
-def test_https_to_a_trusted_server(
-    tls_files: Path, transport: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if transport == "pyreqwest" and sys.platform != "linux":
-        pytest.skip("reqwest reads SSL_CERT_FILE on Linux; elsewhere it asks the OS")
-    # Both transports add the CA in SSL_CERT_FILE to what they trust.
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files / "ca.pem"))
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-
-    with recording_server(wrap=server_tls(tls_files)) as (base, _):
-        result = fetch_one(f"{base}/secure.xml")
-
-    assert result.status == "ok", result.error
-    assert result.body == b"/secure.xml"
-    assert result.final_url == f"{base}/secure.xml"
-
-
-def test_https_to_an_untrusted_server_is_refused(
-    tls_files: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-
-    with recording_server(wrap=server_tls(tls_files)) as (base, seen):
-        result = fetch_one(f"{base}/secure.xml")
-
-    assert result.status == "error"
-    assert_one_line(result.error, "could not connect: ")
-    assert seen == []
-
-
-def test_https_to_a_plain_http_server_is_an_error() -> None:
-    with recording_server() as (base, _):
-        result = fetch_one(base.replace("http://", "https://") + "/feed.xml")
-
-    assert result.status == "error"
-    assert_one_line(result.error, "could not connect: ")
-
-
-PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"]
-
-
-@pytest.fixture
-def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-
-@pytest.mark.usefixtures("no_proxy_settings")
-@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
-def test_the_proxy_from_the_environment_is_used(
-    monkeypatch: pytest.MonkeyPatch, variable: str
-) -> None:
-    # The feed's own address is closed: only through the proxy can the fetch succeed.
-    feed = f"http://127.0.0.1:{closed_port()}/feed.xml"
-    with recording_server() as (proxy, seen):
-        monkeypatch.setenv(variable, proxy)
-        result = fetch_one(feed)
-
-    assert result.status == "ok", result.error
-    assert result.body == feed.encode()  # the proxy saw the absolute URL
-    assert [target for target, _ in seen] == [feed]
-
-
-@pytest.mark.usefixtures("no_proxy_settings")
-def test_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    with recording_server() as (proxy, through_proxy), recording_server() as (site, direct):
-        monkeypatch.setenv("HTTP_PROXY", proxy)
-        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-        result = fetch_one(f"{site}/feed.xml")
-
-    assert result.status == "ok", result.error
-    assert [target for target, _ in direct] == ["/feed.xml"]
-    assert through_proxy == []
-
-
 # -- size cap ---------------------------------------------------------------------------------
 
 
 def test_oversized_body_with_content_length(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/big").respond_with_data(b"x" * 2000)
+    httpserver.expect_request("/big").respond_with_data(b"x" * 4000)
 
-    result = fetch_one(httpserver.url_for("/big"), FetchSettings(max_bytes=1000))
+    result = fetch_one(httpserver.url_for("/big"), FetchConfig(max_bytes=2000))
 
     assert result.status == "error"
-    assert result.error == "body larger than 1 kB"
+    assert result.error == "body larger than 2 kB"
     assert result.body == b""
 
 
@@ -646,7 +280,7 @@ def test_oversized_streamed_body_is_cut_off_early(httpserver: HTTPServer) -> Non
 
     httpserver.expect_request("/stream").respond_with_response(Response(endless()))
 
-    result = fetch_one(httpserver.url_for("/stream"), FetchSettings(max_bytes=50_000))
+    result = fetch_one(httpserver.url_for("/stream"), FetchConfig(max_bytes=50_000))
 
     assert result.status == "error"
     assert result.error == "body larger than 50 kB"
@@ -656,12 +290,12 @@ def test_oversized_streamed_body_is_cut_off_early(httpserver: HTTPServer) -> Non
 
 
 def test_body_exactly_at_the_cap_is_ok(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/exact").respond_with_data(b"z" * 1000)
+    httpserver.expect_request("/exact").respond_with_data(b"z" * 2000)
 
-    result = fetch_one(httpserver.url_for("/exact"), FetchSettings(max_bytes=1000))
+    result = fetch_one(httpserver.url_for("/exact"), FetchConfig(max_bytes=2000))
 
     assert result.status == "ok"
-    assert len(result.body) == 1000
+    assert len(result.body) == 2000
 
 
 def test_gzip_bomb_is_capped_on_decoded_size(httpserver: HTTPServer) -> None:
@@ -669,7 +303,7 @@ def test_gzip_bomb_is_capped_on_decoded_size(httpserver: HTTPServer) -> None:
     assert len(bomb) < 10_000
     httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
 
-    result = fetch_one(httpserver.url_for("/bomb"), FetchSettings(max_bytes=100_000))
+    result = fetch_one(httpserver.url_for("/bomb"), FetchConfig(max_bytes=100_000))
 
     assert result.status == "error"
     assert result.error == "body larger than 100 kB"
@@ -735,7 +369,7 @@ def test_too_many_redirects_is_an_error(httpserver: HTTPServer) -> None:
         b"", status=302, headers={"Location": "/loop"}
     )
 
-    result = fetch_one(httpserver.url_for("/loop"), FetchSettings(max_redirects=3))
+    result = fetch_one(httpserver.url_for("/loop"), FetchConfig(max_redirects=3))
 
     assert result.status == "error"
     assert result.error == "too many redirects (more than 3)"
@@ -787,198 +421,6 @@ def test_redirect_to_a_local_file_is_refused(httpserver: HTTPServer, tmp_path: P
     assert result.body == b""
 
 
-# -- local files ------------------------------------------------------------------------------
-
-
-def test_file_url_and_plain_path(tmp_path: Path) -> None:
-    feed = tmp_path / "my feed.xml"
-    feed.write_bytes(b"<rss>local</rss>")
-
-    by_url, by_path = fetch_all_sync(
-        [FetchRequest("a", feed.as_uri()), FetchRequest("b", str(feed))]
-    )
-
-    for result in (by_url, by_path):
-        assert result.status == "ok"
-        assert result.body == b"<rss>local</rss>"
-        assert result.content_type in ("application/xml", "text/xml")  # per the OS's table
-    assert by_url.request.source == "a"
-    assert by_path.request.source == "b"
-
-
-def test_missing_file_names_the_path(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.xml"
-
-    by_url, by_path = fetch_all_sync(
-        [FetchRequest("a", missing.as_uri()), FetchRequest("b", str(missing))]
-    )
-
-    for result in (by_url, by_path):
-        assert result.status == "error"
-        assert result.error == f"file not found: {missing}"
-
-
-def test_directory_is_an_error(tmp_path: Path) -> None:
-    result = fetch_one(str(tmp_path))
-
-    assert result.status == "error"
-    assert result.error == f"is a directory, not a file: {tmp_path}"
-
-
-def test_oversized_file_is_an_error(tmp_path: Path) -> None:
-    big = tmp_path / "big.xml"
-    big.write_bytes(b"x" * 2001)
-
-    result = fetch_one(str(big), FetchSettings(max_bytes=2000))
-
-    assert result.status == "error"
-    assert result.error == "body larger than 2 kB"
-
-
-# -- many sources -----------------------------------------------------------------------------
-
-
-class ConcurrencyProbe:
-    """A server handler that counts requests in flight and remembers the peak."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.peak = 0
-
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-        try:
-            time.sleep(self.delay)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-        return Response(request.path.encode())
-
-
-def test_many_sources_respect_the_per_host_limit_and_keep_order(httpserver: HTTPServer) -> None:
-    probe = ConcurrencyProbe(delay=0.05)
-    for i in range(50):
-        httpserver.expect_request(f"/feed/{i}").respond_with_handler(probe)
-    requests = [FetchRequest(f"s{i}", httpserver.url_for(f"/feed/{i}")) for i in range(50)]
-    seen: list[FetchResult] = []
-
-    started = time.monotonic()
-    results = fetch_all_sync(requests, FetchSettings(per_host=4, timeout=5), on_result=seen.append)
-    elapsed = time.monotonic() - started
-
-    assert [r.request for r in results] == requests
-    assert [r.body for r in results] == [f"/feed/{i}".encode() for i in range(50)]
-    assert all(r.status == "ok" for r in results)
-    assert sorted(seen, key=lambda r: r.request.source) == sorted(
-        results, key=lambda r: r.request.source
-    )
-    assert probe.peak == 4  # never more than per_host, and the limit is actually used
-    assert elapsed < 50 * 0.05  # ran concurrently, not one after another
-
-
-def test_global_limit_applies_across_hosts(httpserver: HTTPServer) -> None:
-    probe = ConcurrencyProbe(delay=0.05)
-    httpserver.expect_request("/g").respond_with_handler(probe)
-    requests = [FetchRequest(f"s{i}", httpserver.url_for("/g")) for i in range(12)]
-
-    results = fetch_all_sync(requests, FetchSettings(concurrency=2, per_host=8, timeout=5))
-
-    assert all(r.status == "ok" for r in results)
-    assert probe.peak == 2
-
-
-def test_one_broken_source_does_not_stop_the_others(httpserver: HTTPServer, tmp_path: Path) -> None:
-    httpserver.expect_request("/fine").respond_with_data(b"fine")
-    httpserver.expect_request("/broken").respond_with_data(b"", status=500)
-    requests = [
-        FetchRequest("refused", f"http://127.0.0.1:{closed_port()}/"),
-        FetchRequest("broken", httpserver.url_for("/broken")),
-        FetchRequest("missing", str(tmp_path / "missing.xml")),
-        FetchRequest("bad-url", "http://[not a host/"),
-        FetchRequest("fine", httpserver.url_for("/fine")),
-    ]
-
-    results = fetch_all_sync(requests, FAST)
-
-    assert [r.status for r in results] == ["error", "error", "error", "error", "ok"]
-    assert all(r.error for r in results[:4])
-    assert results[-1].body == b"fine"
-
-
-def test_broken_responses_do_not_stop_the_others(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/fine").respond_with_data(b"fine")
-    with (
-        raw_server(b"\x00 garbage\r\n\r\n") as garbage,
-        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort") as short,
-        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Note: \xe9\r\n\r\nok") as odd,
-        socket.create_server(("127.0.0.1", 0)) as silent,
-    ):
-        requests = [
-            FetchRequest("garbage", f"{garbage}/"),
-            FetchRequest("short", f"{short}/"),
-            FetchRequest("silent", f"http://127.0.0.1:{silent.getsockname()[1]}/"),
-            FetchRequest("odd", f"{odd}/"),
-            FetchRequest("fine", httpserver.url_for("/fine")),
-        ]
-        results = fetch_all_sync(requests, FetchSettings(timeout=0.3))
-
-    assert [r.status for r in results] == ["error", "error", "error", "ok", "ok"]
-    assert results[2].error == "timed out after 0.3s"
-    assert [r.body for r in results[3:]] == [b"ok", b"fine"]
-
-
-def test_the_last_request_to_a_site_asks_to_close_the_connection() -> None:
-    # Nothing would reuse that connection; reqwest would keep it open until the run ends.
-    with recording_server() as (base, seen), recording_server() as (other, other_seen):
-        requests = [FetchRequest(f"s{i}", f"{base}/f{i}.xml") for i in range(3)]
-        requests.append(FetchRequest("other", f"{other}/only.xml"))
-        results = fetch_all_sync(requests, FetchSettings(per_host=1, timeout=5.0))
-
-    assert [r.status for r in results] == ["ok"] * 4
-    # per_host=1: one after the other, in order; only the last one says close.
-    assert seen == [("/f0.xml", "keep-alive"), ("/f1.xml", "keep-alive"), ("/f2.xml", "close")]
-    assert other_seen == [("/only.xml", "close")]
-
-
-def test_empty_request_list() -> None:
-    assert fetch_all_sync([]) == []
-
-
-def test_a_given_client_is_used_and_left_open(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/c").respond_with_data(b"c")
-
-    async def go() -> tuple[list[FetchResult], bool]:
-        async with httpx.AsyncClient() as client:
-            results = await fetch_all([FetchRequest("c", httpserver.url_for("/c"))], client=client)
-            return results, client.is_closed
-
-    results, closed = asyncio.run(go())
-
-    assert results[0].status == "ok"
-    assert not closed
-    [(request, _)] = logged(httpserver, "/c")
-    assert request.headers["User-Agent"] == DEFAULT_USER_AGENT
-
-
-def test_an_error_in_on_result_propagates(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/p").respond_with_data(b"p")
-    httpserver.expect_request("/p-slow").respond_with_handler(ConcurrencyProbe(delay=0.3))
-    requests = [FetchRequest("p", httpserver.url_for("/p"))]
-    requests += [FetchRequest(f"slow{i}", httpserver.url_for("/p-slow")) for i in range(3)]
-
-    def boom(result: FetchResult) -> None:
-        raise RuntimeError("progress display broke")
-
-    started = time.monotonic()
-    with pytest.raises(RuntimeError, match="progress display broke"):
-        fetch_all_sync(requests, on_result=boom)
-    assert time.monotonic() - started < 0.3  # the slow fetches were cancelled, not awaited
-
-
 # -- pure helpers -----------------------------------------------------------------------------
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -1012,50 +454,10 @@ def test_format_size(n: int, text: str) -> None:
 
 
 def test_settings_reject_nonsense() -> None:
+    # FetchConfig is the validated model the config file is read into.
     with pytest.raises(ValueError, match="per_host"):
-        FetchSettings(per_host=0)
+        FetchConfig(per_host=0)
     with pytest.raises(ValueError, match="timeout"):
-        FetchSettings(timeout=0)
-
-
-def test_not_modified_responses_keep_the_connection_open() -> None:
-    """A warm run (every source answers 304) reuses its keep-alive connections instead
-    of opening one per source."""
-    import http.server
-    import threading
-
-    ports: list[int] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            ports.append(self.client_address[1])
-            if self.headers.get("If-None-Match") == '"v1"':
-                self.send_response(304)
-                self.send_header("ETag", '"v1"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = b"<rss/>"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{srv.server_address[1]}"
-        requests = [FetchRequest(f"s{i}", f"{base}/f{i}.xml", etag='"v1"') for i in range(20)]
-        results = fetch_all_sync(requests, FetchSettings(timeout=5.0, per_host=2))
-    finally:
-        srv.shutdown()
-        srv.server_close()
-    assert [r.status for r in results] == ["not_modified"] * 20
-    assert len(ports) == 20
-    assert len(set(ports)) <= 2, f"{len(set(ports))} connections for 20 requests"
+        FetchConfig(timeout=0)
+    with pytest.raises(ValueError, match="max_redirects"):
+        FetchConfig(max_redirects=-1)

@@ -1,170 +1,128 @@
-"""fetch: which transport the client is built on, and the reasons pyreqwest's errors become.
-
-The behaviour of both transports against real servers is in test_fetch.py, which runs
-every test on each of them.
-"""
+"""fetch: the HttpFetcher's client (made on first use, once, closed by aclose; a given one
+left open), local files (read without any HTTP client), and the one-line reasons
+exceptions become."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
-from typing import Any, Self
+from pathlib import Path
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 
-from newsletter.sources import fetch
-from newsletter.sources.fetch import FetchSettings, _exception_reason
+from newsletter.config import FetchConfig
+from newsletter.sources.fetch import FetchRequest, HttpFetcher, _exception_reason, fetch_all_sync
+from tests.sources.servers import fetch_one
 
-SETTINGS = FetchSettings(timeout=2.0)
+SETTINGS = FetchConfig(timeout=2.0)
 
 
-def transport_of_new_client() -> httpx.AsyncBaseTransport:
-    """What fetch_all sends through when given no client."""
+# -- the client -------------------------------------------------------------------------------
 
-    async def build() -> httpx.AsyncBaseTransport:
-        reqwest = fetch._reqwest_transport(SETTINGS)
-        if reqwest is not None:
-            await reqwest.aclose()
-            return reqwest
-        async with fetch._httpx_client(SETTINGS) as client:
-            transport: httpx.AsyncBaseTransport = client._transport
+
+def test_one_client_serves_every_batch_until_closed(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/a").respond_with_data(b"a")
+    request = FetchRequest("a", httpserver.url_for("/a"))
+
+    async def go() -> tuple[list[object], int, bool]:
+        fetcher = HttpFetcher(SETTINGS)
+        first = await fetcher.fetch([request])
+        client = fetcher.client
+        second = await fetcher.fetch([request])
+        same = fetcher.client is client
+        await fetcher.aclose()
+        assert client.is_closed
+        return [r.status for r in first + second], fetcher.clients_made, same
+
+    statuses, made, same = asyncio.run(go())
+
+    assert statuses == ["ok", "ok"]
+    assert made == 1 and same
+
+
+def test_the_client_uses_httpx_own_transport() -> None:
+    async def go() -> httpx.AsyncBaseTransport:
+        async with HttpFetcher(SETTINGS) as fetcher:
+            transport: httpx.AsyncBaseTransport = fetcher.client._transport
             return transport
 
-    return asyncio.run(build())
+    assert isinstance(asyncio.run(go()), httpx.AsyncHTTPTransport)
 
 
-# -- choosing the transport -------------------------------------------------------------------
+def test_fetch_reads_its_limits_from_fetch_config(httpserver: HTTPServer) -> None:
+    # The validated model from the config file is what fetching reads, nothing else.
+    httpserver.expect_request("/ua").respond_with_data(b"x" * 5000)
+    config = FetchConfig(user_agent="configured/2.0", max_bytes=4096, timeout=3)
+
+    result = fetch_one(httpserver.url_for("/ua"), config)
+
+    assert result.error == "body larger than 4.096 kB"
+    [(request, _)] = [(q, r) for q, r in httpserver.log if q.path == "/ua"]
+    assert request.headers["User-Agent"] == "configured/2.0"
 
 
-def test_importing_fetch_does_not_import_pyreqwest() -> None:
-    # The CLI imports fetch for every command; pyreqwest loads when a fetch starts.
-    code = "import sys, newsletter.sources.fetch; print(sorted(m for m in sys.modules if 'reqwest' in m))"  # noqa: E501
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+def test_a_batch_of_local_files_makes_no_client(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(b"<rss/>")
 
-    assert out.stdout.strip() == "[]"
+    async def go() -> tuple[str, int]:
+        async with HttpFetcher() as fetcher:
+            [result] = await fetcher.fetch([FetchRequest("f", str(feed))])
+            return result.status, fetcher.clients_made
 
-
-def test_pyreqwest_is_used_when_installed() -> None:
-    pytest.importorskip("pyreqwest")
-
-    assert isinstance(transport_of_new_client(), fetch._ReqwestTransport)
+    assert asyncio.run(go()) == ("ok", 0)
 
 
-def test_httpx_transport_is_used_when_pyreqwest_cannot_be_imported(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in ("pyreqwest", "pyreqwest.client", "pyreqwest.compatibility.httpx"):
-        monkeypatch.setitem(sys.modules, name, None)  # what a missing package looks like
-
-    assert fetch._reqwest_transport(SETTINGS) is None
-    assert isinstance(transport_of_new_client(), httpx.AsyncHTTPTransport)
+# -- local files ------------------------------------------------------------------------------
 
 
-class BrokenBuilder:
-    """A ClientBuilder whose build fails, as without a TLS backend or after a fork."""
+def test_file_url_and_plain_path(tmp_path: Path) -> None:
+    feed = tmp_path / "my feed.xml"
+    feed.write_bytes(b"<rss>local</rss>")
 
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args: self
+    by_url, by_path = fetch_all_sync(
+        [FetchRequest("a", feed.as_uri()), FetchRequest("b", str(feed))]
+    )
 
-    def build(self) -> Self:
-        raise RuntimeError("A pyreqwest runtime was initialized before fork()")
+    for result in (by_url, by_path):
+        assert result.status == "ok"
+        assert result.body == b"<rss>local</rss>"
+        assert result.content_type in ("application/xml", "text/xml")  # per the OS's table
+    assert by_url.request.source == "a"
+    assert by_path.request.source == "b"
 
 
-def test_httpx_transport_is_used_when_pyreqwest_cannot_start(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    client_module = pytest.importorskip("pyreqwest.client")
-    monkeypatch.setattr(client_module, "ClientBuilder", BrokenBuilder)
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.xml"
 
-    assert fetch._reqwest_transport(SETTINGS) is None
-    assert isinstance(transport_of_new_client(), httpx.AsyncHTTPTransport)
+    by_url, by_path = fetch_all_sync(
+        [FetchRequest("a", missing.as_uri()), FetchRequest("b", str(missing))]
+    )
+
+    for result in (by_url, by_path):
+        assert result.status == "error"
+        assert result.error == f"file not found: {missing}"
+
+
+def test_directory_is_an_error(tmp_path: Path) -> None:
+    result = fetch_one(str(tmp_path))
+
+    assert result.status == "error"
+    assert result.error == f"is a directory, not a file: {tmp_path}"
+
+
+def test_oversized_file_is_an_error(tmp_path: Path) -> None:
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"x" * 2001)
+
+    result = fetch_one(str(big), FetchConfig(max_bytes=2000))
+
+    assert result.status == "error"
+    assert result.error == "body larger than 2 kB"
 
 
 # -- reasons ----------------------------------------------------------------------------------
-
-
-def causes(*messages: str) -> dict[str, Any]:
-    return {"causes": [{"message": m} for m in messages]}
-
-
-SEND = "error sending request for url (http://feeds.example/rss)"
-
-
-def reqwest_errors() -> list[tuple[BaseException, str]]:
-    """pyreqwest errors as its transport raises them: most mapped to an httpx error (with
-    the original as the cause), those raised while a body streams as they are."""
-    rx = pytest.importorskip("pyreqwest.exceptions")
-
-    def mapped(httpx_error: type[httpx.RequestError], error: BaseException) -> BaseException:
-        exc = httpx_error(str(error))
-        exc.__cause__ = error
-        return exc
-
-    refused = causes(SEND, "client error (Connect)", "tcp connect error", "Connection refused")
-    tls = causes(SEND, "client error (Connect)", "invalid peer certificate: UnknownIssuer")
-    closed = causes(SEND, "client error (SendRequest)", "connection closed before message")
-    body = ("request or response body error", "error reading a body from connection")
-    return [
-        (
-            mapped(httpx.ConnectError, rx.ConnectError("connection error", refused)),
-            "could not connect: Connection refused",
-        ),
-        (
-            mapped(httpx.ConnectError, rx.ConnectError("connection error", tls)),
-            "could not connect: invalid peer certificate: UnknownIssuer",
-        ),
-        (
-            mapped(httpx.ConnectError, rx.ConnectError("connection error", closed)),
-            "the server broke the connection: connection closed before message",
-        ),
-        (
-            mapped(
-                httpx.DecodingError,
-                rx.DecodeError("error decoding response", causes(SEND, "invalid HTTP version")),
-            ),
-            "the server broke the connection: invalid HTTP version",
-        ),
-        # Raised while the body streams: not mapped to httpx errors.
-        (
-            rx.ReadError("response body connection error", causes("unexpected EOF in chunk")),
-            "the server broke the connection: unexpected EOF in chunk",
-        ),
-        (
-            rx.RequestError("error sending request", causes(*body, "end of file")),
-            "the server broke the connection: end of file",
-        ),
-        (
-            rx.ReadTimeoutError("response body timeout", causes("operation timed out")),
-            "timed out after 2s",
-        ),
-        (rx.ClientClosedError("Client was closed", {"causes": None}), "Client was closed"),
-        (
-            rx.RequestPanicError("Request panicked", causes("oh no")),
-            "Request panicked: oh no",
-        ),
-        (
-            rx.BuilderError("builder error", causes("URL scheme is not allowed")),
-            "builder error: URL scheme is not allowed",
-        ),
-    ]
-
-
-def test_pyreqwest_errors_become_one_line_reasons() -> None:
-    for exc, reason in reqwest_errors():
-        assert _exception_reason(exc, SETTINGS) == reason, repr(exc)
-
-
-def test_a_long_cause_is_cut_to_one_short_line() -> None:
-    rx = pytest.importorskip("pyreqwest.exceptions")
-    exc = rx.ReadError("response body connection error", causes("x" * 1000))
-
-    reason = _exception_reason(exc, SETTINGS)
-
-    assert reason.startswith("the server broke the connection: xxx")
-    assert len(reason) == 200
 
 
 def test_a_group_of_one_is_unwrapped() -> None:
@@ -173,44 +131,16 @@ def test_a_group_of_one_is_unwrapped() -> None:
     assert _exception_reason(group, SETTINGS) == "OverflowError: port 0-65535"
 
 
-def test_reasons_work_without_pyreqwest(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pyreqwest.exceptions", None)
-
-    assert _exception_reason(httpx.ConnectError("nope"), SETTINGS) == "could not connect: nope"
-
-
-# -- exit -------------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
-    ("closed_ago", "sleeps"),
-    [(None, False), (0.0, True), (10.0, False)],
-    ids=["never-used", "just-closed", "long-ago"],
+    ("exc", "reason"),
+    [
+        (httpx.ConnectError("nope"), "could not connect: nope"),
+        (httpx.ReadTimeout("slow"), "timed out after 2s"),
+        (TimeoutError(), "timed out after 2s"),
+        (httpx.RemoteProtocolError("cut"), "the server broke the connection: cut"),
+        (RuntimeError("x" * 1000), "RuntimeError: " + "x" * 186),
+    ],
+    ids=["connect", "httpx-timeout", "timeout", "protocol", "long"],
 )
-def test_exit_waits_briefly_after_a_pyreqwest_client_closed(
-    monkeypatch: pytest.MonkeyPatch, closed_ago: float | None, sleeps: bool
-) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(time, "sleep", slept.append)
-    closed_at = None if closed_ago is None else time.monotonic() - closed_ago
-    monkeypatch.setattr(fetch, "_reqwest_closed_at", closed_at)
-
-    fetch._settle_reqwest()
-
-    assert bool(slept) == sleeps
-    assert all(0 < s <= fetch._REQWEST_SETTLE_SECONDS for s in slept)
-
-
-def test_local_files_alone_start_no_http_client(tmp_path: Any) -> None:
-    # A run of local files (the demo, one-off digests of saved feeds) starts no client:
-    # no runtime threads, so a parse pool can still fork, and no wait at exit.
-    feed = tmp_path / "feed.xml"
-    feed.write_bytes(b"<rss/>")
-    code = (
-        "import sys, threading; from newsletter.sources.fetch import FetchRequest, fetch_all_sync; "
-        f"r = fetch_all_sync([FetchRequest('f', {str(feed)!r})]); "
-        "print(r[0].status, 'pyreqwest' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-
-    assert out.stdout.strip() == "ok False"
+def test_exceptions_become_one_line_reasons(exc: BaseException, reason: str) -> None:
+    assert _exception_reason(exc, SETTINGS) == reason
