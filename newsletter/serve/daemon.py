@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -44,6 +43,15 @@ from newsletter.clock import now_utc
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.deliver.mailers import Mailer
 from newsletter.errors import NewsletterError
+from newsletter.serve import jobs
+from newsletter.serve.jobs import (
+    JOBSTORE_TABLE,
+    job_digest,
+    job_local,
+    job_outbox,
+    job_poll,
+    take_stored_runs,
+)
 from newsletter.serve.schedule import (
     DEFAULT_POLL_INTERVAL,
     DigestSchedule,
@@ -63,7 +71,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsletter.serve.daemon")
 
-JOBSTORE_TABLE = "apscheduler_jobs"
 DEFAULT_STOP_TIMEOUT = 20.0
 OUTBOX_INTERVAL = timedelta(minutes=5)
 _RECENT_EDITIONS = 3
@@ -108,56 +115,6 @@ def schedule_for(cfg: DigestConfig) -> DigestSchedule:
         deadline=parse_duration(cfg.deadline) if cfg.deadline else None,
         local_hour=cfg.local_hour,
     )
-
-
-# The running daemon: job functions in a persistent store are saved by name
-# ("newsletter.serve.daemon:job_digest"), so they find their daemon here.
-_CURRENT: Daemon | None = None
-
-
-def _daemon() -> Daemon:
-    if _CURRENT is None:
-        raise RuntimeError("no daemon is running")
-    return _CURRENT
-
-
-async def job_poll() -> None:
-    """Job: fetch the sources that are due."""
-    await _daemon().tracked(_daemon().poll())
-
-
-async def job_digest(name: str) -> None:
-    """Job: send the digest ``name`` for the run that is due now."""
-    await _daemon().tracked(_daemon().send_digest(name))
-
-
-async def job_local(name: str) -> None:
-    """Job: send ``name`` to the subscribers whose local hour has come."""
-    await _daemon().tracked(_daemon().send_local(name))
-
-
-async def job_outbox() -> None:
-    """Job: deliver messages of recent editions that are waiting for a retry."""
-    await _daemon().tracked(_daemon().flush_outbox())
-
-
-def take_stored_runs(engine: sa.Engine) -> dict[str, datetime | None]:
-    """Each stored job's next run, by job id, read from the job table's plain columns; the
-    rows are then deleted, since the daemon places every job anew at start.
-
-    The pickled jobs are never loaded: a job written by an earlier release whose function
-    has since moved (``newsletter.daemon:job_digest`` before the package was laid out in
-    stages) still tells when it was due, so the edition it missed is caught up."""
-    with engine.begin() as conn:
-        if not sa.inspect(conn).has_table(JOBSTORE_TABLE):
-            return {}
-        table = sa.table(JOBSTORE_TABLE, sa.column("id"), sa.column("next_run_time"))
-        rows = conn.execute(sa.select(table.c.id, table.c.next_run_time)).all()
-        conn.execute(sa.delete(table))
-    return {
-        str(job_id): None if ts is None else datetime.fromtimestamp(float(ts), UTC)
-        for job_id, ts in rows
-    }
 
 
 @dataclass
@@ -207,8 +164,7 @@ class Daemon:
     async def start(self) -> list[asyncio.Task[Any]]:
         """Start the scheduler: read what was missed, (re)place every job, start catch-up
         sends. Returns the catch-up tasks."""
-        global _CURRENT
-        _CURRENT = self
+        jobs.attach(self)
         # Read before the scheduler loads a single job: every job is placed anew below.
         planned = take_stored_runs(self.store.engine)
         scheduler = self.scheduler = self.make_scheduler()
@@ -523,11 +479,6 @@ def _logged_failure(digest: str, edition: str) -> Iterator[None]:
 __all__ = [
     "Daemon",
     "DaemonOptions",
-    "WallClockTrigger",
-    "job_digest",
-    "job_local",
-    "job_outbox",
-    "job_poll",
     "log_event",
     "schedule_for",
 ]

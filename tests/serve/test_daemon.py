@@ -24,8 +24,10 @@ import sqlalchemy as sa
 from newsletter.config import Settings, settings_from_dict
 from newsletter.deliver.mailers import MemoryMailer, Outgoing
 from newsletter.models import Entry, Subscriber
-from newsletter.serve.daemon import JOBSTORE_TABLE, Daemon, DaemonOptions, WallClockTrigger
+from newsletter.serve.daemon import Daemon, DaemonOptions
+from newsletter.serve.jobs import JOBSTORE_TABLE
 from newsletter.serve.schedule import DigestSchedule
+from newsletter.serve.triggers import WallClockTrigger
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.subscribers import save_subscriber

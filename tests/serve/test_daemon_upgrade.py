@@ -15,7 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from newsletter.config import settings_from_dict
 from newsletter.deliver.mailers import MemoryMailer
-from newsletter.serve.daemon import JOBSTORE_TABLE, Daemon
+from newsletter.serve.daemon import Daemon
+from newsletter.serve.jobs import JOBSTORE_TABLE
 from newsletter.store.database import Store
 
 MISSED = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)

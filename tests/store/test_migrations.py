@@ -104,7 +104,7 @@ def test_schema_holds_every_table_and_imports_add_none() -> None:
 
 
 def test_the_daemons_job_table_is_left_to_apscheduler() -> None:
-    from newsletter.serve.daemon import JOBSTORE_TABLE
+    from newsletter.serve.jobs import JOBSTORE_TABLE
 
     assert JOBSTORE_TABLE in schema.UNMANAGED_TABLES
     assert JOBSTORE_TABLE not in schema.metadata.tables
