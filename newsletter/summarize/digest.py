@@ -16,7 +16,7 @@ from typing import Protocol
 from newsletter.config import DigestConfig
 from newsletter.models import Digest, Entry, Item, Section, Source
 from newsletter.summarize.dedupe import merge_duplicates
-from newsletter.summarize.group import Topic, group_texts, section_summary
+from newsletter.summarize.group import group_texts, section_summary
 from newsletter.summarize.rank import rank_items
 from newsletter.summarize.summary import extractive_summary
 from newsletter.summarize.text import entry_text
@@ -42,11 +42,6 @@ class Preferences:
 
 EVERYONE = Preferences()
 """No personal preferences: the digest as configured."""
-
-
-def topics_of(config: DigestConfig) -> tuple[Topic, ...]:
-    """The configured topics as the grouping reads them."""
-    return tuple(Topic(t.name, t.keywords, t.patterns) for t in config.topics)
 
 
 class Grouper(Protocol):
@@ -124,7 +119,7 @@ def group_by_topic(
     """Configured topics only; whatever matches none goes to "Other"."""
     texts = [_item_text(i) for i in items]
     groups = group_texts(
-        texts, topics=topics_of(config), max_groups=len(config.topics) + 1, min_auto=len(texts) + 1
+        texts, topics=config.topics, max_groups=len(config.topics) + 1, min_auto=len(texts) + 1
     )
     return _sections_from_groups(
         items,
@@ -137,7 +132,7 @@ def group_auto(
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest."""
     texts = [_item_text(i) for i in items]
-    groups = group_texts(texts, topics=topics_of(config), max_groups=config.max_sections)
+    groups = group_texts(texts, topics=config.topics, max_groups=config.max_sections)
     return _sections_from_groups(items, [(g.label, g.members) for g in groups])
 
 
@@ -195,7 +190,7 @@ def build_digest(
 
 
 def _only_topics(items: Sequence[Item], config: DigestConfig, only: Sequence[str]) -> list[Item]:
-    topics = tuple(t for t in topics_of(config) if t.name in only)
+    topics = tuple(t for t in config.topics if t.name in only)
     if not topics:
         return list(items)
     texts = [_item_text(i) for i in items]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
 from newsletter.summarize.text import display_form, distinctive_terms, tfidf_matrix
@@ -68,19 +69,6 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
-class Topic:
-    """A configured topic: an entry matching any keyword or pattern belongs to it.
-
-    Keywords match whole words or phrases, case-insensitive; patterns are regular
-    expressions, matched case-insensitive anywhere in the text.
-    """
-
-    name: str
-    keywords: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Group:
     """A section of a digest: a label and the indices of its members in the input."""
 
@@ -96,8 +84,9 @@ def slugify(text: str) -> str:
     return _SLUG.sub("-", text.lower()).strip("-")
 
 
-def topic_regex(topic: Topic) -> re.Pattern[str] | None:
-    """Return one case-insensitive regular expression matching any of the topic's terms.
+def topic_regex(topic: TopicConfig) -> re.Pattern[str] | None:
+    """Return one case-insensitive regular expression matching any of the topic's terms
+    (keywords match whole words or phrases; patterns are regular expressions).
 
     Raises ``ConfigError`` naming the topic when a pattern is not a valid expression.
     """
@@ -124,7 +113,7 @@ def topic_regex(topic: Topic) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
-def assign_topics(texts: Sequence[str], topics: Sequence[Topic]) -> list[int | None]:
+def assign_topics(texts: Sequence[str], topics: Sequence[TopicConfig]) -> list[int | None]:
     """Return, for each text, the index of the first topic it matches, else ``None``."""
     regexes = [topic_regex(t) for t in topics]
     result: list[int | None] = []
@@ -225,7 +214,7 @@ def _unique_key(label: str, used: set[str]) -> str:
 def group_texts(
     texts: Sequence[str],
     *,
-    topics: Sequence[Topic] = (),
+    topics: Sequence[TopicConfig] = (),
     max_groups: int = 8,
     min_auto: int = 12,
     seed: int = 0,
