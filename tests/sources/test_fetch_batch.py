@@ -7,12 +7,12 @@ import asyncio
 import http.server
 import socket
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from newsletter.config import DEFAULT_USER_AGENT, FetchConfig
 from newsletter.sources.fetch import FetchRequest, FetchResult, fetch_all, fetch_all_sync
@@ -33,9 +33,7 @@ def test_many_sources_respect_the_per_host_limit_and_keep_order(httpserver: HTTP
     requests = [FetchRequest(f"s{i}", httpserver.url_for(f"/feed/{i}")) for i in range(50)]
     seen: list[FetchResult] = []
 
-    started = time.monotonic()
     results = fetch_all_sync(requests, FetchConfig(per_host=4, timeout=5), on_result=seen.append)
-    elapsed = time.monotonic() - started
 
     assert [r.request for r in results] == requests
     assert [r.body for r in results] == [f"/feed/{i}".encode() for i in range(50)]
@@ -43,8 +41,9 @@ def test_many_sources_respect_the_per_host_limit_and_keep_order(httpserver: HTTP
     assert sorted(seen, key=lambda r: r.request.source) == sorted(
         results, key=lambda r: r.request.source
     )
-    assert probe.peak == 4  # never more than per_host, and the limit is actually used
-    assert elapsed < 50 * 0.05  # ran concurrently, not one after another
+    # Never more than per_host at once, and the limit is actually used: concurrent, not
+    # one request after another.
+    assert probe.peak == 4
 
 
 def test_global_limit_applies_across_hosts(httpserver: HTTPServer) -> None:
@@ -133,17 +132,29 @@ def test_a_given_client_is_used_and_left_open(httpserver: HTTPServer) -> None:
 
 def test_an_error_in_on_result_propagates(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/p").respond_with_data(b"p")
-    httpserver.expect_request("/p-slow").respond_with_handler(ConcurrencyProbe(delay=0.3))
+    release = threading.Event()
+    answered: list[str] = []
+
+    def held(request: Request) -> Response:
+        release.wait(timeout=30)  # a hang guard: released as soon as the test has looked
+        answered.append(request.path)
+        return Response(b"late")
+
+    httpserver.expect_request("/p-slow").respond_with_handler(held)
     requests = [FetchRequest("p", httpserver.url_for("/p"))]
     requests += [FetchRequest(f"slow{i}", httpserver.url_for("/p-slow")) for i in range(3)]
 
     def boom(result: FetchResult) -> None:
         raise RuntimeError("progress display broke")
 
-    started = time.monotonic()
-    with pytest.raises(RuntimeError, match="progress display broke"):
-        fetch_all_sync(requests, on_result=boom)
-    assert time.monotonic() - started < 0.3  # the slow fetches were cancelled, not awaited
+    try:
+        with pytest.raises(RuntimeError, match="progress display broke"):
+            fetch_all_sync(requests, on_result=boom, config=FetchConfig(timeout=60))
+        # The error came back before the server answered any slow request: they were
+        # cancelled, not awaited (awaiting them would have waited for their answers).
+        assert answered == []
+    finally:
+        release.set()
 
 
 def test_not_modified_responses_keep_the_connection_open() -> None:

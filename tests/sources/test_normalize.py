@@ -148,11 +148,10 @@ def test_html_to_text_plain_text_with_angle_brackets() -> None:
     assert html_to_text("1 < 2 and 3 > 2") == "1 < 2 and 3 > 2"
 
 
-def test_html_to_text_is_fast() -> None:
-    html = "<div><p>Some <a href='https://x.example/'>linked</a> text &amp; more.</p></div>" * 2000
-    start = time.perf_counter()
-    html_to_text(html)
-    assert time.perf_counter() - start < 0.5  # ~170 KB; measured ~15 ms
+def test_html_to_text_of_a_long_document_is_its_paragraphs() -> None:
+    # Its speed on large and hostile input is measured in bench/, not here.
+    one = "<div><p>Some <a href='https://x.example/'>linked</a> text &amp; more.</p></div>"
+    assert html_to_text(one * 2000) == "\n\n".join(["Some linked text & more."] * 2000)
 
 
 def test_text_to_html_round_trip() -> None:
