@@ -29,6 +29,9 @@ from newsletter.models import Digest, Edition, Engagement, Entry, Item, Section,
 from newsletter.store.database import Store
 from newsletter.store.subscribers import save_subscriber
 
+FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
+"""The feed files of ``tests/fixtures/feeds`` (see SOURCES.md and HANDMADE.md there)."""
+
 NOW = datetime(2030, 6, 1, 5, 0, tzinfo=UTC)
 """The default ``now`` of the factories (a fixed instant: tests never read the clock
 unless they mean to)."""

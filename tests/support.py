@@ -1,5 +1,6 @@
 """Helpers for tests that wait on something outside the test: a condition another thread
-or process brings about, a log line of a server process, a sender killed mid-send.
+or process brings about, a log line of a server process, a sender killed mid-send; and a
+settable clock for the code that reads one.
 
 Every wait here has a timeout, and it is a hang guard only (generous, so a busy machine
 never trips it): no test asserts how fast anything is. Speed belongs in ``bench/``.
@@ -7,6 +8,7 @@ never trips it): no test asserts how fast anything is. Speed belongs in ``bench/
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -17,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 HANG_GUARD = 60.0
@@ -153,3 +156,27 @@ def kill_mid_send(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+class Clock:
+    """A settable clock: ``clock()`` is ``clock.now``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def eventually(
+    condition: Callable[[], object],
+    *,
+    message: str = "the condition never held",
+    timeout: float = HANG_GUARD,
+    interval: float = 0.02,
+) -> None:
+    """``wait_until`` for coroutines: the event loop runs on while it waits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        await asyncio.sleep(interval)
