@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import LlmConfig, settings_from_dict
-from newsletter.models import Digest, Entry, Item, Section
+from newsletter.models import Digest, Item, Section
 from newsletter.services.llm import (
     BREAKER_FAILURES,
     api_key_from_env,
@@ -28,6 +28,7 @@ from newsletter.services.llm import (
     summarize_digest_sync,
 )
 from newsletter.store.database import Store
+from tests.factories import make_entry
 
 NOW = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
 PATH = "/v1/chat/completions"
@@ -115,19 +116,21 @@ def cfg(server: HTTPServer) -> LlmConfig:
     )
 
 
-def entry(n: int, text: str | None = None) -> Entry:
-    return Entry(
-        id=f"e{n}",
-        source="arxiv",
-        title=f"Paper {n}",
-        link=f"https://arxiv.org/abs/2405.{n:05d}",
-        text=f"We study problem {n}. It is hard. We solve it." if text is None else text,
-    )
-
-
 def digest(n_items: int = 3, texts: dict[int, str] | None = None) -> Digest:
     texts = texts or {}
-    items = [Item(entry=entry(i, texts.get(i)), summary=f"extractive {i}") for i in range(n_items)]
+    items = [
+        Item(
+            entry=make_entry(
+                id=f"e{i}",
+                source="arxiv",
+                title=f"Paper {i}",
+                link=f"https://arxiv.org/abs/2405.{i:05d}",
+                text=texts.get(i, f"We study problem {i}. It is hard. We solve it."),
+            ),
+            summary=f"extractive {i}",
+        )
+        for i in range(n_items)
+    ]
     half = (n_items + 1) // 2
     sections = (
         Section(title="Reasoning", items=tuple(items[:half]), summary="sec A", key="reasoning"),
