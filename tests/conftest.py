@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
+from pytest_httpserver import HTTPServer
 
 from newsletter.store.database import Store
 from tests.factories import db_url
@@ -79,6 +80,23 @@ def runner() -> CliRunner:
 @pytest.fixture
 def feeds_dir() -> Path:
     return FEEDS
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def threaded_httpserver() -> Iterator[HTTPServer]:
+    """A real HTTP server (pytest-httpserver) on port 0 that answers each request in a
+    thread of its own, so a held answer does not hold up the others and concurrency is
+    real. Shared by the session: a test sets it up with ``clear()`` and
+    ``expect_request``."""
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.clear()
+    if srv.is_running():
+        srv.stop()
 
 
 # -- mail ------------------------------------------------------------------------------------
