@@ -26,6 +26,7 @@ from typing import Any
 
 from newsletter.config import Settings, settings_from_dict
 from newsletter.models import Digest, Edition, Engagement, Entry, Item, Section, Source, Subscriber
+from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.subscribers import save_subscriber
 
@@ -333,6 +334,21 @@ def seed_edition(
         digest, period, [(e.source, e.id) for e in entries], now=now, title=title
     )
     return edition
+
+
+def seed_outbox(
+    store: Store,
+    subscribers: Iterable[Subscriber | str | int],
+    *,
+    now: datetime = NOW,
+    digest: str = "daily",
+    period: str | None = None,
+) -> int:
+    """An edition of ``digest`` for ``period`` (default: the day of ``now``) and one queued
+    outbox row per subscriber (saved first, see ``seed``); the edition's id."""
+    edition, _ = store.create_edition(digest, period or f"{now:%Y-%m-%d}", [], now=now)
+    outbox.enqueue(store, edition.id, seed(store, now=now, subscribers=subscribers), now=now)
+    return edition.id
 
 
 def seeded_store(
