@@ -12,30 +12,19 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.cli import main
-
-FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+from tests.factories import FEEDS, digest_config, source_config, write_config
 
 
 def _config(tmp_path: Path, base_url: str) -> Path:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(
-        f"""database_url = "sqlite:///{tmp_path / "db.sqlite"}"
-[[sources]]
-name = "arxiv"
-url = "{FEEDS / "arxiv-rss-cs.AI.xml"}"
-[[digests]]
-name = "d"
-title = "D"
-group_by = "none"
-[llm]
-enabled = true
-base_url = "{base_url}"
-model = "tiny"
-timeout = 2
-""",
-        encoding="utf-8",
+    return write_config(
+        tmp_path,
+        name="c.toml",
+        sources=[source_config("arxiv", FEEDS / "arxiv-rss-cs.AI.xml")],
+        digests=[digest_config("d", title="D", group_by="none")],
+        mail=None,
+        web=None,
+        llm={"enabled": True, "base_url": base_url, "model": "tiny", "timeout": 2},
     )
-    return cfg
 
 
 def test_digest_uses_model_summaries_and_caches_them(
