@@ -85,6 +85,17 @@ def make_entry(
     )
 
 
+def make_stories(count: int = 3, *, now: datetime = NOW, source: str = "feed") -> list[Entry]:
+    """``count`` short entries ``e0``, ``e1``... titled "Story i", published i+1 hours
+    before ``now``."""
+    return [
+        make_entry(
+            f"e{i}", source=source, title=f"Story {i}", hours_ago=i + 1, now=now, text="Some text."
+        )
+        for i in range(count)
+    ]
+
+
 WORDS = (
     *("transformer", "diffusion", "robotics", "protein", "quantum", "compiler", "database"),
     *("kernel", "graph", "vision", "speech", "agents", "retrieval", "sparse", "federated"),

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from newsletter.config import Settings
 from newsletter.deliver.mailers import MemoryMailer, Outgoing
-from newsletter.models import Subscriber
 from newsletter.serve.daemon import JOBSTORE_TABLE, Daemon, DaemonOptions, WallClockTrigger
 from newsletter.serve.schedule import DigestSchedule
 from newsletter.store import outbox
@@ -27,8 +26,8 @@ from newsletter.store.database import Store
 from tests.factories import (
     FEEDS,
     digest_config,
-    make_entry,
     make_settings,
+    make_stories,
     make_subscriber,
     seed,
     source_config,
@@ -38,6 +37,7 @@ from tests.support import HANG_GUARD, Clock, eventually, logged_process, process
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = FEEDS / "atom-handmade.xml"
+READER = "reader@example.org"
 
 
 def daily(tmp_path: Path, **digest: Any) -> Settings:
@@ -57,27 +57,12 @@ def daily(tmp_path: Path, **digest: Any) -> Settings:
     )
 
 
-def add_stories(store: Store, now: datetime, n: int = 3) -> None:
-    seed(
-        store,
-        now=now,
-        entries=[
-            make_entry(
-                f"e{i}",
-                source="feed",
-                title=f"Story {i}",
-                hours_ago=i + 1,
-                now=now,
-                text="Some text.",
-            )
-            for i in range(n)
-        ],
-    )
-
-
-def subscribe(store: Store, email: str, now: datetime, tz: str = "UTC") -> Subscriber:
-    [saved] = seed(store, now=now, subscribers=[make_subscriber(email, timezone=tz)])
-    return saved
+def due_with_a_reader(tmp_path: Path, store: Store) -> tuple[Settings, Clock]:
+    """The daily digest at its hour (07:00 in Paris on 2030-06-03), three stories and one
+    reader in the store."""
+    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
+    seed(store, now=clock.now, entries=make_stories(now=clock.now), subscribers=[READER])
+    return daily(tmp_path), clock
 
 
 def make_daemon(
@@ -144,13 +129,21 @@ def test_jobs_have_explicit_ids_and_next_runs_in_the_digest_zone(
 
 
 def run_downtime(
-    tmp_path: Path, store: Store, *, stopped_at: datetime, restarted_at: datetime
+    tmp_path: Path,
+    store: Store,
+    *,
+    restarted_at: datetime,
+    stopped_at: datetime = datetime(2030, 6, 3, 4, 0, tzinfo=UTC),  # 06:00 in Paris
 ) -> tuple[MemoryMailer, list[asyncio.Task[Any]]]:
     settings = daily(tmp_path)
     clock = Clock(stopped_at)
     asyncio.run(restart(make_daemon(settings, store, clock)))
-    add_stories(store, restarted_at - timedelta(hours=1))
-    subscribe(store, "reader@example.org", stopped_at)
+    seed(
+        store,
+        now=restarted_at - timedelta(hours=1),
+        entries=make_stories(now=restarted_at - timedelta(hours=1)),
+    )
+    seed(store, now=stopped_at, subscribers=[READER])
     clock.now = restarted_at
     mailer = MemoryMailer()
     tasks = asyncio.run(restart(make_daemon(settings, store, clock, mailer)))
@@ -163,10 +156,7 @@ def test_restart_inside_grace_sends_the_missed_edition_once(
     caplog.set_level(logging.INFO, "newsletter")
     # Down at 06:00 Paris, back at 08:30 (07:00 missed by 1h30, grace 3h).
     mailer, tasks = run_downtime(
-        tmp_path,
-        store,
-        stopped_at=datetime(2030, 6, 3, 4, 0, tzinfo=UTC),
-        restarted_at=datetime(2030, 6, 3, 6, 30, tzinfo=UTC),
+        tmp_path, store, restarted_at=datetime(2030, 6, 3, 6, 30, tzinfo=UTC)
     )
     assert len(tasks) == 1
     assert [m.recipient for m in mailer.messages] == ["reader@example.org"]
@@ -186,12 +176,8 @@ def test_restart_outside_grace_skips_with_a_notice(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "newsletter")
-    mailer, tasks = run_downtime(
-        tmp_path,
-        store,
-        stopped_at=datetime(2030, 6, 3, 4, 0, tzinfo=UTC),
-        restarted_at=datetime(2030, 6, 3, 9, 30, tzinfo=UTC),  # 4h30 late
-    )
+    late = datetime(2030, 6, 3, 9, 30, tzinfo=UTC)  # 07:00 in Paris was 4h30 before
+    mailer, tasks = run_downtime(tmp_path, store, restarted_at=late)
     assert tasks == [] and mailer.messages == []
     assert store.edition("daily", "2030-06-03") is None
     skipped = [r for r in caplog.records if "event=edition_skipped" in r.getMessage()]
@@ -202,8 +188,7 @@ def test_restart_outside_grace_skips_with_a_notice(
 def test_deadline_stops_a_late_send(tmp_path: Path, store: Store) -> None:
     settings = daily(tmp_path)
     clock = Clock(datetime(2030, 6, 3, 7, 0, tzinfo=UTC))
-    add_stories(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
+    seed(store, now=clock.now, entries=make_stories(now=clock.now), subscribers=[READER])
     mailer = MemoryMailer()
     daemon = make_daemon(settings, store, clock, mailer)
     daemon.overrides["daily"] = DigestSchedule(
@@ -226,9 +211,11 @@ def test_local_hour_job_sends_each_subscriber_in_their_morning(
     caplog.set_level(logging.INFO, "newsletter")
     settings = daily(tmp_path)
     start = datetime(2030, 6, 3, 0, 0, tzinfo=UTC)
-    add_stories(store, start)
-    subscribe(store, "paris@example.org", start, "Europe/Paris")
-    subscribe(store, "ny@example.org", start, "America/New_York")
+    people = [
+        make_subscriber("paris@example.org", timezone="Europe/Paris"),
+        make_subscriber("ny@example.org", timezone="America/New_York"),
+    ]
+    seed(store, now=start, entries=make_stories(now=start), subscribers=people)
     clock = Clock(start)
     mailer = MemoryMailer()
     daemon = make_daemon(settings, store, clock, mailer)
@@ -287,10 +274,7 @@ def test_poll_runs_in_the_real_scheduler_and_backs_off(tmp_path: Path, store: St
 
 
 def test_stop_lets_a_send_in_flight_finish(tmp_path: Path, store: Store) -> None:
-    settings = daily(tmp_path)
-    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
-    add_stories(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
+    settings, clock = due_with_a_reader(tmp_path, store)
 
     async def main() -> MemoryMailer:
         sending, release = asyncio.Event(), asyncio.Event()
@@ -319,10 +303,7 @@ def test_stop_lets_a_send_in_flight_finish(tmp_path: Path, store: Store) -> None
 
 
 def test_stop_abandons_a_stuck_send_safely(tmp_path: Path, store: Store) -> None:
-    settings = daily(tmp_path)
-    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
-    add_stories(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
+    settings, clock = due_with_a_reader(tmp_path, store)
 
     async def main() -> None:
         sending = asyncio.Event()

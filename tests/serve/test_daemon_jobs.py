@@ -28,8 +28,8 @@ from newsletter.store.database import Store
 from tests.factories import (
     digest_config,
     local_smtp,
-    make_entry,
     make_settings,
+    make_stories,
     make_subscriber,
     seed,
     source_config,
@@ -53,22 +53,8 @@ def daily(tmp_path: Path, *, smtp_port: int | None = None, **digest: Any) -> Set
 
 def add_stories(store: Store, now: datetime, *subscribers: tuple[str, str]) -> None:
     """Three stories of the last hours, and ``subscribers`` (address, time zone)."""
-    seed(
-        store,
-        now=now,
-        entries=[
-            make_entry(
-                f"e{i}",
-                source="feed",
-                title=f"Story {i}",
-                hours_ago=i + 1,
-                now=now,
-                text="Some text.",
-            )
-            for i in range(3)
-        ],
-        subscribers=[make_subscriber(email, timezone=tz) for email, tz in subscribers],
-    )
+    people = [make_subscriber(email, timezone=tz) for email, tz in subscribers]
+    seed(store, now=now, entries=make_stories(now=now), subscribers=people)
 
 
 async def run_until_job_ran(
