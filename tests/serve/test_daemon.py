@@ -25,6 +25,7 @@ from newsletter.store import outbox
 from newsletter.store.database import Store
 from tests.factories import (
     FEEDS,
+    db_url,
     digest_config,
     make_settings,
     make_stories,
@@ -370,6 +371,10 @@ def test_serve_on_port_0_logs_the_port_it_bound(tmp_path: Path) -> None:
     """Two ``newsletter serve --port 0`` at once: each listens on a port of its own and
     says which in its log, where a test (or a supervisor) reads it."""
     config = write_config(tmp_path)
+    # The database exists before both start: two processes creating a new SQLite file at
+    # the same instant can fail with "database is locked" (PRAGMA journal_mode=WAL does
+    # not wait on the busy timeout), which is not what this test is about.
+    Store(db_url(tmp_path)).close()
     env = process_env(PYTHONPATH=str(ROOT), NEWSLETTER_SECRET_KEY="k")
     args = newsletter("serve", "--config", str(config), "--port", "0")
     with (
