@@ -27,9 +27,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-# bench/send.py imports sample_digest from here; it lives with the other factories.
-from tests.factories import sample_digest as sample_digest
-
 USERNAME = "mailer"
 PASSWORD = "s3cret-Passw0rd"
 
@@ -293,6 +290,15 @@ class CountingSink:
         self.messages += 1
         self.bytes += len(envelope.original_content or b"")
         return "250 OK"
+
+
+def sample_digest(n: int = 5, **kwargs: Any) -> Any:
+    """``tests.factories.sample_digest``, for bench/send.py, which imports it from here.
+    Imported when called, so this file still runs as a script without the project on the
+    path."""
+    from tests.factories import sample_digest as make
+
+    return make(n, **kwargs)
 
 
 if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +41,15 @@ def wait_until(
     while not condition():
         assert time.monotonic() < deadline, message
         time.sleep(interval)
+
+
+def refusing_port() -> int:
+    """A port nothing listens on, for "connection refused": bound (so the kernel picks one
+    that is free), read back, then closed. Closing it is the point here; a server a test
+    starts binds port 0 and keeps its socket instead."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def newsletter_command() -> list[str]:

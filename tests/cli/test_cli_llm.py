@@ -13,6 +13,7 @@ from werkzeug import Request, Response
 
 from newsletter.cli import main
 from tests.factories import FEEDS, digest_config, source_config, write_config
+from tests.support import refusing_port
 
 
 def _config(tmp_path: Path, base_url: str) -> Path:
@@ -52,7 +53,7 @@ def test_digest_uses_model_summaries_and_caches_them(
 
 
 def test_unreachable_model_falls_back_with_one_warning(runner: CliRunner, tmp_path: Path) -> None:
-    cfg = _config(tmp_path, "http://127.0.0.1:9/v1")  # discard port: connection refused
+    cfg = _config(tmp_path, f"http://127.0.0.1:{refusing_port()}/v1")  # connection refused
     result = runner.invoke(main, ["digest", "--config", str(cfg), "--format", "markdown"])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("LLM summaries failed") == 1

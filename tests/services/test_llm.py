@@ -5,7 +5,6 @@ the key from the environment, hostile output, bounded concurrency."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from newsletter.services.llm import (
 )
 from newsletter.store.database import Store
 from tests.factories import make_entry
-from tests.support import HANG_GUARD
+from tests.support import HANG_GUARD, refusing_port
 
 NOW = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
 PATH = "/v1/chat/completions"
@@ -139,15 +138,6 @@ def digest(n_items: int = 3, texts: dict[int, str] | None = None) -> Digest:
 
 def run(d: Digest, cfg: LlmConfig, store: Store, api_key: str | None = None) -> Any:
     return summarize_digest_sync(d, cfg, store, api_key=api_key, now=NOW)
-
-
-def refusing_port() -> int:
-    """A port nothing listens on: bound (so the kernel picks one that was free), read back,
-    then closed. Here a port must refuse connections, so closing it is the point (a server a
-    test starts instead binds port 0 and keeps the socket)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- success and cache -----------------------------------------------------------------------
