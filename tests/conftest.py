@@ -18,12 +18,8 @@ from hypothesis import HealthCheck, settings
 from pytest_httpserver import HTTPServer
 
 from newsletter.store.database import Store
-from tests.factories import db_url
+from tests.factories import FEEDS, db_url
 from tests.smtp_server import SmtpSink, smtp_server, tls_files
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FEEDS = FIXTURES / "feeds"
 
 # -- Hypothesis ------------------------------------------------------------------------------
 # Two profiles, chosen by the CI variable (.ci/run runs under CI=true):
