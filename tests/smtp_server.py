@@ -1,4 +1,5 @@
-"""A real SMTP server for tests: aiosmtpd in a thread on a free port.
+"""A real SMTP server for tests: aiosmtpd in a thread, bound to port 0 (the kernel picks a
+free port and the server reads it back: nothing can take it between picking and binding).
 
 ``Recorder`` keeps every accepted message (envelope + exact bytes) and can be scripted per
 recipient: answer a 4xx/5xx reply, drop the connection, or stall, for the first N
@@ -47,6 +48,9 @@ class Recorder:
     ``"rcpt:550 5.1.1 no such user"`` (given at RCPT), ``"drop"`` (close the connection
     instead of answering DATA), ``"stall"`` (do not answer DATA for ``stall_seconds``,
     then 451), ``"rcpt:stall"`` (the same at RCPT).
+
+    ``stalls`` counts the stalls begun, ``hung_up`` those the client ended by closing the
+    connection before the server answered (a client that gave up on its own timeout).
     """
 
     script: dict[str, list[str]] = field(default_factory=dict)
@@ -54,6 +58,20 @@ class Recorder:
     messages: list[Received] = field(default_factory=list)
     attempts: collections.Counter[str] = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stalls: int = 0
+    hung_up: int = 0
+
+    async def _stall(self) -> str:
+        with self.lock:
+            self.stalls += 1
+        try:
+            await asyncio.sleep(self.stall_seconds)
+        except asyncio.CancelledError:
+            # aiosmtpd cancels the session's handler when the client closes the connection.
+            with self.lock:
+                self.hung_up += 1
+            raise
+        return "451 4.4.2 too slow"
 
     def _action(self, address: str, stage: str) -> str:
         steps = self.script.get(address, [])
@@ -71,8 +89,7 @@ class Recorder:
             with self.lock:
                 self.attempts[address] += 1
             if action == "stall":
-                await asyncio.sleep(self.stall_seconds)
-                return "451 4.4.2 too slow"
+                return await self._stall()
             return action
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -86,8 +103,7 @@ class Recorder:
             server.transport.close()
             return "421 dropped"  # never reaches the client: the connection is gone
         if action == "stall":
-            await asyncio.sleep(self.stall_seconds)
-            return "451 4.4.2 too slow"
+            return await self._stall()
         if action != "ok":
             return action
         with self.lock:
@@ -114,13 +130,31 @@ class CleanController(Controller):
     closes every connection and lets the loop finish that before stopping."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("port", 0)
         super().__init__(*args, **kwargs)
         self._protocols: list[Any] = []
+
+    def _create_server(self) -> Any:
+        return self._bind()
+
+    async def _bind(self) -> asyncio.AbstractServer:
+        """Listen on ``self.port`` (0: a port the kernel picks), then keep the bound port in
+        ``self.port``: the start-up check and the tests connect to it."""
+        server = await self.loop.create_server(
+            self._factory_invoker, host=self.hostname, port=self.port, ssl=self.ssl_context
+        )
+        self.port = int(server.sockets[0].getsockname()[1])
+        return server
 
     def factory(self) -> Any:
         protocol = super().factory()
         self._protocols.append(protocol)
         return protocol
+
+    def open_connections(self) -> int:
+        """Connections not closed yet (aiosmtpd drops a session's transport once its
+        connection is lost)."""
+        return sum(1 for p in self._protocols if getattr(p, "transport", None) is not None)
 
     async def _close_connections(self) -> None:
         if self.server is not None:
@@ -141,7 +175,24 @@ class CleanController(Controller):
         super().stop(no_assert)
 
 
+@dataclass
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:``port``; ``recorder`` keeps what it
+    accepted and can be scripted (``recorder.script[address] = [...]``, see ``Recorder``)."""
+
+    port: int
+    recorder: Recorder
+    controller: CleanController
+
+    def idle(self) -> bool:
+        """Whether every connection a client opened is closed (what was in flight when a
+        sender died has been received, or never will be)."""
+        return self.controller.open_connections() == 0
+
+
 def free_port() -> int:
+    """A port that was free a moment ago: for bench/send.py's sink process only. Tests bind
+    port 0 and read the port back instead (a port picked here can be taken before use)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -166,8 +217,9 @@ def smtp_server(
     starttls: bool = False,
     implicit_tls: bool = False,
     auth: bool = False,
-) -> Iterator[tuple[Controller, Recorder]]:
-    """Run aiosmtpd on 127.0.0.1:<free port>; yields (controller, handler)."""
+) -> Iterator[tuple[CleanController, Recorder]]:
+    """Run aiosmtpd on 127.0.0.1, port 0; yields (controller, handler), the bound port in
+    ``controller.port``."""
     handler = handler or Recorder()
     kwargs: dict[str, Any] = {"decode_data": False, "data_size_limit": 50_000_000}
     server_ctx: ssl.SSLContext | None = None
@@ -178,11 +230,10 @@ def smtp_server(
         kwargs.update(tls_context=server_ctx, require_starttls=True)
     if auth:
         kwargs.update(authenticator=_authenticator, auth_required=True, auth_require_tls=True)
-    port = free_port()
     controller = CleanController(
         handler,
         hostname="127.0.0.1",
-        port=port,
+        port=0,
         server_hostname="localhost",
         ssl_context=server_ctx if implicit_tls else None,
         ready_timeout=10,
@@ -241,48 +292,13 @@ class CountingSink:
         return "250 OK"
 
 
-# -- sample data shared by the mail tests ----------------------------------------------------
+def sample_digest(n: int = 5, **kwargs: Any) -> Any:
+    """``tests.factories.sample_digest``, for bench/send.py, which imports it from here.
+    Imported when called, so this file still runs as a script without the project on the
+    path."""
+    from tests.factories import sample_digest as make
 
-
-def sample_digest(n: int = 5, *, title: str = "Daily Papers", item_title: str | None = None) -> Any:
-    """A hand-made digest of ``n`` items in two sections."""
-    from datetime import UTC, datetime
-
-    from newsletter.models import Digest, Entry, Item, Section, Source
-
-    now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-    items = tuple(
-        Item(
-            entry=Entry(
-                id=str(i),
-                source="arxiv",
-                title=item_title if item_title is not None else f"Paper number {i}",
-                link=f"https://example.org/papers/{i}",
-                author="A. Author",
-                published=now,
-                text="Body text.",
-            ),
-            score=float(n - i),
-            summary=f"A summary of paper {i}, which says something interesting about models.",
-        )
-        for i in range(n)
-    )
-    half = max(1, n // 2)
-    sections = tuple(
-        s
-        for s in (
-            Section("Language models", items[:half], key="lm"),
-            Section("Vision", items[half:], key="vision"),
-        )
-        if s.items
-    )
-    return Digest(
-        name="daily",
-        title=title,
-        generated_at=now,
-        sections=sections,
-        sources={"arxiv": Source("arxiv", "https://arxiv.org/rss/cs.AI", title="arXiv cs.AI")},
-    )
+    return make(n, **kwargs)
 
 
 if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT

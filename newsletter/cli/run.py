@@ -64,7 +64,12 @@ def _secret(settings: Settings) -> str:
     "--web/--no-web", default=False, help="Also serve the web pages (subscribe, archive, feeds)."
 )
 @click.option("--host", default=None, help="Web address to listen on (default: web.host).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Web port (web.port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Web port (default: web.port); 0 takes any free port, logged as event=web_listening.",
+)
 @click.option(
     "--stop-timeout",
     type=click.FloatRange(0, 600),
@@ -119,7 +124,7 @@ def run(
                 daemon,
                 web_app=app,
                 host=host or settings.web.host,
-                port=port or settings.web.port,
+                port=settings.web.port if port is None else port,
             )
         )
 
@@ -127,7 +132,12 @@ def run(
 @click.command()
 @config_option
 @click.option("--host", default=None, help="Address to listen on (default: web.host).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (web.port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (default: web.port); 0 takes any free port, logged as event=web_listening.",
+)
 @handle_errors
 def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     """Serve the web pages: subscribe with double opt-in, confirm, one-click unsubscribe,
@@ -145,7 +155,10 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
         app = _web_app(settings, store, make_mailer(settings), secret)
         asyncio.run(
             serve_until_stopped(
-                None, web_app=app, host=host or settings.web.host, port=port or settings.web.port
+                None,
+                web_app=app,
+                host=host or settings.web.host,
+                port=settings.web.port if port is None else port,
             )
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +15,12 @@ from newsletter.serve.daemon import Daemon, log_event
 
 
 class _EmbeddedServer:
-    """uvicorn in the daemon's event loop, leaving signal handling to the daemon."""
+    """uvicorn in the daemon's event loop, leaving signal handling to the daemon.
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    It listens on ``sock`` when given (a socket the caller bound), else binds ``host`` and
+    ``port`` itself; port 0 takes any free port (``urls`` says which)."""
+
+    def __init__(self, app: Any, host: str, port: int, sock: socket.socket | None = None) -> None:
         import uvicorn
 
         class Server(uvicorn.Server):
@@ -34,10 +38,22 @@ class _EmbeddedServer:
             proxy_headers=True,
         )
         self.server = Server(config)
+        self.sock = sock
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.task = asyncio.ensure_future(self.server.serve())
+        sockets = [self.sock] if self.sock is not None else None
+        self.task = asyncio.ensure_future(self.server.serve(sockets=sockets))
+
+    def urls(self) -> list[str]:
+        """The address of every socket the started server listens on, as a URL."""
+        urls = []
+        for server in getattr(self.server, "servers", []):
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                urls.append(f"http://{shown}:{port}/")
+        return urls
 
     async def started(self) -> None:
         while not self.server.started:
@@ -58,10 +74,15 @@ async def serve_until_stopped(
     web_app: Any = None,
     host: str = "127.0.0.1",
     port: int = 8025,
+    sock: socket.socket | None = None,
     stop: asyncio.Event | None = None,
     install_signals: bool = True,
 ) -> None:
-    """Run the daemon and/or the web app until SIGTERM, SIGINT or ``stop`` is set."""
+    """Run the daemon and/or the web app until SIGTERM, SIGINT or ``stop`` is set.
+
+    The web app listens on ``sock`` when given, else on ``host``:``port`` (0: any free
+    port). Once it listens, one line per address says where:
+    ``event=web_listening url=http://127.0.0.1:8025/``."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -70,12 +91,13 @@ async def serve_until_stopped(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
                 handled.append(sig)
-    server = _EmbeddedServer(web_app, host, port) if web_app is not None else None
+    server = _EmbeddedServer(web_app, host, port, sock) if web_app is not None else None
     try:
         if server is not None:
             server.start()
             await server.started()
-            log_event("web_started", url=f"http://{host}:{port}")
+            for url in server.urls():
+                log_event("web_listening", url=url)
         if daemon is not None:
             await daemon.start()
         await stop.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import feedparser
@@ -15,6 +16,7 @@ from werkzeug import Request, Response
 
 from newsletter.cli import main
 from newsletter.store.database import Store
+from tests.factories import digest_config, source_config, write_config
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,14 +160,15 @@ def test_check_accepts_shipped_configs(runner: CliRunner) -> None:
         assert "ok" in result.stdout
 
 
-def _config(tmp_path: Path, urls: dict[str, str], extra: str = "") -> Path:
-    lines = [f'database_url = "sqlite:///{tmp_path / "db.sqlite"}"']
-    for name, url in urls.items():
-        lines += ["[[sources]]", f'name = "{name}"', f'url = "{url}"']
-    lines += ["[[digests]]", 'name = "daily"', 'title = "Daily"', extra]
-    cfg = tmp_path / "config.toml"
-    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return cfg
+def _config(tmp_path: Path, urls: dict[str, str], **digest: Any) -> Path:
+    """A config of these sources and the digest "daily" (no mail or web settings)."""
+    return write_config(
+        tmp_path,
+        sources=[source_config(name, url) for name, url in urls.items()],
+        digests=[digest_config(title="Daily", **digest)],
+        mail=None,
+        web=None,
+    )
 
 
 def test_fetch_stores_entries_and_uses_conditional_get(
@@ -260,15 +263,8 @@ def test_fetch_without_sources_is_a_config_error(runner: CliRunner, tmp_path: Pa
 
 def test_configured_digest_writes_every_output(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    extra = "\n".join(
-        [
-            "[digests.outputs]",
-            f'markdown = "{out / "d.md"}"',
-            f'html = "{out / "d.html"}"',
-            f'rss = "{out / "feed.xml"}"',
-        ]
-    )
-    cfg = _config(tmp_path, {"hn": str(HN), "arxiv": str(ARXIV)}, extra)
+    outputs = {"markdown": out / "d.md", "html": out / "d.html", "rss": out / "feed.xml"}
+    cfg = _config(tmp_path, {"hn": str(HN), "arxiv": str(ARXIV)}, outputs=outputs)
     result = runner.invoke(main, ["digest", "--config", str(cfg)])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"d.md", "d.html", "feed.xml"}
@@ -288,11 +284,11 @@ def test_explain_prints_score_breakdown(runner: CliRunner) -> None:
 
 
 def test_sources_import_export_round_trip(runner: CliRunner, tmp_path: Path) -> None:
-    cfg = _config(tmp_path, {"hn": str(HN), "arxiv": str(ARXIV)})
-    text = cfg.read_text(encoding="utf-8").replace(
-        f'url = "{ARXIV}"', f'url = "{ARXIV}"\nkind = "feed"\nweight = 2.5'
+    cfg = write_config(
+        tmp_path,
+        sources=[source_config("hn", HN), source_config("arxiv", ARXIV, kind="feed", weight=2.5)],
+        digests=[digest_config(title="Daily")],
     )
-    cfg.write_text(text, encoding="utf-8")
     exported = runner.invoke(main, ["sources", "export", "--config", str(cfg)])
     assert exported.exit_code == 0
     opml = tmp_path / "feeds.opml"

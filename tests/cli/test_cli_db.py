@@ -14,17 +14,22 @@ from click.testing import CliRunner, Result
 
 from newsletter.cli import main
 from newsletter.store import migrate, schema
+from tests.factories import write_config
 
 OLD = Path(__file__).resolve().parents[1] / "store" / "fixtures" / "main-0279f88.sqlite"
 HEAD = schema.REVISION
 
 
 def config(tmp_path: Path, db: Path) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f'database_url = "sqlite:///{db}"\n[[digests]]\nname = "daily"\n', encoding="utf-8"
+    """A config of the database ``db`` and one digest, nothing else."""
+    return write_config(
+        tmp_path,
+        database_url=f"sqlite:///{db}",
+        sources=None,
+        digests=[{"name": "daily"}],
+        mail=None,
+        web=None,
     )
-    return cfg
 
 
 def old_config(tmp_path: Path) -> tuple[Path, Path]:

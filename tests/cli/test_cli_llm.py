@@ -12,30 +12,20 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.cli import main
-
-FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+from tests.factories import FEEDS, digest_config, source_config, write_config
+from tests.support import refusing_port
 
 
 def _config(tmp_path: Path, base_url: str) -> Path:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(
-        f"""database_url = "sqlite:///{tmp_path / "db.sqlite"}"
-[[sources]]
-name = "arxiv"
-url = "{FEEDS / "arxiv-rss-cs.AI.xml"}"
-[[digests]]
-name = "d"
-title = "D"
-group_by = "none"
-[llm]
-enabled = true
-base_url = "{base_url}"
-model = "tiny"
-timeout = 2
-""",
-        encoding="utf-8",
+    return write_config(
+        tmp_path,
+        name="c.toml",
+        sources=[source_config("arxiv", FEEDS / "arxiv-rss-cs.AI.xml")],
+        digests=[digest_config("d", title="D", group_by="none")],
+        mail=None,
+        web=None,
+        llm={"enabled": True, "base_url": base_url, "model": "tiny", "timeout": 2},
     )
-    return cfg
 
 
 def test_digest_uses_model_summaries_and_caches_them(
@@ -63,7 +53,7 @@ def test_digest_uses_model_summaries_and_caches_them(
 
 
 def test_unreachable_model_falls_back_with_one_warning(runner: CliRunner, tmp_path: Path) -> None:
-    cfg = _config(tmp_path, "http://127.0.0.1:9/v1")  # discard port: connection refused
+    cfg = _config(tmp_path, f"http://127.0.0.1:{refusing_port()}/v1")  # connection refused
     result = runner.invoke(main, ["digest", "--config", str(cfg), "--format", "markdown"])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("LLM summaries failed") == 1

@@ -24,19 +24,13 @@ from newsletter.render.archive import (
 from newsletter.render.templates import make_environment
 from newsletter.services.editions import EditionPlan, edition_digest
 from newsletter.store.database import Store
+from tests.factories import digest_config, make_entry, seed_edition, source_config, write_config
 
 T0 = datetime(2030, 6, 1, 5, 0, tzinfo=UTC)
 
 
 def entry(i: int, title: str = "") -> Entry:
-    return Entry(
-        id=str(i),
-        source="s",
-        title=title or f"Story {i}",
-        link=f"https://example.org/{i}",
-        published=T0 - timedelta(hours=i + 1),
-        text=f"Text {i}.",
-    )
+    return make_entry(i, title=title or f"Story {i}", hours_ago=i + 1, now=T0, text=f"Text {i}.")
 
 
 def archived(period: str, when: datetime, titles: list[str], eid: int) -> ArchivedEdition:
@@ -113,19 +107,16 @@ def test_archive_index_groups_by_configured_digest() -> None:
     ]
 
 
-def test_rss_command_writes_the_feed(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite"
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'database_url = "sqlite:///{db}"\n[[sources]]\nname = "s"\nurl = "x.xml"\n'
-        '[[digests]]\nname = "daily"\ntitle = "Daily"\n[web]\nbase_url = "https://n.example"\n',
-        encoding="utf-8",
+def test_rss_command_writes_the_feed(tmp_path: Path, runner: CliRunner, store: Store) -> None:
+    config = write_config(
+        tmp_path,
+        name="c.toml",
+        sources=[source_config("s", "x.xml")],
+        digests=[digest_config(title="Daily")],
+        web={"base_url": "https://n.example"},
     )
-    with Store(f"sqlite:///{db}") as store:
-        store.add_entries([entry(1), entry(2)], now=T0)
-        store.create_edition("daily", "2030-06-01", [("s", "1"), ("s", "2")], now=T0)
+    seed_edition(store, "2030-06-01", [entry(1), entry(2)], now=T0)
     group = main
-    runner = CliRunner()
     out = tmp_path / "feed.xml"
     r = runner.invoke(group, ["rss", "--config", str(config), "--digest", "daily", "-o", str(out)])
     assert r.exit_code == 0, r.output

@@ -33,7 +33,8 @@ from newsletter.render.email import (
 )
 from newsletter.services.editions import Composer
 from newsletter.services.tokens import make_token, read_token
-from tests.smtp_server import sample_digest, smtp_server
+from tests.factories import sample_digest
+from tests.smtp_server import SmtpSink
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 MAIL = MailSettings(
@@ -147,14 +148,13 @@ def test_build_message_round_trips_headers_verbatim() -> None:
     assert f"<{UNSUB}>".encode() in msg.as_bytes(policy=WIRE_POLICY)
 
 
-def test_list_unsubscribe_bytes_on_the_wire_through_a_real_server() -> None:
+def test_list_unsubscribe_bytes_on_the_wire_through_a_real_server(smtp_sink: SmtpSink) -> None:
     data = wire()
-    with smtp_server() as (ctl, rec):
-        mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=ctl.port, security="none"))
-        out = Outgoing("daily@news.example.org", "ada@example.com", data)
-        reply = asyncio.run(send_one(mailer, out))
+    mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=smtp_sink.port, security="none"))
+    out = Outgoing("daily@news.example.org", "ada@example.com", data)
+    reply = asyncio.run(send_one(mailer, out))
     assert reply.startswith("250")
-    received = rec.for_rcpt("ada@example.com")[0]
+    received = smtp_sink.recorder.for_rcpt("ada@example.com")[0]
     assert f"List-Unsubscribe: <{UNSUB}>,\r\n <{MAILTO}>\r\n".encode() in received
     assert received.rstrip(b"\r\n") == data.rstrip(b"\r\n")
     msg = parsed(received)

@@ -16,10 +16,11 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from newsletter.errors import TemplateError
-from newsletter.models import Digest, Engagement, Entry, Item, Section, Source
+from newsletter.models import Digest, Engagement, Item, Section, Source
 from newsletter.render.digest import FORMATS, render_digest
 from newsletter.render.feeds import render_feed
 from newsletter.render.templates import md_escape
+from tests.factories import make_entry
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 EVIL = '<script>alert(1)</script> & "quotes" *bold* [x](javascript:alert(1)) # head'
@@ -28,7 +29,7 @@ EVIL = '<script>alert(1)</script> & "quotes" *bold* [x](javascript:alert(1)) # h
 def make_digest(title: str = "Paper one", text: str = "A summary.", n: int = 3) -> Digest:
     items = []
     for i in range(n):
-        e = Entry(
+        e = make_entry(
             id=f"e{i}",
             source="arxiv" if i % 2 else "hn",
             title=title if i == 0 else f"Paper {i}",
@@ -39,7 +40,7 @@ def make_digest(title: str = "Paper one", text: str = "A summary.", n: int = 3) 
             engagement=Engagement(upvotes=10 * i) if i % 2 else Engagement(points=i, comments=3),
             comments_url="https://news.ycombinator.com/item?id=1",
         )
-        dup = Entry(id=f"d{i}", source="hn", title="dup", link=f"https://hn.example/{i}")
+        dup = make_entry(f"d{i}", source="hn", title="dup", link=f"https://hn.example/{i}")
         items.append(
             Item(entry=e, duplicates=(dup,) if i == 1 else (), score=1.0 - i / 10, summary=text)
         )

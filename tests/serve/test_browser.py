@@ -13,8 +13,6 @@ import email
 import re
 import socket
 import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -23,85 +21,75 @@ from typing import Any
 
 import pytest
 
-from newsletter.config import Settings, settings_from_dict
+from newsletter.config import Settings
 from newsletter.deliver.mailers import make_mailer
-from newsletter.models import Entry, Subscriber
 from newsletter.serve.daemon import Daemon
 from newsletter.serve.runner import serve_until_stopped
 from newsletter.serve.web import create_app
 from newsletter.store.database import Store
-from newsletter.store.subscribers import get_subscriber, save_subscriber
-from tests.smtp_server import Recorder, smtp_server
+from newsletter.store.subscribers import get_subscriber
+from tests.factories import (
+    FEEDS,
+    digest_config,
+    local_smtp,
+    make_entry,
+    make_settings,
+    seed,
+    source_config,
+)
+from tests.smtp_server import Recorder, SmtpSink
+from tests.support import HANG_GUARD, wait_until
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "browser"
-FEED = ROOT / "tests" / "fixtures" / "feeds" / "atom-handmade.xml"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",  # everything here is on 127.0.0.1
-]
+FEED = FEEDS / "atom-handmade.xml"
 READER = "reader@example.org"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class WebServer:
-    """The app under uvicorn in a thread (its own event loop) on a free port."""
+    """The app under uvicorn in a thread (its own event loop), on a socket bound here to
+    port 0: the port is known before the app is made (its links need the public URL), and
+    the socket already listens, so requests wait in its backlog until uvicorn serves."""
 
-    def __init__(self, app: Any, port: int) -> None:
-        self.app = app
-        self.port = port
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_event: asyncio.Event | None = None
         self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.errors: list[BaseException] = []
 
-    def _run(self) -> None:
+    def serve(self, app: Any) -> WebServer:
+        self.thread = threading.Thread(target=self._run, args=(app,), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(HANG_GUARD), "the web server's thread did not start"
+        return self
+
+    def _run(self, app: Any) -> None:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self.stop_event = asyncio.Event()
             self.ready.set()
             await serve_until_stopped(
-                None,
-                web_app=self.app,
-                host="127.0.0.1",
-                port=self.port,
-                stop=self.stop_event,
-                install_signals=False,
+                None, web_app=app, sock=self.sock, stop=self.stop_event, install_signals=False
             )
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.ready.set()
 
-    def __enter__(self) -> WebServer:
-        self.thread.start()
-        self.ready.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("the web server did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.loop is not None and self.stop_event is not None
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(15)
+    def close(self) -> None:
+        if self.loop is not None and self.stop_event is not None:
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+            self.thread.join(HANG_GUARD)
+        self.sock.close()
+        assert not self.errors, self.errors
 
 
 def in_thread(coro: Any) -> Any:
@@ -125,16 +113,15 @@ def in_thread(coro: Any) -> Any:
 
 
 def wait_for_mail(recorder: Recorder, address: str, count: int) -> list[EmailMessage]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = [m for m in recorder.messages if address in m.rcpt_tos]
-        if len(found) >= count:
-            return [
-                email.message_from_bytes(m.data, policy=policy.default)  # type: ignore[misc]
-                for m in found
-            ]
-        time.sleep(0.05)
-    raise AssertionError(f"no message #{count} for {address}")
+    def found() -> list[Any]:
+        with recorder.lock:
+            return [m for m in recorder.messages if address in m.rcpt_tos]
+
+    wait_until(lambda: len(found()) >= count, message=f"no message #{count} for {address}")
+    return [
+        email.message_from_bytes(m.data, policy=policy.default)  # type: ignore[misc]
+        for m in found()
+    ]
 
 
 def text_of(msg: EmailMessage, kind: str) -> str:
@@ -144,152 +131,119 @@ def text_of(msg: EmailMessage, kind: str) -> str:
 
 
 def settings_for(tmp_path: Path, smtp_port: int, web_url: str) -> Settings:
-    return settings_from_dict(
-        {
-            "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
-            "sources": [{"name": "feed", "url": str(FEED), "title": "Handmade feed"}],
-            "digests": [
-                {
-                    "name": "daily",
-                    "title": "Morning papers",
-                    "description": "What people read today.",
-                    "schedule": "0 7 * * *",
-                    "timezone": "Europe/Paris",
-                }
-            ],
-            "mail": {
-                "delivery": "smtp",
-                "from_address": "Morning papers <digest@example.org>",
-                "domain": "example.org",
-            },
-            "smtp": {
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "security": "none",
-                "tries_per_run": 1,
-            },
-            "web": {"base_url": web_url},
-        },
-        env={},
+    return make_settings(
+        tmp_path,
+        sources=[source_config("feed", FEED, title="Handmade feed")],
+        digests=[
+            digest_config(
+                title="Morning papers",
+                description="What people read today.",
+                schedule="0 7 * * *",
+                timezone="Europe/Paris",
+            )
+        ],
+        mail={"from_address": "Morning papers <digest@example.org>", "domain": "example.org"},
+        smtp=local_smtp(smtp_port, tries_per_run=1),
+        web={"base_url": web_url},
     )
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/ensure-browser, or "
-            "apt-get install chromium) to run the browser test"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install -e '.[test]'")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def test_subscribe_confirm_read_unsubscribe_in_chromium(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chromium: Any,
+    smtp_sink: SmtpSink,
+    store: Store,
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "browser-test-secret")
     OUT.mkdir(parents=True, exist_ok=True)
-    with smtp_server() as (controller, recorder):
-        smtp_port = controller.port
-        # The app needs its public URL (for the links in mails) before it is served.
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        settings = settings_for(tmp_path, smtp_port, url)
-        store = Store(settings.resolved_database_url())
-        mailer = make_mailer(settings)
-        app = create_app(settings, store, mailer=mailer)
-        with WebServer(app, port):
-            page = chromium.new_page(
-                viewport={"width": 1280, "height": 900}, timezone_id="America/New_York"
-            )
+    recorder = smtp_sink.recorder
+    # The app needs its public URL (for the links in mails) before it is served.
+    web = WebServer()
+    url = web.url
+    settings = settings_for(tmp_path, smtp_sink.port, url)
+    mailer = make_mailer(settings)
+    web.serve(create_app(settings, store, mailer=mailer))
+    try:
+        page = chromium.new_page(
+            viewport={"width": 1280, "height": 900}, timezone_id="America/New_York"
+        )
 
-            # 1. Subscribe on the form (works without JavaScript; the time zone is
-            #    pre-filled by the browser).
-            page.goto(f"{url}/subscribe")
-            page.get_by_label("Email address").fill(READER)
-            page.get_by_label("Interests").fill("agents, evaluation")
-            tz = page.get_by_label("Time zone").input_value()
-            assert tz == "America/New_York", "the browser did not pre-fill the time zone"
-            page.screenshot(path=str(OUT / "subscribe-desktop.png"), full_page=True)
-            page.get_by_role("button", name="Subscribe").click()
-            page.wait_for_load_state()
-            assert page.get_by_role("heading", name="Check your inbox").is_visible()
-            assert get_subscriber(store, READER).status == "pending"  # type: ignore[union-attr]
+        # 1. Subscribe on the form (works without JavaScript; the time zone is
+        #    pre-filled by the browser).
+        page.goto(f"{url}/subscribe")
+        page.get_by_label("Email address").fill(READER)
+        page.get_by_label("Interests").fill("agents, evaluation")
+        tz = page.get_by_label("Time zone").input_value()
+        assert tz == "America/New_York", "the browser did not pre-fill the time zone"
+        page.screenshot(path=str(OUT / "subscribe-desktop.png"), full_page=True)
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("heading", name="Check your inbox").is_visible()
+        assert get_subscriber(store, READER).status == "pending"  # type: ignore[union-attr]
 
-            # 2. The confirmation mail from the real SMTP server; open its link.
-            [confirm] = wait_for_mail(recorder, READER, 1)
-            link = re.search(r"http://\S+/confirm/\S+", text_of(confirm, "plain"))
-            assert link, "no confirm link in the mail"
-            page.goto(link.group(0))
-            assert page.get_by_role("heading", name="You are subscribed").is_visible()
-            sub = get_subscriber(store, READER)
-            assert sub is not None and sub.status == "active"
-            assert sub.interests == ("agents", "evaluation")
-            assert sub.timezone == "America/New_York"
+        # 2. The confirmation mail from the real SMTP server; open its link.
+        [confirm] = wait_for_mail(recorder, READER, 1)
+        link = re.search(r"http://\S+/confirm/\S+", text_of(confirm, "plain"))
+        assert link, "no confirm link in the mail"
+        page.goto(link.group(0))
+        assert page.get_by_role("heading", name="You are subscribed").is_visible()
+        sub = get_subscriber(store, READER)
+        assert sub is not None and sub.status == "active"
+        assert sub.interests == ("agents", "evaluation")
+        assert sub.timezone == "America/New_York"
 
-            # 3. Fetch the feed and trigger a send of the current edition.
-            now = datetime.now(UTC)
-            daemon = Daemon(settings, store, mailer, "browser-test-secret")
-            in_thread(daemon.poll())
-            in_thread(daemon.send_digest("daily", fire=now))
-            [_, digest] = wait_for_mail(recorder, READER, 2)
-            assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # 3. Fetch the feed and trigger a send of the current edition.
+        now = datetime.now(UTC)
+        daemon = Daemon(settings, store, mailer, "browser-test-secret")
+        in_thread(daemon.poll())
+        in_thread(daemon.send_digest("daily", fire=now))
+        [_, digest] = wait_for_mail(recorder, READER, 2)
+        assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
-            # 4. The received digest's HTML in the browser, desktop and phone widths.
-            html_file = OUT / "digest-email.html"
-            html_file.write_text(text_of(digest, "html"), encoding="utf-8")
-            page.goto(html_file.as_uri())
-            assert page.title()
-            page.screenshot(path=str(OUT / "digest-desktop.png"), full_page=True)
-            phone = chromium.new_page(viewport={"width": 375, "height": 812})
-            phone.goto(html_file.as_uri())
-            phone.screenshot(path=str(OUT / "digest-375.png"), full_page=True)
-            overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 1, f"the digest is {overflow}px wider than a 375px screen"
-            phone.close()
+        # 4. The received digest's HTML in the browser, desktop and phone widths.
+        html_file = OUT / "digest-email.html"
+        html_file.write_text(text_of(digest, "html"), encoding="utf-8")
+        page.goto(html_file.as_uri())
+        assert page.title()
+        page.screenshot(path=str(OUT / "digest-desktop.png"), full_page=True)
+        phone = chromium.new_page(viewport={"width": 375, "height": 812})
+        phone.goto(html_file.as_uri())
+        phone.screenshot(path=str(OUT / "digest-375.png"), full_page=True)
+        overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"the digest is {overflow}px wider than a 375px screen"
+        phone.close()
 
-            # 5. Unsubscribe with the button behind the List-Unsubscribe link.
-            header = str(digest["List-Unsubscribe"])
-            unsub = re.search(r"<(http://[^>]+)>", header)
-            assert unsub, header
-            page.goto(unsub.group(1))
-            assert get_subscriber(store, READER).status == "active"  # type: ignore[union-attr]
-            page.screenshot(path=str(OUT / "unsubscribe-desktop.png"))
-            page.get_by_role("button", name="Unsubscribe").click()
-            page.wait_for_load_state()
-            assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
-            assert get_subscriber(store, READER).status == "unsubscribed"  # type: ignore[union-attr]
+        # 5. Unsubscribe with the button behind the List-Unsubscribe link.
+        header = str(digest["List-Unsubscribe"])
+        unsub = re.search(r"<(http://[^>]+)>", header)
+        assert unsub, header
+        page.goto(unsub.group(1))
+        assert get_subscriber(store, READER).status == "active"  # type: ignore[union-attr]
+        page.screenshot(path=str(OUT / "unsubscribe-desktop.png"))
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
+        assert get_subscriber(store, READER).status == "unsubscribed"  # type: ignore[union-attr]
 
-            # 6. The next send skips the address (another reader still gets it).
-            save_subscriber(store, Subscriber(email="other@example.org"), now=now)
-            tomorrow = now + timedelta(days=1)
-            store.add_entries(
-                [
-                    Entry(
-                        id="tomorrow-1",
-                        source="feed",
-                        title="Tomorrow's story",
-                        link="https://example.org/tomorrow",
-                        published=tomorrow,
-                        text="Next day.",
-                    )
-                ],
-                now=tomorrow,
-            )
-            later = Daemon(settings, store, mailer, "browser-test-secret", clock=lambda: tomorrow)
-            in_thread(later.send_digest("daily", fire=tomorrow))
-            wait_for_mail(recorder, "other@example.org", 1)
-            assert len([m for m in recorder.messages if READER in m.rcpt_tos]) == 2
-            page.close()
-        store.close()
+        # 6. The next send skips the address (another reader still gets it).
+        seed(store, now=now, subscribers=["other@example.org"])
+        tomorrow = now + timedelta(days=1)
+        story = make_entry(
+            "tomorrow-1",
+            source="feed",
+            title="Tomorrow's story",
+            link="https://example.org/tomorrow",
+            published=tomorrow,
+            text="Next day.",
+        )
+        seed(store, now=tomorrow, entries=[story])
+        later = Daemon(settings, store, mailer, "browser-test-secret", clock=lambda: tomorrow)
+        in_thread(later.send_digest("daily", fire=tomorrow))
+        wait_for_mail(recorder, "other@example.org", 1)
+        assert len([m for m in recorder.messages if READER in m.rcpt_tos]) == 2
+        page.close()
+    finally:
+        web.close()
     for name in ("subscribe-desktop.png", "digest-desktop.png", "digest-375.png"):
         assert (OUT / name).stat().st_size > 1000

@@ -6,12 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,80 +17,55 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from newsletter.config import Settings, settings_from_dict
+from newsletter.config import Settings
 from newsletter.deliver.mailers import MemoryMailer, Outgoing
-from newsletter.models import Entry, Subscriber
 from newsletter.serve.daemon import Daemon, DaemonOptions
 from newsletter.serve.jobs import JOBSTORE_TABLE
 from newsletter.serve.schedule import DigestSchedule
 from newsletter.serve.triggers import WallClockTrigger
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.subscribers import save_subscriber
+from tests.factories import (
+    FEEDS,
+    db_url,
+    digest_config,
+    make_settings,
+    make_stories,
+    make_subscriber,
+    seed,
+    source_config,
+    write_config,
+)
+from tests.support import HANG_GUARD, Clock, eventually, logged_process, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
-FEED = ROOT / "tests" / "fixtures" / "feeds" / "atom-handmade.xml"
+FEED = FEEDS / "atom-handmade.xml"
+READER = "reader@example.org"
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def recording_mailer(delay: float = 0.0) -> MemoryMailer:
-    """Keeps every message; ``delay`` makes each send take that long."""
-
-    async def slow(message: Outgoing) -> None:
-        await asyncio.sleep(delay)
-
-    return MemoryMailer(slow if delay else None)
-
-
-def make_settings(tmp_path: Path, **digest: Any) -> Settings:
-    return settings_from_dict(
-        {
-            "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
-            "sources": [{"name": "feed", "url": str(FEED)}],
-            "digests": [
-                {
-                    "name": "daily",
-                    "title": "Daily",
-                    "schedule": "0 7 * * *",
-                    "timezone": "Europe/Paris",
-                    "grace": "3h",
-                    **digest,
-                }
-            ],
-            "mail": {"delivery": "file", "mail_dir": str(tmp_path / "mail")},
-        },
-        env={},
-    )
-
-
-def seed(store: Store, now: datetime, n: int = 3) -> None:
-    store.add_entries(
-        [
-            Entry(
-                id=f"e{i}",
-                source="feed",
-                title=f"Story {i}",
-                link=f"https://example.org/{i}",
-                published=now - timedelta(hours=i + 1),
-                text="Some text.",
+def daily(tmp_path: Path, **digest: Any) -> Settings:
+    """One source (a feed file), the digest "daily" at 07:00 Paris time, grace 3h."""
+    return make_settings(
+        tmp_path,
+        sources=[source_config("feed", FEED)],
+        digests=[
+            digest_config(
+                title="Daily",
+                schedule="0 7 * * *",
+                timezone="Europe/Paris",
+                grace="3h",
+                **digest,
             )
-            for i in range(n)
         ],
-        now=now,
     )
 
 
-def subscribe(store: Store, email: str, now: datetime, tz: str = "UTC") -> Subscriber:
-    return save_subscriber(store, Subscriber(email=email, timezone=tz), now=now)
+def due_with_a_reader(tmp_path: Path, store: Store) -> tuple[Settings, Clock]:
+    """The daily digest at its hour (07:00 in Paris on 2030-06-03), three stories and one
+    reader in the store."""
+    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
+    seed(store, now=clock.now, entries=make_stories(now=clock.now), subscribers=[READER])
+    return daily(tmp_path), clock
 
 
 def make_daemon(
@@ -107,7 +78,7 @@ def make_daemon(
     return Daemon(
         settings,
         store,
-        mailer or recording_mailer(),
+        mailer or MemoryMailer(),
         "test-secret",
         clock=clock,
         options=DaemonOptions(**options),
@@ -119,13 +90,6 @@ def job_rows(store: Store) -> list[str]:
         return sorted(r[0] for r in conn.execute(sa.text(f"SELECT id FROM {JOBSTORE_TABLE}")))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    yield s
-    s.close()
-
-
 async def restart(daemon: Daemon) -> list[asyncio.Task[Any]]:
     tasks = await daemon.start()
     if tasks:
@@ -135,7 +99,7 @@ async def restart(daemon: Daemon) -> list[asyncio.Task[Any]]:
 
 
 def test_restart_never_duplicates_jobs(tmp_path: Path, store: Store) -> None:
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     clock = Clock(datetime(2030, 6, 1, 4, 0, tzinfo=UTC))
 
     async def main() -> None:
@@ -153,7 +117,7 @@ def test_restart_never_duplicates_jobs(tmp_path: Path, store: Store) -> None:
 def test_jobs_have_explicit_ids_and_next_runs_in_the_digest_zone(
     tmp_path: Path, store: Store
 ) -> None:
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     clock = Clock(datetime(2030, 6, 1, 4, 0, tzinfo=UTC))
 
     async def main() -> dict[str, datetime | None]:
@@ -168,15 +132,23 @@ def test_jobs_have_explicit_ids_and_next_runs_in_the_digest_zone(
 
 
 def run_downtime(
-    tmp_path: Path, store: Store, *, stopped_at: datetime, restarted_at: datetime
+    tmp_path: Path,
+    store: Store,
+    *,
+    restarted_at: datetime,
+    stopped_at: datetime = datetime(2030, 6, 3, 4, 0, tzinfo=UTC),  # 06:00 in Paris
 ) -> tuple[MemoryMailer, list[asyncio.Task[Any]]]:
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     clock = Clock(stopped_at)
     asyncio.run(restart(make_daemon(settings, store, clock)))
-    seed(store, restarted_at - timedelta(hours=1))
-    subscribe(store, "reader@example.org", stopped_at)
+    seed(
+        store,
+        now=restarted_at - timedelta(hours=1),
+        entries=make_stories(now=restarted_at - timedelta(hours=1)),
+    )
+    seed(store, now=stopped_at, subscribers=[READER])
     clock.now = restarted_at
-    mailer = recording_mailer()
+    mailer = MemoryMailer()
     tasks = asyncio.run(restart(make_daemon(settings, store, clock, mailer)))
     return mailer, tasks
 
@@ -187,10 +159,7 @@ def test_restart_inside_grace_sends_the_missed_edition_once(
     caplog.set_level(logging.INFO, "newsletter")
     # Down at 06:00 Paris, back at 08:30 (07:00 missed by 1h30, grace 3h).
     mailer, tasks = run_downtime(
-        tmp_path,
-        store,
-        stopped_at=datetime(2030, 6, 3, 4, 0, tzinfo=UTC),
-        restarted_at=datetime(2030, 6, 3, 6, 30, tzinfo=UTC),
+        tmp_path, store, restarted_at=datetime(2030, 6, 3, 6, 30, tzinfo=UTC)
     )
     assert len(tasks) == 1
     assert [m.recipient for m in mailer.messages] == ["reader@example.org"]
@@ -198,8 +167,8 @@ def test_restart_inside_grace_sends_the_missed_edition_once(
     assert "event=catch_up digest=daily edition=2030-06-03" in caplog.text
     assert "event=edition_sent digest=daily edition=2030-06-03" in caplog.text
     # Restarting again sends nothing more: the edition is done.
-    settings = make_settings(tmp_path)
-    again = recording_mailer()
+    settings = daily(tmp_path)
+    again = MemoryMailer()
     asyncio.run(
         restart(make_daemon(settings, store, Clock(datetime(2030, 6, 3, 7, 0, tzinfo=UTC)), again))
     )
@@ -210,12 +179,8 @@ def test_restart_outside_grace_skips_with_a_notice(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "newsletter")
-    mailer, tasks = run_downtime(
-        tmp_path,
-        store,
-        stopped_at=datetime(2030, 6, 3, 4, 0, tzinfo=UTC),
-        restarted_at=datetime(2030, 6, 3, 9, 30, tzinfo=UTC),  # 4h30 late
-    )
+    late = datetime(2030, 6, 3, 9, 30, tzinfo=UTC)  # 07:00 in Paris was 4h30 before
+    mailer, tasks = run_downtime(tmp_path, store, restarted_at=late)
     assert tasks == [] and mailer.messages == []
     assert store.edition("daily", "2030-06-03") is None
     skipped = [r for r in caplog.records if "event=edition_skipped" in r.getMessage()]
@@ -224,11 +189,10 @@ def test_restart_outside_grace_skips_with_a_notice(
 
 
 def test_deadline_stops_a_late_send(tmp_path: Path, store: Store) -> None:
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     clock = Clock(datetime(2030, 6, 3, 7, 0, tzinfo=UTC))
-    seed(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
-    mailer = recording_mailer()
+    seed(store, now=clock.now, entries=make_stories(now=clock.now), subscribers=[READER])
+    mailer = MemoryMailer()
     daemon = make_daemon(settings, store, clock, mailer)
     daemon.overrides["daily"] = DigestSchedule(
         "daily",
@@ -248,13 +212,15 @@ def test_local_hour_job_sends_each_subscriber_in_their_morning(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "newsletter")
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     start = datetime(2030, 6, 3, 0, 0, tzinfo=UTC)
-    seed(store, start)
-    subscribe(store, "paris@example.org", start, "Europe/Paris")
-    subscribe(store, "ny@example.org", start, "America/New_York")
+    people = [
+        make_subscriber("paris@example.org", timezone="Europe/Paris"),
+        make_subscriber("ny@example.org", timezone="America/New_York"),
+    ]
+    seed(store, now=start, entries=make_stories(now=start), subscribers=people)
     clock = Clock(start)
-    mailer = recording_mailer()
+    mailer = MemoryMailer()
     daemon = make_daemon(settings, store, clock, mailer)
     daemon.overrides["daily"] = DigestSchedule(
         "daily", "0 7 * * *", "UTC", grace=timedelta(hours=2), local_hour=7
@@ -274,7 +240,7 @@ def test_local_hour_job_sends_each_subscriber_in_their_morning(
 
 
 def test_local_hour_digest_gets_an_hourly_job(tmp_path: Path, store: Store) -> None:
-    settings = make_settings(tmp_path)
+    settings = daily(tmp_path)
     daemon = make_daemon(settings, store, Clock(datetime(2030, 6, 3, tzinfo=UTC)))
     daemon.overrides["daily"] = DigestSchedule("daily", local_hour=7)
     asyncio.run(restart(daemon))
@@ -282,26 +248,23 @@ def test_local_hour_digest_gets_an_hourly_job(tmp_path: Path, store: Store) -> N
 
 
 def test_poll_runs_in_the_real_scheduler_and_backs_off(tmp_path: Path, store: Store) -> None:
-    settings = settings_from_dict(
-        {
-            "sources": [
-                {"name": "feed", "url": str(FEED)},
-                {"name": "broken", "url": str(tmp_path / "missing.xml")},
-            ],
-            "digests": [{"name": "daily"}],
-        },
-        env={},
+    settings = make_settings(
+        tmp_path,
+        sources=[source_config("feed", FEED), source_config("broken", tmp_path / "missing.xml")],
+        digests=[digest_config(title="Digest")],
     )
+
+    def both_fetched() -> bool:
+        states = store.source_states()
+        return all(n in states and states[n].last_fetched for n in ("feed", "broken"))
 
     async def main() -> None:
         daemon = make_daemon(settings, store, lambda: datetime.now(UTC))
         await daemon.start()
-        for _ in range(200):
-            states = store.source_states()
-            if all(n in states and states[n].last_fetched for n in ("feed", "broken")):
-                break
-            await asyncio.sleep(0.05)
-        await daemon.stop()
+        try:
+            await eventually(both_fetched, message="the poll job never fetched both sources")
+        finally:
+            await daemon.stop()
 
     asyncio.run(main())
     states = store.source_states()
@@ -314,38 +277,48 @@ def test_poll_runs_in_the_real_scheduler_and_backs_off(tmp_path: Path, store: St
 
 
 def test_stop_lets_a_send_in_flight_finish(tmp_path: Path, store: Store) -> None:
-    settings = make_settings(tmp_path)
-    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
-    seed(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
-    mailer = recording_mailer(delay=0.3)
+    settings, clock = due_with_a_reader(tmp_path, store)
 
-    async def main() -> None:
-        daemon = make_daemon(settings, store, clock, mailer, stop_timeout=5)
+    async def main() -> MemoryMailer:
+        sending, release = asyncio.Event(), asyncio.Event()
+
+        async def held(message: Outgoing) -> None:
+            sending.set()
+            await release.wait()
+
+        mailer = MemoryMailer(held)
+        daemon = make_daemon(settings, store, clock, mailer, stop_timeout=HANG_GUARD)
         await daemon.start()
         job = asyncio.ensure_future(daemon.tracked(daemon.send_digest("daily")))
-        await asyncio.sleep(0.1)
-        await daemon.stop()
+        await sending.wait()  # the message is in the mailer's hands
+        stopping = asyncio.ensure_future(daemon.stop())
+        await asyncio.sleep(0)  # stop() runs up to its wait for the jobs in flight
+        assert not stopping.done(), "stop() did not wait for the send in flight"
+        release.set()
+        await stopping
         await job
+        return mailer
 
-    asyncio.run(main())
+    mailer = asyncio.run(main())
     assert len(mailer.messages) == 1
     edition = store.edition("daily", "2030-06-03")
     assert edition is not None and outbox.counts(store, edition.id)["sent"] == 1
 
 
 def test_stop_abandons_a_stuck_send_safely(tmp_path: Path, store: Store) -> None:
-    settings = make_settings(tmp_path)
-    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
-    seed(store, clock.now)
-    subscribe(store, "reader@example.org", clock.now)
-    mailer = recording_mailer(delay=30)
+    settings, clock = due_with_a_reader(tmp_path, store)
 
     async def main() -> None:
-        daemon = make_daemon(settings, store, clock, mailer, stop_timeout=0.2)
+        sending = asyncio.Event()
+
+        async def stuck(message: Outgoing) -> None:
+            sending.set()
+            await asyncio.Event().wait()  # never answers
+
+        daemon = make_daemon(settings, store, clock, MemoryMailer(stuck), stop_timeout=0.2)
         await daemon.start()
         job = asyncio.ensure_future(daemon.tracked(daemon.send_digest("daily")))
-        await asyncio.sleep(0.1)
+        await sending.wait()
         await daemon.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await job
@@ -368,64 +341,54 @@ def test_wall_clock_trigger_survives_pickling() -> None:
     assert str(copy) == "wallclock[30 2 * * * America/New_York]"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def newsletter(*args: str) -> list[str]:
+    """The command line of ``newsletter ARGS`` run from this checkout."""
+    return [sys.executable, "-c", "from newsletter.cli import main\nmain()\n", *args]
 
 
 def test_sigterm_stops_run_cleanly_with_exit_0(tmp_path: Path) -> None:
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""database_url = "sqlite:///{tmp_path / "db.sqlite"}"
-[[sources]]
-name = "feed"
-url = "{FEED}"
-[[digests]]
-name = "daily"
-schedule = "0 7 * * *"
-timezone = "Europe/Paris"
-[mail]
-delivery = "file"
-mail_dir = "{tmp_path / "mail"}"
-[web]
-port = {port}
-""",
-        encoding="utf-8",
+    config = write_config(
+        tmp_path,
+        sources=[source_config("feed", FEED)],
+        digests=[digest_config(schedule="0 7 * * *", timezone="Europe/Paris")],
     )
-    code = "from newsletter.cli import main\nmain()\n"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env = {k: v for k, v in env.items() if not k.startswith("NEWSLETTER_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "run", "--config", str(config), "--web"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        ok = False
-        with httpx.Client(trust_env=False, timeout=1) as client:  # no proxy for 127.0.0.1
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    r = client.get(f"http://127.0.0.1:{port}/healthz")
-                    ok = r.status_code == 200 and r.json() == {"status": "ok"}
-                    if ok:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        assert ok, proc.stderr.read() if proc.poll() is not None and proc.stderr else "no answer"
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+    args = newsletter("run", "--config", str(config), "--web", "--port", "0")
+    with logged_process(args, env=process_env(PYTHONPATH=str(ROOT)), cwd=tmp_path) as run:
+        # --port 0: the kernel picks a free port; the log says which.
+        url = run.wait_for(r"event=web_listening url=(http://127\.0\.0\.1:\d+/)\s").group(1)
+        with httpx.Client(trust_env=False, timeout=HANG_GUARD) as client:  # no proxy
+            r = client.get(f"{url}healthz")
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+        run.wait_for("event=started")  # the daemon's jobs are scheduled
+        run.proc.send_signal(signal.SIGTERM)
+        code = run.finish()
+    err = run.stderr
+    assert code == 0, err
     assert "event=started" in err
     assert "event=stopped" in err
     assert "Traceback" not in err
+
+
+def test_serve_on_port_0_logs_the_port_it_bound(tmp_path: Path) -> None:
+    """Two ``newsletter serve --port 0`` at once: each listens on a port of its own and
+    says which in its log, where a test (or a supervisor) reads it."""
+    config = write_config(tmp_path)
+    # The database exists before both start: two processes creating a new SQLite file at
+    # the same instant can fail with "database is locked" (PRAGMA journal_mode=WAL does
+    # not wait on the busy timeout), which is not what this test is about.
+    Store(db_url(tmp_path)).close()
+    env = process_env(PYTHONPATH=str(ROOT), NEWSLETTER_SECRET_KEY="k")
+    args = newsletter("serve", "--config", str(config), "--port", "0")
+    with (
+        logged_process(args, env=env, cwd=tmp_path) as one,
+        logged_process(args, env=env, cwd=tmp_path) as two,
+    ):
+        pattern = r"event=web_listening url=(http://127\.0\.0\.1:(\d+)/)\s"
+        urls = [p.wait_for(pattern) for p in (one, two)]
+        assert urls[0].group(2) != urls[1].group(2)
+        with httpx.Client(trust_env=False, timeout=HANG_GUARD) as client:
+            for found in urls:
+                assert client.get(f"{found.group(1)}healthz").json() == {"status": "ok"}
+        for p in (one, two):
+            p.proc.send_signal(signal.SIGTERM)
+        assert [p.finish() for p in (one, two)] == [0, 0], one.stderr + two.stderr

@@ -19,65 +19,42 @@ from typing import Any
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
-from newsletter.config import Settings, settings_from_dict
+from newsletter.config import Settings
 from newsletter.deliver.mailers import Mailer, MemoryMailer, make_mailer
-from newsletter.models import Entry, Subscriber
 from newsletter.serve.daemon import Daemon, DaemonOptions
 from newsletter.services.delivery import send_edition
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.subscribers import save_subscriber
-from tests.smtp_server import Recorder, smtp_server
+from tests.factories import (
+    digest_config,
+    local_smtp,
+    make_settings,
+    make_stories,
+    make_subscriber,
+    seed,
+    source_config,
+)
+from tests.smtp_server import SmtpSink
+from tests.support import Clock, eventually
 
 FAST = timedelta(seconds=0.05)
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def make_settings(tmp_path: Path, *, smtp_port: int | None = None, **digest: Any) -> Settings:
-    data: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
-        "sources": [{"name": "feed", "url": str(tmp_path / "feed.xml")}],
-        "digests": [{"name": "daily", "title": "Daily", "timezone": "Europe/Paris", **digest}],
-        "mail": {"delivery": "file", "mail_dir": str(tmp_path / "mail")},
-    }
-    if smtp_port is not None:
-        data["mail"] = {"delivery": "smtp", "from_address": "Daily <daily@news.example.org>"}
-        data["smtp"] = {
-            "host": "127.0.0.1",
-            "port": smtp_port,
-            "security": "none",
-            "timeout": 5,
-            "tries_per_run": 1,
-        }
-    return settings_from_dict(data, env={})
-
-
-def seed(store: Store, now: datetime, *subscribers: tuple[str, str]) -> None:
-    store.add_entries(
-        [
-            Entry(
-                id=f"e{i}",
-                source="feed",
-                title=f"Story {i}",
-                link=f"https://example.org/{i}",
-                published=now - timedelta(hours=i + 1),
-                text="Some text.",
-            )
-            for i in range(3)
-        ],
-        now=now,
+def daily(tmp_path: Path, *, smtp_port: int | None = None, **digest: Any) -> Settings:
+    """The digest "daily" in Paris time; file delivery, or SMTP to 127.0.0.1:``smtp_port``
+    with one try per run."""
+    return make_settings(
+        tmp_path,
+        sources=[source_config("feed", tmp_path / "feed.xml")],
+        digests=[digest_config(title="Daily", timezone="Europe/Paris", **digest)],
+        smtp=None if smtp_port is None else local_smtp(smtp_port, tries_per_run=1),
     )
-    for email, tz in subscribers:
-        save_subscriber(store, Subscriber(email=email, timezone=tz), now=now)
+
+
+def add_stories(store: Store, now: datetime, *subscribers: tuple[str, str]) -> None:
+    """Three stories of the last hours, and ``subscribers`` (address, time zone)."""
+    people = [make_subscriber(email, timezone=tz) for email, tz in subscribers]
+    seed(store, now=now, entries=make_stories(now=now), subscribers=people)
 
 
 async def run_until_job_ran(
@@ -93,13 +70,12 @@ async def run_until_job_ran(
         EVENT_JOB_EXECUTED | EVENT_JOB_ERROR,
     )
     try:
-        for _ in range(400):
-            if events and done():
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: any(e.exception for e in events) or (bool(events) and done()),
+            message=f"the scheduler never ran {job_id} to the end",
+        )
     finally:
         await daemon.stop()
-    assert events, f"the scheduler never ran {job_id}"
     assert all(e.exception is None for e in events), events[0].exception
     return events
 
@@ -122,8 +98,8 @@ def test_the_scheduled_digest_job_sends_the_edition(tmp_path: Path, store: Store
     # two minutes ago, so the job's next run (one minute later) is due for APScheduler.
     fire = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     clock = Clock(fire + timedelta(seconds=1))
-    settings = make_settings(tmp_path, schedule="* * * * *")
-    seed(store, fire - timedelta(hours=1), ("reader@example.org", "UTC"))
+    settings = daily(tmp_path, schedule="* * * * *")
+    add_stories(store, fire - timedelta(hours=1), ("reader@example.org", "UTC"))
     mailer = MemoryMailer()
     daemon = daemon_for(settings, store, clock, mailer)
 
@@ -137,8 +113,8 @@ def test_the_scheduled_digest_job_sends_the_edition(tmp_path: Path, store: Store
 
 def test_the_local_hour_job_sends_to_whose_hour_has_come(tmp_path: Path, store: Store) -> None:
     clock = Clock(datetime(2030, 6, 3, 5, 10, tzinfo=UTC))  # 07:10 in Paris, 01:10 in New York
-    settings = make_settings(tmp_path, local_hour=7, grace="2h")
-    seed(
+    settings = daily(tmp_path, local_hour=7, grace="2h")
+    add_stories(
         store,
         clock.now,
         ("paris@example.org", "Europe/Paris"),
@@ -160,41 +136,41 @@ def test_the_local_hour_job_sends_to_whose_hour_has_come(tmp_path: Path, store: 
     ids=["retried-by-the-outbox-job", "past-the-deadline"],
 )
 def test_the_outbox_job_retries_deferred_mail_within_the_deadline(
-    tmp_path: Path, store: Store, later: timedelta, delivered: bool
+    tmp_path: Path, store: Store, smtp_sink: SmtpSink, later: timedelta, delivered: bool
 ) -> None:
     """A 451 leaves a message for a later run (in about 5 minutes); the daemon's outbox
     job sends it then, against the same real SMTP server, unless the digest's deadline
     (1 hour) has passed."""
     start = datetime(2030, 6, 3, 5, 0, tzinfo=UTC)
-    script = {"busy@example.org": ["451 4.3.0 try again later"]}
-    with smtp_server(Recorder(script=script)) as (ctl, rec):
-        settings = make_settings(tmp_path, smtp_port=ctl.port, deadline="1h")
-        seed(store, start, ("busy@example.org", "UTC"), ("ok@example.org", "UTC"))
-        mailer = make_mailer(settings)
-        first = asyncio.run(
-            send_edition(
-                store,
-                settings,
-                settings.digest("daily"),
-                mailer,
-                now=start,
-                clock=lambda: start,
-                secret="test-secret",
-            )
+    rec = smtp_sink.recorder
+    rec.script["busy@example.org"] = ["451 4.3.0 try again later"]
+    settings = daily(tmp_path, smtp_port=smtp_sink.port, deadline="1h")
+    add_stories(store, start, ("busy@example.org", "UTC"), ("ok@example.org", "UTC"))
+    mailer = make_mailer(settings)
+    first = asyncio.run(
+        send_edition(
+            store,
+            settings,
+            settings.digest("daily"),
+            mailer,
+            now=start,
+            clock=lambda: start,
+            secret="test-secret",
         )
-        assert first.report is not None and (first.report.sent, first.report.retry) == (1, 1)
-        assert rec.count() == {"ok@example.org": 1}
+    )
+    assert first.report is not None and (first.report.sent, first.report.retry) == (1, 1)
+    assert rec.count() == {"ok@example.org": 1}
 
-        clock = Clock(start + later)
-        daemon = daemon_for(settings, store, clock, mailer, outbox_interval=FAST)
-        asyncio.run(
-            run_until_job_ran(
-                daemon,
-                "outbox",
-                done=lambda: not delivered or bool(rec.count()["busy@example.org"]),
-            )
+    clock = Clock(start + later)
+    daemon = daemon_for(settings, store, clock, mailer, outbox_interval=FAST)
+    asyncio.run(
+        run_until_job_ran(
+            daemon,
+            "outbox",
+            done=lambda: not delivered or bool(rec.count()["busy@example.org"]),
         )
-        counts = rec.count()
+    )
+    counts = rec.count()
 
     assert first.edition is not None
     states = {r.email: r.state for r in outbox.rows(store, first.edition.id)}

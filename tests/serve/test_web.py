@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
-from pathlib import Path
 from typing import Any
 
 import feedparser
@@ -19,16 +18,12 @@ import pytest
 
 from newsletter.config import Settings, settings_from_dict
 from newsletter.deliver.mailers import MemoryMailer
-from newsletter.models import Entry, Subscriber
+from newsletter.models import Subscriber
 from newsletter.serve import forms, web
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
-from newsletter.store.subscribers import (
-    all_subscribers,
-    get_subscriber,
-    save_subscriber,
-    subscribers_of,
-)
+from newsletter.store.subscribers import all_subscribers, get_subscriber, subscribers_of
+from tests.factories import make_entry, make_subscriber, seed, seed_edition
 
 SECRET = "test-secret"
 NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
@@ -106,13 +101,6 @@ class Site:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'web.sqlite'}")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def site(store: Store) -> Site:
     return Site(store)
 
@@ -128,9 +116,7 @@ def form(address: str = "ada@example.org", **extra: Any) -> dict[str, Any]:
 
 
 def add_active(site: Site, address: str, digests: tuple[str, ...] = ("daily",)) -> None:
-    save_subscriber(
-        site.store, Subscriber(email=address, digests=digests, status="active"), now=NOW
-    )
+    seed(site.store, now=NOW, subscribers=[make_subscriber(address, digests=digests)])
 
 
 def unsub_token(digest: str, address: str, secret: str = SECRET) -> str:
@@ -194,10 +180,10 @@ def test_double_submit_makes_one_pending_subscriber(site: Site) -> None:
 def test_resubscribing_reveals_nothing_and_changes_nothing_until_confirmed(
     site: Site, status: str
 ) -> None:
-    save_subscriber(
+    seed(
         site.store,
-        Subscriber(email="known@example.org", digests=("weekly",), status=status),  # type: ignore[arg-type]
         now=NOW,
+        subscribers=[make_subscriber("known@example.org", digests=("weekly",), status=status)],
     )
     known = site.post("/subscribe", data=form("known@example.org"))
     unknown = site.post("/subscribe", data=form("new@example.org"))
@@ -432,20 +418,18 @@ def test_too_large_body_is_refused(site: Site) -> None:
 
 def add_edition(store: Store, period: str, when: datetime, titles: list[str]) -> None:
     entries = [
-        Entry(
-            id=f"{period}-{i}",
+        make_entry(
+            f"{period}-{i}",
             source="feed",
             title=t,
             link=f"https://example.org/{period}/{i}",
-            published=when - timedelta(hours=1),
+            hours_ago=1,
+            now=when,
             text=f"About {t}.",
         )
         for i, t in enumerate(titles)
     ]
-    store.add_entries(entries, now=when)
-    store.create_edition(
-        "daily", period, [(e.source, e.id) for e in entries], now=when, title="Daily <papers>"
-    )
+    seed_edition(store, period, entries, now=when, title="Daily <papers>")
 
 
 def test_archive_lists_and_shows_editions(site: Site) -> None:

@@ -5,9 +5,7 @@ the key from the environment, hostile output, bounded concurrency."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import LlmConfig, settings_from_dict
-from newsletter.models import Digest, Entry, Item, Section
+from newsletter.models import Digest, Item, Section
 from newsletter.services.llm import (
     BREAKER_FAILURES,
     api_key_from_env,
@@ -28,6 +26,8 @@ from newsletter.services.llm import (
     summarize_digest_sync,
 )
 from newsletter.store.database import Store
+from tests.factories import make_entry
+from tests.support import HANG_GUARD, refusing_port
 
 NOW = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
 PATH = "/v1/chat/completions"
@@ -38,7 +38,10 @@ class FakeLLM:
 
     def __init__(self) -> None:
         self.mode = "ok"
-        self.delay = 0.0
+        self.hold: threading.Event | None = None
+        """When set to an event: every answer waits for it (a hang guard bounds the wait)."""
+        self.barrier: threading.Barrier | None = None
+        """When set: requests are answered only in groups that arrive together."""
         self.content: str | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -53,8 +56,10 @@ class FakeLLM:
             self.requests.append(json.loads(request.get_data()))
             self.headers.append(dict(request.headers))
         try:
-            if self.delay:
-                time.sleep(self.delay)
+            if self.barrier is not None:
+                self.barrier.wait(HANG_GUARD)
+            if self.hold is not None:
+                self.hold.wait(HANG_GUARD)
             return self.respond(self.requests[-1])
         finally:
             with self._lock:
@@ -88,46 +93,41 @@ class FakeLLM:
         )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    # Threaded, so a slow answer does not hold up the others (and concurrency shows).
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    if srv.is_running():
-        srv.stop()
-
-
 @pytest.fixture
-def llm(server: HTTPServer) -> Iterator[FakeLLM]:
+def llm(threaded_httpserver: HTTPServer) -> Iterator[FakeLLM]:
     fake = FakeLLM()
-    server.clear()
-    server.expect_request(PATH, method="POST").respond_with_handler(fake)
+    threaded_httpserver.clear()
+    threaded_httpserver.expect_request(PATH, method="POST").respond_with_handler(fake)
     yield fake
-    server.clear()
+    threaded_httpserver.clear()
 
 
 @pytest.fixture
-def cfg(server: HTTPServer) -> LlmConfig:
+def cfg(threaded_httpserver: HTTPServer) -> LlmConfig:
     return LlmConfig(
-        enabled=True, base_url=server.url_for("/v1"), model="tiny", timeout=2.0, item_words=40
-    )
-
-
-def entry(n: int, text: str | None = None) -> Entry:
-    return Entry(
-        id=f"e{n}",
-        source="arxiv",
-        title=f"Paper {n}",
-        link=f"https://arxiv.org/abs/2405.{n:05d}",
-        text=f"We study problem {n}. It is hard. We solve it." if text is None else text,
+        enabled=True,
+        base_url=threaded_httpserver.url_for("/v1"),
+        model="tiny",
+        timeout=2.0,
+        item_words=40,
     )
 
 
 def digest(n_items: int = 3, texts: dict[int, str] | None = None) -> Digest:
     texts = texts or {}
-    items = [Item(entry=entry(i, texts.get(i)), summary=f"extractive {i}") for i in range(n_items)]
+    items = [
+        Item(
+            entry=make_entry(
+                id=f"e{i}",
+                source="arxiv",
+                title=f"Paper {i}",
+                link=f"https://arxiv.org/abs/2405.{i:05d}",
+                text=texts.get(i, f"We study problem {i}. It is hard. We solve it."),
+            ),
+            summary=f"extractive {i}",
+        )
+        for i in range(n_items)
+    ]
     half = (n_items + 1) // 2
     sections = (
         Section(title="Reasoning", items=tuple(items[:half]), summary="sec A", key="reasoning"),
@@ -138,12 +138,6 @@ def digest(n_items: int = 3, texts: dict[int, str] | None = None) -> Digest:
 
 def run(d: Digest, cfg: LlmConfig, store: Store, api_key: str | None = None) -> Any:
     return summarize_digest_sync(d, cfg, store, api_key=api_key, now=NOW)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- success and cache -----------------------------------------------------------------------
@@ -217,11 +211,15 @@ def assert_fell_back(out: Digest, report: Any, n_items: int = 3) -> None:
 
 
 def test_slow_server_times_out(llm: FakeLLM, cfg: LlmConfig, store: Store) -> None:
-    llm.delay = 1.0
+    """The server holds every answer until the run is over: the run can only end by the
+    client's own timeout, and it gives up while the server still holds them."""
+    llm.hold = threading.Event()
     fast = cfg.model_copy(update={"timeout": 0.25})
-    started = time.monotonic()
-    out, report = run(digest(3), fast, store)
-    assert time.monotonic() - started < 1.0
+    try:
+        out, report = run(digest(3), fast, store)
+        assert llm.in_flight > 0  # answers still held when the run gave up
+    finally:
+        llm.hold.set()
     assert_fell_back(out, report)
     assert report.first_error.startswith("timed out after 0.25s")
     assert report.warning() == (
@@ -260,7 +258,7 @@ def test_malformed_answers_fall_back(llm: FakeLLM, cfg: LlmConfig, store: Store,
 
 
 def test_connection_refused_falls_back(store: Store) -> None:
-    cfg = LlmConfig(enabled=True, base_url=f"http://127.0.0.1:{free_port()}/v1", timeout=2)
+    cfg = LlmConfig(enabled=True, base_url=f"http://127.0.0.1:{refusing_port()}/v1", timeout=2)
     out, report = run(digest(3), cfg, store)
     assert_fell_back(out, report)
     assert report.first_error.startswith("cannot connect to http://127.0.0.1:")
@@ -285,7 +283,8 @@ def test_a_failing_endpoint_is_given_up_on(llm: FakeLLM, cfg: LlmConfig, store: 
 
 
 def test_concurrency_is_bounded(llm: FakeLLM, cfg: LlmConfig, store: Store) -> None:
-    llm.delay = 0.1
+    # Answered two at a time: the run ends only if requests overlap in pairs.
+    llm.barrier = threading.Barrier(2)
     two = cfg.model_copy(update={"max_concurrency": 2, "section_summaries": False})
     _, report = run(digest(8), two, store)
     assert report.requested == 8 and report.failed == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,20 @@ from newsletter.cli import main
 from newsletter.config import load_config
 from newsletter.deliver.loop import deliver_edition
 from newsletter.deliver.mailers import MemoryMailer
-from newsletter.models import Digest, Entry, Subscriber
+from newsletter.models import Digest
 from newsletter.render.email import ContentKey
 from newsletter.services.editions import composer_for, plan_edition
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.subscribers import save_subscriber
+from tests.factories import (
+    db_url,
+    digest_config,
+    make_entry,
+    make_subscriber,
+    seed,
+    seeded_store,
+    write_config,
+)
 
 SECRET = {"NEWSLETTER_SECRET_KEY": "test-secret", "NEWSLETTER_SMTP_PASSWORD": ""}
 KINDS = {
@@ -33,49 +41,28 @@ KINDS = {
 ROBOTS = "Robots, arms & hands"
 
 
-def write_config(tmp: Path) -> Path:
+TOPICS = [{"name": "Quantum", "keywords": ["quantum"]}, {"name": ROBOTS, "keywords": ["robotics"]}]
+
+
+def setup(tmp: Path, *more_topics: dict[str, Any]) -> Path:
+    """Three papers of each kind in the database; a config whose digest has the topics
+    Quantum and ROBOTS (and ``more_topics``)."""
     now = datetime.now(UTC)
     entries = [
-        Entry(
-            id=f"{kind}-{i}",
+        make_entry(
+            f"{kind}-{i}",
             source="papers",
             title=f"{title} {i}",
             link=f"https://example.org/{kind}/{i}",
-            published=now - timedelta(hours=i),
+            hours_ago=i,
+            now=now,
             text=f"{text} (part {i}).",
         )
         for kind, (title, text) in KINDS.items()
         for i in range(3)
     ]
-    with Store(f"sqlite:///{tmp / 'db.sqlite'}") as store:
-        store.add_entries(entries, now=now)
-    cfg = tmp / "config.toml"
-    cfg.write_text(
-        f"""
-database_url = "sqlite:///{tmp / "db.sqlite"}"
-[[sources]]
-name = "papers"
-url = "https://example.org/feed.xml"
-[[digests]]
-name = "daily"
-title = "Daily Papers"
-[[digests.topics]]
-name = "Quantum"
-keywords = ["quantum"]
-[[digests.topics]]
-name = "{ROBOTS}"
-keywords = ["robotics"]
-[mail]
-delivery = "file"
-mail_dir = "{tmp / "mail"}"
-from_address = "Daily Papers <daily@news.example.org>"
-domain = "news.example.org"
-[web]
-base_url = "https://news.example.org"
-""",
-        encoding="utf-8",
-    )
-    return cfg
+    seeded_store(db_url(tmp), now=now, entries=entries).close()
+    return write_config(tmp, digests=[digest_config(topics=[*TOPICS, *more_topics])])
 
 
 def invoke(*args: str) -> Any:
@@ -91,7 +78,7 @@ def kinds_in(data: bytes) -> set[str]:
 
 
 def test_subscribers_receive_only_the_topics_they_chose(tmp_path: Path) -> None:
-    cfg = str(write_config(tmp_path))
+    cfg = str(setup(tmp_path))
     for args in (
         ("quantum@example.org", "--topic", "Quantum"),
         ("robots@example.org", "--topic", ROBOTS),
@@ -120,7 +107,7 @@ def test_subscribers_receive_only_the_topics_they_chose(tmp_path: Path) -> None:
 
 
 def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
-    settings = load_config(write_config(tmp_path))
+    settings = load_config(setup(tmp_path))
     cfg = settings.digest("daily")
     now = datetime.now(UTC)
     people = [
@@ -129,10 +116,11 @@ def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
         ("carol@example.org", (ROBOTS,), ("codes", "qubits")),
     ]
     with Store(settings.database_url) as store:
-        subs = [
-            save_subscriber(store, Subscriber(email=e, topics=t, interests=i), now=now)
-            for e, t, i in people
-        ]
+        subs = seed(
+            store,
+            now=now,
+            subscribers=[make_subscriber(e, topics=t, interests=i) for e, t, i in people],
+        )
         plan = plan_edition(store, settings, cfg, now=now)
         assert plan.edition is not None
         composer = composer_for(store, settings, cfg, plan, secret="k")
@@ -170,7 +158,7 @@ def test_same_preferences_share_one_rendering(tmp_path: Path) -> None:
 
 
 def test_an_unknown_topic_is_a_usage_error_naming_the_valid_ones(tmp_path: Path) -> None:
-    cfg = str(write_config(tmp_path))
+    cfg = str(setup(tmp_path))
     r = invoke("subscribers", "add", "ada@example.org", "--topic", "Quantom", "--config", cfg)
     assert r.exit_code == 2
     assert "'Quantom'" in r.output and f"Quantum, {ROBOTS}" in r.output
@@ -183,11 +171,7 @@ def test_an_unknown_topic_is_a_usage_error_naming_the_valid_ones(tmp_path: Path)
 
 
 def test_no_email_when_the_chosen_topics_have_nothing_this_time(tmp_path: Path) -> None:
-    cfg_path = write_config(tmp_path)
-    text = cfg_path.read_text(encoding="utf-8").replace(
-        "[mail]", '[[digests.topics]]\nname = "Astronomy"\nkeywords = ["telescope"]\n[mail]'
-    )
-    cfg_path.write_text(text, encoding="utf-8")
+    cfg_path = setup(tmp_path, {"name": "Astronomy", "keywords": ["telescope"]})
     cfg = str(cfg_path)
     for args in (("stars@example.org", "--topic", "Astronomy"), ("all@example.org",)):
         r = invoke("subscribers", "add", *args, "--config", cfg)

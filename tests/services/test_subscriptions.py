@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,12 +23,6 @@ from newsletter.services.subscriptions import (
 from newsletter.store.database import Store
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
-        yield s
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,17 @@ def url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def current_db(tmp_path: Path, *sql: str) -> Path:
+    """A database made by this version (``tmp_path/db.sqlite``), then changed by ``sql``."""
+    path = tmp_path / "db.sqlite"
+    Store(url(path)).close()
+    with sqlite3.connect(path) as db:
+        for statement in sql:
+            db.execute(statement)
+    db.close()
+    return path
+
+
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, as SQLite returns it (no SQLAlchemy in between)."""
     with sqlite3.connect(path) as db:
@@ -196,11 +207,7 @@ def test_the_sql_of_the_migrations_for_a_database_servers_operator(
 
 
 def test_the_comparison_sees_a_missing_column(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    Store(url(path)).close()
-    with sqlite3.connect(path) as db:
-        db.execute("ALTER TABLE entries DROP COLUMN comments_url")
-    db.close()
+    path = current_db(tmp_path, "ALTER TABLE entries DROP COLUMN comments_url")
     assert [d[0] for d in differences(path)] == ["add_column"]
 
 
@@ -395,11 +402,7 @@ def test_an_older_database_is_refused_when_not_upgraded_on_open(tmp_path: Path) 
 
 
 def test_a_newer_database_is_refused_even_for_sqlite(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    Store(url(path)).close()
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE alembic_version SET version_num = '9999'")
-    db.close()
+    path = current_db(tmp_path, "UPDATE alembic_version SET version_num = '9999'")
     for upgrade in (None, True):
         with pytest.raises(migrate.SchemaTooNewError) as caught:
             Store(url(path), upgrade=upgrade)

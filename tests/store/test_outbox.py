@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from newsletter.models import Subscriber
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.schema import outbox_table
-from newsletter.store.subscribers import all_subscribers, save_subscriber
+from newsletter.store.subscribers import all_subscribers
+from tests.factories import seed_outbox
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
-        yield s
-
-
 def edition(store: Store, n: int) -> int:
-    ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
-    subs = [
-        save_subscriber(store, Subscriber(email=f"u{i}@example.org"), now=NOW) for i in range(n)
-    ]
-    outbox.enqueue(store, ed.id, subs, now=NOW)
-    return ed.id
+    return seed_outbox(store, [f"u{i}@example.org" for i in range(n)], now=NOW)
 
 
 def test_enqueue_is_idempotent_and_rows_are_unique(store: Store) -> None:

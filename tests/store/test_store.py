@@ -5,17 +5,22 @@ from __future__ import annotations
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from newsletter.models import Engagement, Entry
 from newsletter.store.database import Store
+from tests.factories import make_entry
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def entry(i: int, source: str = "s", **kw: object) -> Entry:
-    return Entry(id=f"id-{i}", source=source, title=f"Title {i}", link=f"https://e.org/{i}", **kw)  # type: ignore[arg-type]
+def entry(i: int, source: str = "s", **fields: Any) -> Entry:
+    """``make_entry`` with this file's ids (``id-i``), titles and links."""
+    return make_entry(
+        i, id=f"id-{i}", source=source, title=f"Title {i}", link=f"https://e.org/{i}", **fields
+    )
 
 
 def test_tables_created_and_wal_on(tmp_path: Path) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import RankingConfig
-from newsletter.models import Engagement, Entry, Item
+from newsletter.models import Entry, Item
 from newsletter.summarize.rank import (
     PARTS,
     engagement_fraction,
@@ -19,31 +20,16 @@ from newsletter.summarize.rank import (
     rank_items,
     score_item,
 )
+from tests.factories import make_entry
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def entry(
-    n: int | str = 1,
-    *,
-    source: str = "hn",
-    hours_ago: float | None = 1.0,
-    points: int | None = None,
-    upvotes: int | None = None,
-    comments: int | None = None,
-    title: str = "A story",
-    text: str = "",
-    tags: tuple[str, ...] = (),
-) -> Entry:
-    return Entry(
-        id=str(n),
-        source=source,
-        title=title,
-        link=f"https://example.org/{n}",
-        published=None if hours_ago is None else NOW - timedelta(hours=hours_ago),
-        engagement=Engagement(points, upvotes, comments),
-        text=text,
-        tags=tags,
+def entry(n: int | str = 1, **fields: Any) -> Entry:
+    """``make_entry`` with this file's defaults: from "hn", titled "A story", an hour
+    before NOW (``hours_ago=None``: no date)."""
+    return make_entry(
+        n, **{"source": "hn", "title": "A story", "hours_ago": 1.0, "now": NOW, **fields}
     )
 
 
