@@ -42,10 +42,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    # WAL lets readers work while one writer writes; busy_timeout makes a second
-    # concurrent run wait for the lock instead of failing with "database is locked".
-    cur.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout first: it makes a second concurrent run wait for the lock instead of
+    # failing with "database is locked". WAL lets readers work while one writer writes;
+    # it is a property of the file, so it is switched on once, not by every connection
+    # (switching needs a lock that a process creating the tables may hold).
     cur.execute("PRAGMA busy_timeout=30000")
+    (mode,) = cur.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() not in ("wal", "memory"):
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
