@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,31 @@ from newsletter.store.schema import (
 log = logging.getLogger("newsletter.store")
 
 
+_BUSY_TIMEOUT = 30.0
+"""Seconds a connection waits for another's lock before "database is locked"."""
+
+
+def _use_wal(cur: Any) -> None:
+    """Switch the file to WAL unless it is already (or is a memory database).
+
+    The switch takes a lock that SQLite's busy handler does not wait for: a process that
+    opens a new file while another is creating its tables gets "database is locked" at
+    once. So the switch is retried, for as long as the busy timeout, re-reading the mode
+    each time (the other process may have switched it meanwhile)."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        (mode,) = cur.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() in ("wal", "memory"):
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
     dbapi_conn.isolation_level = None
@@ -46,10 +73,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # failing with "database is locked". WAL lets readers work while one writer writes;
     # it is a property of the file, so it is switched on once, not by every connection
     # (switching needs a lock that a process creating the tables may hold).
-    cur.execute("PRAGMA busy_timeout=30000")
-    (mode,) = cur.execute("PRAGMA journal_mode").fetchone()
-    if str(mode).lower() not in ("wal", "memory"):
-        cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
+    _use_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
