@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/ensure-browser
+	bash .ci/ensure-postgres
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment, a fresh SQLite store, a CLI runner, an SMTP sink,
+"""Shared fixtures: a clean environment, a fresh store (SQLite; also PostgreSQL where a
+module asks, see ``tests/pg.py``), a CLI runner, an SMTP sink,
 a TLS certificate, a browser; and the Hypothesis profiles.
 
 Test data (entries, subscribers, configuration files, seeded stores) comes from
@@ -19,6 +20,7 @@ from pytest_httpserver import HTTPServer
 
 from newsletter.store.database import Store
 from tests.factories import FEEDS, db_url
+from tests.pg import PgCluster, PgError
 from tests.smtp_server import SmtpSink, smtp_server, tls_files
 
 # -- Hypothesis ------------------------------------------------------------------------------
@@ -61,10 +63,37 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL server for the session (``tests/pg.py``), started the first time a
+    test asks for a PostgreSQL database and stopped at the end. Missing server binaries
+    fail the test with what to install: the PostgreSQL tests are never skipped."""
+    try:
+        cluster = PgCluster()
+    except PgError as exc:
+        pytest.fail(str(exc))
+    try:
+        cluster.start()
+    except PgError as exc:
+        cluster.stop()
+        pytest.fail(f"cannot start the test PostgreSQL cluster: {exc}")
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A fresh SQLite file store: the database of ``factories.write_config(tmp_path)``."""
-    with Store(db_url(tmp_path)) as s:
+def database_url(tmp_path: Path) -> str:
+    """The test's database: SQLite, ``factories.db_url(tmp_path)`` (the database of
+    ``factories.write_config(tmp_path)``). The store, outbox, delivery and daemon tests
+    override it with ``tests.pg.on_both_databases()``: there it is also a PostgreSQL
+    database of the session's cluster."""
+    return db_url(tmp_path)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A fresh store on ``database_url``."""
+    with Store(database_url) as s:
         yield s
 
 

@@ -1,8 +1,8 @@
 """State in a database through SQLAlchemy Core: the ``Store``, and its queries on sources,
 entries and editions (subscribers and the outbox: ``subscribers`` and ``outbox``).
 
-SQLite by default (WAL journal, a busy timeout so concurrent runs wait instead of failing,
-one writer at a time); any SQLAlchemy URL works. The tables are in ``schema``; opening a
+SQLite by default, PostgreSQL for several processes or machines (``engine`` makes the
+engine and holds what differs between the two). The tables are in ``schema``; opening a
 store checks the database's schema revision (``migrate``): an empty database is created,
 an older SQLite one upgraded, anything else refused with a message saying what to run.
 
@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection
 
-from newsletter.errors import StoreError
 from newsletter.models import Edition, Engagement, Entry, SourceState
 from newsletter.store import migrate
+
+# The engine (SQLite's pragmas, PostgreSQL's driver) is ``engine``'s; importable from here.
+from newsletter.store.engine import insert_or_skip
+from newsletter.store.engine import make_engine as make_engine
 
 # Importable from here for code written before ``schema`` (sources/fetchstate.py's test).
 from newsletter.store.schema import UTCDateTime as UTCDateTime
@@ -38,69 +37,6 @@ from newsletter.store.schema import (
 )
 
 log = logging.getLogger("newsletter.store")
-
-
-_BUSY_TIMEOUT = 30.0
-"""Seconds a connection waits for another's lock before "database is locked"."""
-
-
-def _use_wal(cur: Any) -> None:
-    """Switch the file to WAL unless it is already (or is a memory database).
-
-    The switch takes a lock that SQLite's busy handler does not wait for: a process that
-    opens a new file while another is creating its tables gets "database is locked" at
-    once. So the switch is retried, for as long as the busy timeout, re-reading the mode
-    each time (the other process may have switched it meanwhile)."""
-    deadline = time.monotonic() + _BUSY_TIMEOUT
-    while True:
-        (mode,) = cur.execute("PRAGMA journal_mode").fetchone()
-        if str(mode).lower() in ("wal", "memory"):
-            return
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    # busy_timeout first: it makes a second concurrent run wait for the lock instead of
-    # failing with "database is locked". WAL lets readers work while one writer writes;
-    # it is a property of the file, so it is switched on once, not by every connection
-    # (switching needs a lock that a process creating the tables may hold).
-    cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
-    _use_wal(cur)
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and then
-    # writes can otherwise fail with SQLITE_BUSY when another run wrote in between, and
-    # the busy timeout cannot help it. Concurrent runs thus queue, one writer at a time.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, the parent folder is created and WAL is on."""
-    try:
-        if url.startswith("sqlite"):
-            path = sa.engine.make_url(url).database
-            if path and path != ":memory:":
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-            sa.event.listen(engine, "begin", _sqlite_begin)
-            return engine
-        return sa.create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        raise StoreError(f"cannot open the database {migrate.display_url(url)}: {exc}") from None
 
 
 class Store:
@@ -367,21 +303,6 @@ _URL_RESET: dict[str, Any] = {
 """What a changed source URL resets (the validators and error state of the old one)."""
 
 
-def _insert_new(conn: Connection) -> Any:
-    """An INSERT into entries that skips rows already there (a concurrent run may have
-    stored the same entry since we looked), where the dialect can say so."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(entries_table).on_conflict_do_nothing()
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(entries_table).on_conflict_do_nothing()
-    return sa.insert(entries_table)
-
-
 def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> list[Entry]:
     # The first sighting wins: duplicates within the batch and entries already stored
     # are skipped, which keeps first_seen honest.
@@ -389,7 +310,7 @@ def _add_entries(conn: Connection, entries: Iterable[Entry], now: datetime) -> l
     if not batch:
         return []
     new: list[Entry] = []
-    insert = _insert_new(conn)
+    insert = insert_or_skip(conn, entries_table)
     for chunk in _chunks(batch, 400):
         existing = _existing_keys(conn, chunk)
         seen = [e.seen_at(now) for e in chunk if (e.source, e.id) not in existing]

@@ -40,6 +40,9 @@ UPGRADE_COMMAND = "newsletter db upgrade"
 
 Status = Literal["empty", "current", "older", "newer"]
 
+_SCHEMA_LOCK = 0x6E657773
+"""PostgreSQL advisory lock key held while the schema is created or upgraded ("news")."""
+
 _version_metadata = sa.MetaData()
 # Alembic's own version table, as Alembic creates it: a new database is stamped without
 # loading Alembic (a test checks that Alembic reads the stamp back).
@@ -151,6 +154,11 @@ def ensure_schema(engine: Engine, *, upgrade: bool, database: str = "") -> Schem
     try:
         with engine.begin() as conn:
             state = read_state(conn, database)
+            if state.status != "current" and engine.dialect.name == "postgresql":
+                # Two processes opening a new database at once: one creates the tables,
+                # the other waits, then finds them (SQLite's BEGIN IMMEDIATE does this).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+                state = read_state(conn, database)
             if state.status == "empty":
                 create_at_head(conn)
             elif state.status == "newer" or (state.status == "older" and not upgrade):

@@ -9,8 +9,12 @@ The outbox holds one row per (edition, subscriber), unique, and moves through::
 
 Claims are atomic (``UPDATE ... WHERE state IN ('queued', 'retry') ...`` tagged with a
 claim id, then read back by that id), so several sender processes can share one
-database. A row left in ``sending`` by a process that died is claimed again once its
-lease runs out, or at once by the next run on the same host when the old process is gone:
+database. On PostgreSQL the candidate rows are selected ``FOR UPDATE SKIP LOCKED``: two
+senders claiming at once take different rows instead of queueing on the same ones (on
+SQLite, ``BEGIN IMMEDIATE`` makes claims take turns). A sender renews the lease of the
+rows it holds while it sends them (``renew``). A row left in ``sending`` by a process that
+died is claimed again once its lease runs out, or at once by the next run on the same host
+when the old process is gone:
 delivery is *at least once*, and the window for a duplicate is the one message per
 connection that the server may have accepted just before the crash. A row recorded as
 ``sent`` is never sent again.
@@ -31,6 +35,7 @@ import sqlalchemy as sa
 
 from newsletter.models import MailFormat, Subscriber
 from newsletter.store.database import Store
+from newsletter.store.engine import insert_or_skip
 from newsletter.store.schema import outbox_table, subscribers_table
 
 OutboxState = Literal["queued", "sending", "sent", "retry", "failed", "suppressed"]
@@ -67,6 +72,9 @@ def enqueue(
     subs = [s for s in subscribers if s.id is not None]
     added = 0
     with store.begin() as conn:
+        # Another sender may enqueue the same edition at the same time (PostgreSQL does
+        # not serialize the two transactions): its rows are skipped, not an error.
+        insert = insert_or_skip(conn, t)
         have = {
             r[0]
             for r in conn.execute(sa.select(t.c.subscriber_id).where(t.c.edition_id == edition_id))
@@ -84,8 +92,7 @@ def enqueue(
             if s.id not in have
         ]
         for i in range(0, len(rows), 500):
-            conn.execute(sa.insert(t), rows[i : i + 500])
-        added = len(rows)
+            added += max(0, conn.execute(insert, rows[i : i + 500]).rowcount)
     return added
 
 
@@ -152,11 +159,14 @@ def _claim_statements() -> tuple[Any, Any, Any, Any]:
     # Queued rows first, then retries that are due: each query is one range of the
     # (edition_id, state) index, already in id order, so a claim never scans the rows
     # already sent (a single OR of both states sorted the whole edition every time).
+    # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite's compiler leaves it out): rows another
+    # sender is claiming right now are passed over instead of waited for.
     queued = (
         sa.select(t.c.id)
         .where(edition, t.c.state == "queued")
         .order_by(t.c.id)
         .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
     )
     retry = (
         sa.select(t.c.id)
@@ -167,6 +177,7 @@ def _claim_statements() -> tuple[Any, Any, Any, Any]:
         )
         .order_by(t.c.id)
         .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
     )
     ids: Any = sa.bindparam("ids", expanding=True)
     due = sa.or_(
@@ -222,6 +233,25 @@ def claim(
         conn.execute(take, {"ids": ids, "now": now, "token": token})
         rows = conn.execute(read, {"ids": ids, "token": token}).mappings().all()
     return [_outbox_row(r) for r in rows]
+
+
+def renew(store: Store, edition_id: int, prefix: str, *, now: datetime) -> int:
+    """Renew the lease of every row of the edition that the claims made under ``prefix``
+    hold (``claimed_at = now``), so that no other sender's ``recover`` takes them back
+    while they are still being sent. Returns how many rows were renewed."""
+    t = outbox_table
+    with store.begin() as conn:
+        return int(
+            conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.edition_id == edition_id,
+                    t.c.state == "sending",
+                    t.c.claim.startswith(f"{prefix}:", autoescape=True),
+                )
+                .values(claimed_at=now)
+            ).rowcount
+        )
 
 
 def _outbox_row(r: Any) -> OutboxRow:
