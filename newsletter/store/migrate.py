@@ -19,6 +19,7 @@ of a second): only an upgrade, or a revision other than the head, loads it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -224,10 +225,15 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return not (type_ == "table" and name in schema.UNMANAGED_TABLES)
 
 
+_CAST = re.compile(r"::[A-Za-z_ ]+(\(\d+\))?$")
+"""PostgreSQL's cast on a reflected default: ``'new'::character varying``, ``''::text``."""
+
+
 def _unquote(default: str) -> str:
     text = default.strip()
     while text.startswith("(") and text.endswith(")"):
         text = text[1:-1].strip()
+    text = _CAST.sub("", text)
     if len(text) >= 2 and text[0] == text[-1] == "'":
         text = text[1:-1].replace("''", "'")
     return text
@@ -241,8 +247,9 @@ def server_default_differs(
     metadata_default: Any,
     rendered_metadata_default: str | None,
 ) -> bool | None:
-    """Alembic's server default comparison, without its false alarm on SQLite, which
-    reflects ``DEFAULT ''`` as ``('')``; None leaves other cases to Alembic."""
+    """Alembic's server default comparison, without its false alarms: SQLite reflects
+    ``DEFAULT ''`` as ``('')``, PostgreSQL as ``''::text``; None leaves other cases to
+    Alembic."""
     if inspected_default is None or rendered_metadata_default is None:
         return None
     return _unquote(inspected_default) != _unquote(rendered_metadata_default)

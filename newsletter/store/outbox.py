@@ -74,7 +74,8 @@ def enqueue(
     with store.begin() as conn:
         # Another sender may enqueue the same edition at the same time (PostgreSQL does
         # not serialize the two transactions): its rows are skipped, not an error.
-        insert = insert_or_skip(conn, t)
+        # (Counted by RETURNING: executemany's rowcount is not portable.)
+        insert = insert_or_skip(conn, t).returning(t.c.id)
         have = {
             r[0]
             for r in conn.execute(sa.select(t.c.subscriber_id).where(t.c.edition_id == edition_id))
@@ -92,7 +93,7 @@ def enqueue(
             if s.id not in have
         ]
         for i in range(0, len(rows), 500):
-            added += max(0, conn.execute(insert, rows[i : i + 500]).rowcount)
+            added += len(conn.execute(insert, rows[i : i + 500]).all())
     return added
 
 
