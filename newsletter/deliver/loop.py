@@ -5,6 +5,8 @@ groups: a worker sends the envelope of its next message while the previous outco
 committed, and sends DATA only once it is, so at most one message per connection is ever
 accepted by the server but not yet recorded. Temporary failures are tried again with
 exponential backoff and jitter (``RetryPolicy``), then left in the outbox as ``retry``.
+While the workers send, the run renews the lease of the rows it holds every third of the
+lease, so a slow server never lets another sender take them back.
 """
 
 from __future__ import annotations
@@ -220,7 +222,11 @@ async def deliver_edition(
                     raise
 
     count = mailer.connections if workers is None else workers
-    await asyncio.gather(*(worker() for _ in range(max(1, count))))
+    renewing = asyncio.create_task(_renew_leases(store, edition_id, prefix, clock, lease))
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, count))))
+    finally:
+        renewing.cancel()
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
@@ -228,6 +234,25 @@ async def deliver_edition(
             report.stopped = str(first)
         raise first
     return report
+
+
+async def _renew_leases(
+    store: Store,
+    edition_id: int,
+    prefix: str,
+    clock: Callable[[], datetime],
+    lease: timedelta,
+) -> None:
+    """Every third of the lease, renew the claims of this run (``outbox.renew``): another
+    sender's ``recover`` never takes back a row this run still holds, however slow the
+    server. A failed renewal is logged and tried again at the next turn."""
+    every = max(lease.total_seconds() / 3, 0.01)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            outbox.renew(store, edition_id, prefix, now=clock())
+        except Exception as exc:
+            log.warning("cannot renew the outbox leases of edition %s: %s", edition_id, exc)
 
 
 class _Attempt:
