@@ -2,7 +2,8 @@
 random points while it sends to a real SMTP server, then run again until it finishes.
 
 Every subscriber gets the edition, nobody recorded as sent gets it again, and the
-duplicates stay within the documented window (one message per connection per crash).
+duplicates stay within the documented window (one message per connection per crash): on
+SQLite and on PostgreSQL (this folder's conftest).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from tests.factories import db_url, make_papers, make_subscriber, seeded_store, write_config
+from tests.factories import make_papers, make_subscriber, seeded_store, write_config
 from tests.smtp_server import Received, Recorder, smtp_server
 from tests.support import HANG_GUARD, kill_mid_send, newsletter_command, process_env, wait_until
 
@@ -51,10 +52,11 @@ class SlowRecorder(Recorder):
             return self.count()
 
 
-def setup(tmp: Path) -> tuple[Path, str, list[str]]:
-    """A config for SMTP delivery, a database with entries and subscribers."""
+def setup(tmp: Path, url: str) -> tuple[Path, str, list[str]]:
+    """A config for SMTP delivery, a database (``url``) with entries and subscribers."""
     cfg = write_config(
         tmp,
+        database_url=url,
         # Unreachable on purpose: the NEWSLETTER_SMTP_* variables must override these.
         smtp={
             "host": "192.0.2.1",
@@ -67,10 +69,8 @@ def setup(tmp: Path) -> tuple[Path, str, list[str]]:
     )
     now = datetime.now(UTC)
     addresses = [make_subscriber(i).email for i in range(SUBSCRIBERS)]
-    seeded_store(
-        db_url(tmp), now=now, entries=make_papers(8, now=now), subscribers=addresses
-    ).close()
-    return cfg, db_url(tmp), addresses
+    seeded_store(url, now=now, entries=make_papers(8, now=now), subscribers=addresses).close()
+    return cfg, url, addresses
 
 
 def sent_addresses(db: str) -> set[str]:
@@ -81,11 +81,11 @@ def sent_addresses(db: str) -> set[str]:
         return {row.email for row in outbox.rows(store, edition.id, "sent")}
 
 
-def test_send_killed_at_random_points_then_run_again(tmp_path: Path) -> None:
+def test_send_killed_at_random_points_then_run_again(tmp_path: Path, database_url: str) -> None:
     rng = random.Random(20261128)
     with smtp_server(SlowRecorder()) as (ctl, rec):
         assert isinstance(rec, SlowRecorder)
-        cfg, db, addresses = setup(tmp_path)
+        cfg, db, addresses = setup(tmp_path, database_url)
         # The environment overrides the file: host, port and security come from here.
         env = process_env(
             NEWSLETTER_SMTP_HOST="127.0.0.1",
