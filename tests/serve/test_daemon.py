@@ -36,7 +36,11 @@ from tests.factories import (
     source_config,
     write_config,
 )
+from tests.pg import on_both_databases
 from tests.support import HANG_GUARD, Clock, eventually, logged_process, process_env
+
+# The tests that use ``store`` run on SQLite and PostgreSQL.
+database_url = on_both_databases()
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = FEEDS / "atom-handmade.xml"

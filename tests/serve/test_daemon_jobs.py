@@ -34,8 +34,12 @@ from tests.factories import (
     seed,
     source_config,
 )
+from tests.pg import on_both_databases
 from tests.smtp_server import SmtpSink
 from tests.support import Clock, eventually
+
+# The tests that use ``store`` run on SQLite and PostgreSQL.
+database_url = on_both_databases()
 
 FAST = timedelta(seconds=0.05)
 

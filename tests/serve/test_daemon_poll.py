@@ -14,7 +14,11 @@ from newsletter.config import settings_from_dict
 from newsletter.sources.fetch import HttpFetcher
 from newsletter.sources.memory import MemoryFetcher, MemoryResponse
 from newsletter.store.database import Store
+from tests.pg import on_both_databases
 from tests.serve.test_daemon import FEED, Clock, make_daemon
+
+# The tests that use ``store`` run on SQLite and PostgreSQL.
+database_url = on_both_databases()
 
 
 class CountingHandler(http.server.BaseHTTPRequestHandler):
