@@ -36,7 +36,7 @@ def db_status(config_path: Path | None, check: bool) -> None:
     """Show the database, its schema revision and the one this version of newsletter
     expects, and what to do when they differ. Changes nothing."""
     from newsletter.store import migrate
-    from newsletter.store.database import make_engine
+    from newsletter.store.engine import make_engine
 
     url = load_settings(config_path).resolved_database_url()
     if migrate.missing_sqlite_file(url):
@@ -71,7 +71,7 @@ def db_upgrade(config_path: Path | None) -> None:
     newsletter), in one transaction where the database allows it; an empty database is
     created. Back up a database server's data first."""
     from newsletter.store import migrate
-    from newsletter.store.database import make_engine
+    from newsletter.store.engine import make_engine
 
     url = load_settings(config_path).resolved_database_url()
     engine = make_engine(url)

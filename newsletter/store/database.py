@@ -22,13 +22,7 @@ from sqlalchemy.engine import Connection
 
 from newsletter.models import Edition, Engagement, Entry, SourceState
 from newsletter.store import migrate
-
-# The engine (SQLite's pragmas, PostgreSQL's driver) is ``engine``'s; importable from here.
-from newsletter.store.engine import insert_or_skip
-from newsletter.store.engine import make_engine as make_engine
-
-# Importable from here for code written before ``schema`` (sources/fetchstate.py's test).
-from newsletter.store.schema import UTCDateTime as UTCDateTime
+from newsletter.store.engine import insert_or_skip, make_engine
 from newsletter.store.schema import (
     edition_entries_table,
     editions_table,

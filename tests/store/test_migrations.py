@@ -21,7 +21,8 @@ from alembic.runtime.migration import MigrationContext
 
 from newsletter.models import Subscriber
 from newsletter.store import migrate, outbox, schema
-from newsletter.store.database import Store, make_engine
+from newsletter.store.database import Store
+from newsletter.store.engine import make_engine
 from newsletter.store.subscribers import all_subscribers, save_subscriber
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "main-0279f88.sqlite"

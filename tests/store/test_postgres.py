@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from newsletter.cli import main
 from newsletter.errors import StoreError
 from newsletter.store import migrate, outbox, schema
-from newsletter.store.database import Store, make_engine
-from newsletter.store.engine import normalize_url
+from newsletter.store.database import Store
+from newsletter.store.engine import make_engine, normalize_url
 from newsletter.store.outbox import outbox_table
 from newsletter.store.subscribers import all_subscribers
 from tests.factories import seed_outbox, write_config

@@ -58,7 +58,7 @@ def run_online() -> None:
     if connection is not None:
         run_on(connection)
         return
-    from newsletter.store.database import make_engine
+    from newsletter.store.engine import make_engine
 
     engine = make_engine(_url())
     try:
