@@ -143,16 +143,19 @@ def origin_of(url: str) -> str:
 
 def same_origin(request: Request, base_url: str) -> bool:
     """Whether a form post may come from this request: a browser says where the form was
-    (``Origin``, else ``Sec-Fetch-Site``), and it must be this site (``web.base_url``).
+    (``Origin``; when that is ``null``, ``Sec-Fetch-Site``), and it must be this site
+    (``web.base_url``).
     A request without either header is no browser's cross-site post (a browser sends
     ``Origin`` with every POST), so it passes: mail clients' one-click posts, curl."""
-    origin = request.headers.get("origin")
-    if origin is not None:
-        return origin.strip().lower() == origin_of(base_url)
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site.strip().lower() in ("same-origin", "none")
-    return True
+    origin = (request.headers.get("origin") or "").strip().lower()
+    site = (request.headers.get("sec-fetch-site") or "").strip().lower()
+    if origin and origin != "null":
+        return origin == origin_of(base_url)
+    if site:
+        return site in ("same-origin", "none")
+    # "Origin: null" (a sandboxed frame, a no-referrer page) without Sec-Fetch-Site says
+    # nothing about where the form was: refused; no header at all: not a browser.
+    return not origin
 
 
 __all__ = [

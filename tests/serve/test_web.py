@@ -144,7 +144,7 @@ def test_subscribe_form_is_plain_accessible_html(site: Site) -> None:
     assert '<label for="email">' in html and 'id="email"' in html
     assert '<html lang="en">' in html
     assert "Daily &lt;papers&gt;" in html  # a configured title, escaped
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["referrer-policy"] == "same-origin"
     assert site.get("/").headers["location"] == "https://news.example.org/subscribe"
     assert site.get("/static/tz.js").headers["content-type"].startswith("text/javascript")
 
