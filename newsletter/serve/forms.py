@@ -92,9 +92,13 @@ def normalize_email(value: str) -> tuple[str, str | None]:
 
 
 def valid_timezone(value: str) -> str | None:
+    """``value`` when it names a time zone (IANA names are short: at most 64 characters,
+    the column's size), else None."""
+    if not value or len(value) > 64:
+        return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
     return value
 
