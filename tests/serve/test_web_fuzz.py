@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import string
-from urllib.parse import quote
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
