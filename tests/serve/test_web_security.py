@@ -421,3 +421,21 @@ def test_settings_check_trusted_proxies() -> None:
     s = settings_from_dict({"web": {"trusted_proxies": ["10.0.0.0/8", "::1"]}}, env={})
     assert s.web.trusted_proxies == ("10.0.0.0/8", "::1")
     assert settings_from_dict({}, env={}).web.trusted_proxies == ()
+
+
+def test_check_says_when_one_click_is_left_out(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import main
+    from tests.factories import write_config
+
+    def check(**web_settings: Any) -> str:
+        cfg = write_config(tmp_path, web=web_settings)
+        result = CliRunner().invoke(main, ["check", "--config", str(cfg)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "List-Unsubscribe-Post" in check(base_url="http://news.example.org")
+    assert "List-Unsubscribe-Post" not in check(base_url="https://news.example.org")
+    allowed = check(base_url="http://127.0.0.1:8025", allow_http_one_click=True)
+    assert "List-Unsubscribe-Post" not in allowed
