@@ -18,7 +18,6 @@ EXAMPLES: dict[str, str] = {
     "since": 'since = "36h"',
     "trusted_proxies": 'trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]',
     "pending_max_age": 'pending_max_age = "3d"',
-    "base_url": 'base_url = "https://news.example.org"',
     "grace": 'grace = "3h"',
     "group_by": 'group_by = "auto"   # or "topic", "source", "none"',
     "kind": 'kind = "feed"   # or "auto", "hf-papers"',

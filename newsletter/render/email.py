@@ -72,18 +72,13 @@ class MailSettings:
     base_url: str = ""
     subject: str = DEFAULT_SUBJECT
     max_html_bytes: int = MAX_HTML_BYTES
-    allow_http_one_click: bool = False
-    """``web.allow_http_one_click``: one-click unsubscribe over http (local tests only)."""
+    allow_http_one_click: bool = False  # web.allow_http_one_click: RFC 8058 wants https
 
     @classmethod
     def for_digest(cls, settings: Settings, digest: DigestConfig) -> MailSettings:
         """The mail settings of one configured digest."""
-        return cls(
-            settings.mail,
-            settings.web.base_url.rstrip("/"),
-            digest.subject,
-            allow_http_one_click=settings.web.allow_http_one_click,
-        )
+        web, one = settings.web, settings.web.allow_http_one_click
+        return cls(settings.mail, web.base_url.rstrip("/"), digest.subject, MAX_HTML_BYTES, one)
 
     @property
     def sender(self) -> str:
@@ -137,12 +132,6 @@ class Recipient:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def one_click_allowed(url: str, allow_http: bool = False) -> bool:
-    """Whether a message may offer one-click unsubscribe (``List-Unsubscribe-Post``) at
-    ``url``: RFC 8058 requires https (so do Gmail and Yahoo); http only when allowed."""
-    return url.startswith("https://") or (allow_http and url.startswith("http://"))
 
 
 def clean_header_text(value: object, limit: int = _MAX_HEADER_TEXT) -> str:
@@ -427,7 +416,8 @@ def message_bytes(
     if links:
         # Folded by hand between the two links, never inside one: each stays verbatim.
         out.append(_header("List-Unsubscribe", ",\r\n ".join(links)))
-    if one_click_allowed(recipient.unsubscribe_url, settings.allow_http_one_click):
+    url, http_ok = recipient.unsubscribe_url, settings.allow_http_one_click
+    if url.startswith("https://") or (http_ok and url.startswith("http://")):
         out.append(_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     out += [_header("Auto-Submitted", "auto-generated"), _header("Precedence", "bulk")]
     if rendered.html is None:
@@ -502,7 +492,6 @@ __all__ = [
     "content_key",
     "mail_environment",
     "message_bytes",
-    "one_click_allowed",
     "parse_message",
     "render_email",
     "safe_url",
