@@ -36,6 +36,14 @@ def check(config_path: Path | None) -> None:
     click.echo(
         f"{settings.path}: ok ({len(settings.sources)} sources, {len(settings.digests)} digests)"
     )
+    web = settings.web
+    if web.base_url.startswith("http://") and not web.allow_http_one_click:
+        click.echo(
+            f"note: web.base_url is http ({web.base_url}): mail goes out without "
+            "List-Unsubscribe-Post, so mail clients offer no one-click unsubscribe "
+            "(RFC 8058 requires https); set web.base_url to the https URL, or "
+            "web.allow_http_one_click = true for local testing"
+        )
 
 
 COMMANDS = (check,)

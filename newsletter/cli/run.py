@@ -47,9 +47,10 @@ def _web_app(settings: Settings, store: Any, mailer: Any, secret: str) -> Any:
 
 
 def _secret(settings: Settings) -> str:
+    """The signing key ``send`` uses too (never a built-in one: see ``secret_key``)."""
     from newsletter.services.tokens import secret_key
 
-    return secret_key(required=settings.mail.delivery == "smtp")
+    return secret_key()
 
 
 @click.command()

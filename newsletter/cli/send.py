@@ -52,15 +52,15 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
     Uses the entries already stored (run `newsletter fetch` first). Delivery is
     `mail.delivery`: `file` writes .eml files into `mail.mail_dir`, `smtp` sends through
     `[smtp]` (password from NEWSLETTER_SMTP_PASSWORD; links signed with
-    NEWSLETTER_SECRET_KEY). Running it again for the same period sends nothing new.
+    NEWSLETTER_SECRET_KEY, else a key generated once in the data folder, the one `serve`
+    uses). Running it again for the same period sends nothing new.
     Exit 0 when all was delivered or queued for retry, 1 when some recipients failed
     for good (listed), 2 for usage or configuration errors.
     """
     settings = load_settings(config_path)
     cfg = settings.digest(digest_name)
     now = now_utc()
-    real = settings.mail.delivery == "smtp" and not dry_run
-    secret = secret_key(required=real)
+    secret = secret_key()
     if to is not None:
         with open_store(settings) as store:
             mailer = None if dry_run else make_mailer(settings)
@@ -156,9 +156,7 @@ def preview(
     settings = load_settings(config_path)
     cfg = settings.digest(digest_name)
     with open_store(settings) as store:
-        sample = preview_edition(
-            store, settings, cfg, now=now_utc(), secret=secret_key(required=False)
-        )
+        sample = preview_edition(store, settings, cfg, now=now_utc(), secret=secret_key())
     path = output or Path(settings.mail.mail_dir).expanduser() / f"{cfg.name}-preview.html"
     html = sample.html
     write_text(path, html)

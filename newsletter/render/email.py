@@ -72,11 +72,13 @@ class MailSettings:
     base_url: str = ""
     subject: str = DEFAULT_SUBJECT
     max_html_bytes: int = MAX_HTML_BYTES
+    allow_http_one_click: bool = False  # web.allow_http_one_click: RFC 8058 wants https
 
     @classmethod
     def for_digest(cls, settings: Settings, digest: DigestConfig) -> MailSettings:
         """The mail settings of one configured digest."""
-        return cls(settings.mail, settings.web.base_url.rstrip("/"), digest.subject)
+        web, one = settings.web, settings.web.allow_http_one_click
+        return cls(settings.mail, web.base_url.rstrip("/"), digest.subject, MAX_HTML_BYTES, one)
 
     @property
     def sender(self) -> str:
@@ -414,9 +416,8 @@ def message_bytes(
     if links:
         # Folded by hand between the two links, never inside one: each stays verbatim.
         out.append(_header("List-Unsubscribe", ",\r\n ".join(links)))
-    if recipient.unsubscribe_url.startswith("https://") or (
-        recipient.unsubscribe_url.startswith("http://")
-    ):
+    url, http_ok = recipient.unsubscribe_url, settings.allow_http_one_click
+    if url.startswith("https://") or (http_ok and url.startswith("http://")):
         out.append(_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     out += [_header("Auto-Submitted", "auto-generated"), _header("Precedence", "bulk")]
     if rendered.html is None:

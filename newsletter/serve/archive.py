@@ -128,7 +128,7 @@ def archive_routes(app: WebApp) -> list[Route]:
 
     return [
         Route("/archive/", archive_all, methods=["GET"]),
-        Route("/archive", lambda r: RedirectResponse("/archive/", 308), methods=["GET"]),
+        Route("/archive", lambda r: RedirectResponse(app.url("/archive/"), 308), methods=["GET"]),
         Route("/archive/{digest}/", archive_digest, methods=["GET"]),
         Route("/archive/{digest}/{period}", archive_edition_page, methods=["GET"]),
         Route("/{digest}/feed.xml", feed_endpoint("rss", "application/rss+xml"), methods=["GET"]),

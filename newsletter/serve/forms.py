@@ -1,15 +1,10 @@
-"""What a visitor sends: the form body (url-encoded or multipart, size-capped), its
-fields checked (address, interests, topics, time zone) and the subscribe rate limit."""
+"""What a visitor sends: the form body (url-encoded or multipart, parsed with limits)
+and its fields checked (address, interests, topics, time zone)."""
 
 from __future__ import annotations
 
 import re
-import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from email import policy
-from email.parser import BytesParser
-from urllib.parse import parse_qs
+from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.exceptions import HTTPException
@@ -17,71 +12,39 @@ from starlette.requests import Request
 
 from newsletter.config import DigestConfig
 from newsletter.errors import AddressError
+from newsletter.serve.guard import MAX_BODY
 
-MAX_BODY = 64 * 1024
+MAX_FIELDS = 200
+"""Fields in one form (the subscribe form has a handful, plus one per topic)."""
 MAX_INTERESTS = 10
 MAX_INTEREST_CHARS = 60
-SUBSCRIBE_LIMIT = 5
-"""POST /subscribe requests per client address within ``SUBSCRIBE_WINDOW`` seconds."""
-SUBSCRIBE_WINDOW = 600.0
 _SPLIT_INTERESTS = re.compile(r"[,\n;]+")
-
-
-class SubscribeRateLimiter:
-    """At most ``limit`` events per key within ``window`` seconds (a sliding window in
-    memory: enough for one process; a proxy in front can do more)."""
-
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        """Record one event for ``key``; False when over the limit."""
-        now = self.clock()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        if len(self._hits) > 10_000:  # forget idle clients
-            for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
-                del self._hits[k]
-        return True
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
-    """The form fields of a POST: url-encoded or multipart/form-data (RFC 8058 allows
-    both for one-click unsubscribe), at most ``MAX_BODY`` bytes."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, "The request is too large.")
+    """The text fields of a POST, url-encoded or multipart/form-data (RFC 8058 allows
+    both for one-click unsubscribe), parsed by Starlette (python-multipart) with limits:
+    at most ``MAX_FIELDS`` fields, no files, parts no larger than the body limit
+    (``guard.BodyGuard`` bounds the body's size and time). A malformed or over-limit form
+    is an ``HTTPException(400)``; another content type has no fields."""
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
-        msg = BytesParser(policy=policy.HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode("latin-1") + body
-        )
-        out: dict[str, list[str]] = {}
-        if msg.is_multipart():
-            for part in msg.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                if isinstance(name, str) and part.get_filename() is None:
-                    payload = part.get_payload(decode=True)
-                    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-                    out.setdefault(name, []).append(text)
-        return out
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=100)
-
-
-def client_key(request: Request) -> str:
-    """Who is asking, for rate limiting (uvicorn's ``--proxy-headers`` resolves proxies)."""
-    return request.client.host if request.client else "unknown"
+    if ctype.partition(";")[0].strip().lower() not in _FORM_TYPES:
+        return {}
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY)
+    except (ValueError, KeyError, IndexError, UnicodeError) as exc:
+        # python-multipart's own checks raise HTTPException(400) through Starlette; a
+        # header it cannot even split lands here.
+        raise HTTPException(400, "The form could not be read.") from exc
+    out: dict[str, list[str]] = {}
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                out.setdefault(key, []).append(value)
+    finally:
+        await form.close()
+    return out
 
 
 def first_value(form: Mapping[str, list[str]], key: str) -> str:
@@ -129,20 +92,20 @@ def normalize_email(value: str) -> tuple[str, str | None]:
 
 
 def valid_timezone(value: str) -> str | None:
+    """``value`` when it names a time zone (IANA names are short: at most 64 characters,
+    the column's size), else None."""
+    if not value or len(value) > 64:
+        return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
     return value
 
 
 __all__ = [
-    "MAX_BODY",
-    "SUBSCRIBE_LIMIT",
-    "SUBSCRIBE_WINDOW",
-    "SubscribeRateLimiter",
+    "MAX_FIELDS",
     "chosen_topics",
-    "client_key",
     "first_value",
     "normalize_email",
     "parse_interests",

@@ -35,7 +35,13 @@ class _EmbeddedServer:
             port=port,
             log_level="warning",
             lifespan="off",
-            proxy_headers=True,
+            # The app reads X-Forwarded-For itself, from web.trusted_proxies only
+            # (uvicorn's default trusts any local peer).
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=5,
+            # A request's headers must be under 64 KB; its body is bounded by the app.
+            h11_max_incomplete_event_size=64 * 1024,
         )
         self.server = Server(config)
         self.sock = sock

@@ -7,15 +7,20 @@ Routes::
     GET  /                       -> 303 /subscribe
     GET  /subscribe              the form (email, digests, interests, topics, time zone)
     POST /subscribe              records a pending address, mails a confirmation link
-    GET  /confirm/{token}        activates the address (signed token, expires)
+    GET  /confirm/{token}        a page with one button (never confirms: scanners GET)
+    POST /confirm/{token}        activates the address (signed, single-use, expires)
     GET  /unsubscribe/{token}    a page with one button (never unsubscribes: scanners GET)
     POST /unsubscribe/{token}    unsubscribes at once: 200, no redirect, idempotent
     GET  /archive/...            past editions and their feeds (``serve.archive``)
-    GET  /healthz                {"status": "ok"} when the database answers
+    GET  /healthz                {"status": "ok"}, or 503 {"status": "error"} (why: the log)
+
+The subscription endpoints are in ``serve.signup``; what the app believes about a
+request (body size and time, client address, origin) is ``serve.guard``'s business.
+Redirects are built from ``web.base_url``, never from the request's ``Host``.
 
 Privacy: a subscribe request gets the same answer (and the same mail, a confirmation
 link) whether or not the address is known, so the form reveals nothing about who is
-subscribed. Pages carry ``Referrer-Policy: no-referrer`` so the tokens in their URLs
+subscribed. Pages carry ``Referrer-Policy: same-origin`` so the tokens in their URLs
 never leak to the sites an archive page links to. A confirmation link's age is read
 on the app's clock. Form fields are read and checked by ``serve.forms``.
 """
@@ -27,7 +32,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -35,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -45,42 +50,28 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from newsletter.clock import now_utc
-from newsletter.config import DigestConfig, Settings
-from newsletter.errors import BadTokenError, ExpiredTokenError, NewsletterError
+from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.models import Subscriber
 from newsletter.render.templates import make_environment, render_template
 from newsletter.serve.archive import EditionArchive, archive_routes
-from newsletter.serve.forms import (
-    SUBSCRIBE_LIMIT,
-    SUBSCRIBE_WINDOW,
-    SubscribeRateLimiter,
-    chosen_topics,
-    client_key,
-    first_value,
-    normalize_email,
-    parse_interests,
-    read_form,
-    valid_timezone,
-)
-from newsletter.services.subscriptions import leave_digest
-from newsletter.services.tokens import make_token, parse_unsubscribe_value, read_token
+from newsletter.serve.guard import BODY_TIMEOUT, MAX_BODY, BodyGuard, IPNetwork, parse_networks
+from newsletter.serve.signup import signup_routes
+from newsletter.services.tokens import make_token
 from newsletter.store.database import Store
-from newsletter.store.subscribers import get_subscriber, save_subscriber
 
 if TYPE_CHECKING:
     from newsletter.deliver.mailers import Mailer
 
 log = logging.getLogger("newsletter.serve.web")
 
-CONFIRM_MAX_AGE = 3 * 24 * 3600
-"""Seconds a confirmation link stays valid (its age is read on the app's clock)."""
-
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Referers go to this site only (tokens in URLs never reach linked sites); same-origin
+    # rather than no-referrer so that browsers send a real Origin with the forms' posts.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
@@ -111,15 +102,25 @@ class WebApp:
     send_mail: SendMail
     secret: str
     clock: Callable[[], datetime] = now_utc
-    limiter: SubscribeRateLimiter = field(
-        default_factory=lambda: SubscribeRateLimiter(SUBSCRIBE_LIMIT, SUBSCRIBE_WINDOW)
-    )
     env: jinja2.Environment = field(init=False)
     archive: EditionArchive = field(init=False)
+    trusted_proxies: tuple[IPNetwork, ...] = field(init=False)
+    pending_max_age: timedelta = field(init=False)
+    last_cleanup: float = field(init=False, default=float("-inf"))
+    """``time.monotonic()`` of the last clean-up of expired limits and pending rows."""
 
     def __post_init__(self) -> None:
+        if not self.secret:
+            raise ValueError("the web app needs a signing key")
         self.env = make_environment(self.settings.template_dir)
         self.archive = EditionArchive(self.settings, self.store, self.env)
+        self.trusted_proxies = parse_networks(self.settings.web.trusted_proxies)
+        self.pending_max_age = parse_duration(self.settings.web.pending_max_age)
+
+    @property
+    def confirm_max_age(self) -> int:
+        """Seconds a confirmation link stays valid (its age is read on the app's clock)."""
+        return int(self.pending_max_age.total_seconds())
 
     @property
     def digests(self) -> tuple[DigestConfig, ...]:
@@ -141,6 +142,36 @@ class WebApp:
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
+    def url(self, path: str) -> str:
+        """The public URL of one of the app's paths (from ``web.base_url``)."""
+        return f"{self.base_url}{path}"
+
+    def subscribe_form(
+        self,
+        status: int = 200,
+        *,
+        errors: Sequence[str] = (),
+        email: str = "",
+        chosen: Sequence[str] = (),
+        interests: str = "",
+        topics: Sequence[str] = (),
+        timezone: str = "UTC",
+    ) -> HTMLResponse:
+        from newsletter.services.subscriptions import topic_names
+
+        return self.page(
+            "subscribe.html.j2",
+            status,
+            digests=self.digests,
+            errors=list(errors),
+            email=email,
+            chosen=set(chosen or [d.name for d in self.digests]),
+            interests=interests,
+            topic_names=topic_names(self.digests),
+            topics=set(topics),
+            timezone=timezone,
+        )
+
     def message(
         self, title: str, text: str, status: int = 200, *, links: Sequence[tuple[str, str]] = ()
     ) -> HTMLResponse:
@@ -152,9 +183,12 @@ class WebApp:
 
     # -- subscriptions -------------------------------------------------------------------
 
-    def confirm_token(self, sub: Subscriber) -> str:
+    def confirm_token(self, sub: Subscriber, nonce: str) -> str:
+        """The signed token of a confirmation link: the wanted subscription and the
+        nonce that makes the link single use (``store.web_limits``)."""
         value = json.dumps(
             {
+                "n": nonce,
                 "e": sub.email,
                 "d": list(sub.digests),
                 "i": list(sub.interests),
@@ -173,7 +207,7 @@ class WebApp:
             "confirm_url": f"{self.base_url}/confirm/{token}",
             "titles": titles,
             "email": sub.email,
-            "days": CONFIRM_MAX_AGE // 86400,
+            "days": max(1, self.confirm_max_age // 86400),
             "site_title": self._site_title(),
         }
         msg = EmailMessage()
@@ -226,10 +260,12 @@ def create_app(
     mailer: Mailer | None = None,
     secret: str | None = None,
     clock: Callable[[], datetime] = now_utc,
-    limiter: SubscribeRateLimiter | None = None,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> Starlette:
     """The Starlette app. Confirmation mail goes through ``send_mail``, else through
-    ``mailer`` (a ``deliver.Mailer``), else through the configured mailer."""
+    ``mailer`` (a ``deliver.Mailer``), else through the configured mailer. Links are
+    signed with ``secret``, else with ``services.tokens.secret_key()`` (never a built-in
+    key). Request bodies must arrive within ``body_timeout`` seconds."""
     from newsletter.services.tokens import secret_key
 
     if send_mail is None:
@@ -238,202 +274,24 @@ def create_app(
 
             mailer = make_mailer(settings)
         send_mail = mailer_sender(settings, mailer)
-    key = secret or secret_key(required=settings.mail.delivery == "smtp")
-    app = WebApp(settings, store, send_mail, key, clock)
-    if limiter is not None:
-        app.limiter = limiter
-    return _starlette(app)
+    app = WebApp(settings, store, send_mail, secret or secret_key(), clock)
+    return _starlette(app, body_timeout)
 
 
-def _starlette(app: WebApp) -> Starlette:
+def _starlette(app: WebApp, body_timeout: float) -> Starlette:
     async def home(request: Request) -> Response:
-        return RedirectResponse("/subscribe", status_code=303)
-
-    def subscribe_form(
-        status: int = 200,
-        *,
-        errors: Sequence[str] = (),
-        email: str = "",
-        chosen: Sequence[str] = (),
-        interests: str = "",
-        topics: Sequence[str] = (),
-        timezone: str = "UTC",
-    ) -> HTMLResponse:
-        from newsletter.services.subscriptions import topic_names
-
-        return app.page(
-            "subscribe.html.j2",
-            status,
-            digests=app.digests,
-            errors=list(errors),
-            email=email,
-            chosen=set(chosen or [d.name for d in app.digests]),
-            interests=interests,
-            topic_names=topic_names(app.digests),
-            topics=set(topics),
-            timezone=timezone,
-        )
+        return RedirectResponse(app.url("/subscribe"), status_code=303)
 
     async def subscribe_get(request: Request) -> Response:
-        return subscribe_form()
-
-    async def subscribe_post(request: Request) -> Response:
-        if not app.limiter.allow(client_key(request)):
-            return app.message(
-                "Too many requests",
-                "Please wait a few minutes before trying again.",
-                429,
-            )
-        form = await read_form(request)
-        raw_email = first_value(form, "email")
-        raw_interests = (form.get("interests") or [""])[0]
-        raw_tz = first_value(form, "timezone") or "UTC"
-        known = [d.name for d in app.digests]
-        chosen = [d for d in form.get("digest", []) if d in known]
-        if len(known) == 1:
-            chosen = known
-        errors = []
-        email, err = normalize_email(raw_email)
-        if err:
-            errors.append(err)
-        if not chosen:
-            errors.append("Choose at least one newsletter.")
-        interests, err = parse_interests(raw_interests)
-        if err:
-            errors.append(err)
-        topics = chosen_topics(form.get("topic", []), app.digests, chosen)
-        tz = valid_timezone(raw_tz)
-        if tz is None:
-            errors.append("Choose a time zone like Europe/Paris or America/New_York.")
-        if errors:
-            return subscribe_form(
-                400,
-                errors=errors,
-                email=raw_email,
-                chosen=chosen,
-                interests=raw_interests,
-                topics=topics,
-                timezone=raw_tz,
-            )
-        if first_value(form, "website"):
-            # The honeypot field is hidden from people; only bots fill it. Answer as for
-            # anyone else and do nothing.
-            return app.page("check_inbox.html.j2")
-        digests = tuple(chosen) if len(chosen) < len(known) else ()
-        wanted = Subscriber(
-            email=email,
-            digests=digests,
-            interests=interests,
-            topics=topics,
-            timezone=tz or "UTC",
-            status="pending",
-        )
-        now = app.clock()
-        existing = await asyncio.to_thread(get_subscriber, app.store, email)
-        if existing is None or existing.status == "pending":
-            # A known address keeps its status until the owner confirms the change.
-            await asyncio.to_thread(save_subscriber, app.store, wanted, now=now)
-        token = app.confirm_token(wanted)
-        data, mid = app.confirmation_mail(wanted, token)
-        log.info("subscribe request: confirmation mailed")
-        response = app.page("check_inbox.html.j2")
-        response.background = BackgroundTask(_send_quietly, app, email, data, mid)
-        return response
-
-    async def confirm(request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            value = read_token(
-                "confirm", token, app.secret, max_age=CONFIRM_MAX_AGE, now=app.clock()
-            )
-            data = json.loads(value)
-            email = str(data["e"])
-            digests = tuple(str(d) for d in data["d"])
-            interests = tuple(str(i) for i in data["i"])
-            # Links mailed before topics existed carry none: everything.
-            topics = tuple(str(p) for p in data.get("p", ()))
-            tz = valid_timezone(str(data["t"])) or "UTC"
-        except ExpiredTokenError:
-            return app.message(
-                "This link has expired",
-                "Confirmation links are valid for a few days. Please subscribe again.",
-                400,
-                links=[("/subscribe", "Subscribe again")],
-            )
-        except (BadTokenError, ValueError, KeyError, TypeError):
-            return bad_link()
-        existing = await asyncio.to_thread(get_subscriber, app.store, email)
-        sub = Subscriber(
-            email=email,
-            name=existing.name if existing else "",
-            digests=digests,
-            interests=interests,
-            topics=topics,
-            timezone=tz,
-            status="active",
-            format=existing.format if existing else "html",
-        )
-        await asyncio.to_thread(save_subscriber, app.store, sub, now=app.clock())
-        log.info("subscription confirmed")
-        titles = [d.title for d in app.digests if not digests or d.name in digests]
-        return app.page("confirmed.html.j2", titles=titles, email=email)
-
-    def bad_link() -> HTMLResponse:
-        return app.message(
-            "This link is not valid",
-            "The link may have been cut or changed. Use the link from the email exactly "
-            "as it came, or subscribe again.",
-            400,
-            links=[("/subscribe", "Subscribe")],
-        )
-
-    def read_unsubscribe(token: str) -> tuple[str, str] | None:
-        try:
-            return parse_unsubscribe_value(read_token("unsubscribe", token, app.secret))
-        except BadTokenError:
-            return None
-
-    async def unsubscribe_get(request: Request) -> Response:
-        token = request.path_params["token"]
-        found = read_unsubscribe(token)
-        if found is None:
-            return bad_link()
-        digest, email = found
-        cfg = app.digest_cfg(digest)
-        return app.page(
-            "unsubscribe.html.j2",
-            email=email,
-            title=cfg.title if cfg else digest,
-            action=f"/unsubscribe/{token}",
-        )
-
-    async def unsubscribe_post(request: Request) -> Response:
-        token = request.path_params["token"]
-        found = read_unsubscribe(token)
-        if found is None:
-            return bad_link()
-        # The body is "List-Unsubscribe=One-Click" from mail clients (RFC 8058) or the
-        # page's button; either way the signed token is what authorizes the change.
-        form = await read_form(request)
-        one_click = first_value(form, "List-Unsubscribe") == "One-Click"
-        digest, email = found
-        changed = await asyncio.to_thread(
-            leave_digest,
-            app.store,
-            email,
-            digest,
-            [d.name for d in app.digests],
-            now=app.clock(),
-        )
-        log.info("unsubscribe digest=%s one_click=%s changed=%s", digest, one_click, changed)
-        cfg = app.digest_cfg(digest)
-        return app.page("unsubscribed.html.j2", email=email, title=cfg.title if cfg else digest)
+        return app.subscribe_form()
 
     async def healthz(request: Request) -> Response:
         try:
             await asyncio.to_thread(app.store.editions, None, limit=1)
         except Exception as exc:  # any database failure means "not healthy"
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, 503)
+            # The reason is the operator's, in the log; the world learns only "no".
+            log.warning("health check failed: %s: %s", type(exc).__name__, exc)
+            return JSONResponse({"status": "error"}, 503)
         return JSONResponse({"status": "ok"})
 
     async def tz_script(request: Request) -> Response:
@@ -441,43 +299,54 @@ def _starlette(app: WebApp) -> Starlette:
             TZ_SCRIPT, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
         )
 
+    def slash_redirect(request: Request) -> Response | None:
+        """A redirect to the same path with or without its trailing slash when that one
+        exists, built from ``web.base_url`` (Starlette's own copies ``Host``)."""
+        path = request.url.path
+        if request.method not in ("GET", "HEAD") or path == "/":
+            return None
+        other = path.rstrip("/") if path.endswith("/") else path + "/"
+        scope = {**request.scope, "path": other}
+        if not any(r.matches(scope)[0] is Match.FULL for r in routes):
+            return None
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(app.url(other) + query, status_code=308)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 404:
+            redirect = slash_redirect(request)
+            if redirect is not None:
+                return redirect
             return app.message(
                 "Not found", "There is no page here.", 404, links=[("/archive/", "Archive")]
             )
-        if status == 405:
-            return app.message("Method not allowed", "This page does not take that.", 405)
-        if status == 413:
-            return app.message("Too large", "The request is too large.", 413)
-        return app.message("Error", "Something went wrong.", status)
+        texts = {
+            400: ("Bad request", "The request could not be read."),
+            405: ("Method not allowed", "This page does not take that."),
+            408: ("Too slow", "The request took too long to arrive."),
+            413: ("Too large", "The request is too large."),
+        }
+        title, text = texts.get(status, ("Error", "Something went wrong."))
+        log.info("%s %s -> %d", request.method, request.url.path, status)
+        return app.message(title, text, status)
 
     routes = [
         Route("/", home),
         Route("/subscribe", subscribe_get, methods=["GET"]),
-        Route("/subscribe", subscribe_post, methods=["POST"]),
-        Route("/confirm/{token}", confirm, methods=["GET"]),
-        Route("/unsubscribe/{token}", unsubscribe_get, methods=["GET"]),
-        Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
+        *signup_routes(app),
         *archive_routes(app),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/static/tz.js", tz_script, methods=["GET"]),
     ]
-    starlette = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    starlette = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(BodyGuard, max_body=MAX_BODY, timeout=body_timeout)],
+    )
+    starlette.router.redirect_slashes = False
     starlette.state.web = app
     return starlette
-
-
-async def _send_quietly(app: WebApp, email: str, data: bytes, mid: str) -> None:
-    # Runs after the answer went out: a failure must not show in the page (that would
-    # tell the requester something), so it is logged for the operator.
-    try:
-        await app.send_mail(email, data, mid)
-    except NewsletterError as exc:
-        log.warning("confirmation mail not sent: %s", exc)
-    except OSError as exc:
-        log.warning("confirmation mail not sent: %s", exc)
 
 
 __all__ = [

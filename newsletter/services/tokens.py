@@ -3,23 +3,29 @@
 A token carries a value (e.g. ``"daily alice@example.org"``) and the time it was made;
 ``read_token`` checks the signature and, when ``max_age`` is given, the age. Both take
 ``now`` (the caller's clock; default: the system clock), so a token's age is whatever the
-caller's clock says. The secret is ``NEWSLETTER_SECRET_KEY``; without it the CLI refuses
-to send real mail.
+caller's clock says. The secret is ``NEWSLETTER_SECRET_KEY``, else a random key generated
+once in the data folder (``secret_key``): nothing signs with a key anyone could know.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from newsletter.errors import BadTokenError, ConfigError, ExpiredTokenError
+from newsletter.paths import APP_NAME
+
+log = logging.getLogger("newsletter.services.tokens")
 
 SECRET_ENV = "NEWSLETTER_SECRET_KEY"
-DEV_SECRET = "insecure-development-key"
-"""Used only for the ``file`` mailer and previews when no secret is set."""
+KEY_FILE = "secret_key"
+"""The generated key's file name in the data folder (``key_file``)."""
 
 
 def _signer_at(now: datetime) -> type[TimestampSigner]:
@@ -74,19 +80,59 @@ def parse_unsubscribe_value(value: str) -> tuple[str, str]:
     return digest, email
 
 
-def secret_key(env: Mapping[str, str] | None = None, *, required: bool = True) -> str:
-    """The signing secret from ``NEWSLETTER_SECRET_KEY``.
+def key_file() -> Path:
+    """Where a generated signing key is kept: ``<user data dir>/newsletter/secret_key``."""
+    import platformdirs
 
-    Without it: a ``ConfigError`` when ``required`` (real mail must carry links nobody can
-    forge), else a fixed development key (the file mailer and previews).
+    return Path(platformdirs.user_data_dir(APP_NAME)) / KEY_FILE
+
+
+def secret_key(env: Mapping[str, str] | None = None, *, path: Path | None = None) -> str:
+    """The signing secret: ``NEWSLETTER_SECRET_KEY``, else the key in ``path`` (default
+    ``key_file()``), generated there on first use (32 random bytes, mode 0600) and
+    announced in the log. Every command that signs or checks a link (``send``,
+    ``preview``, ``serve``, ``run --web``) reads it here, so they agree; there is no
+    built-in key. A key file that others may read is refused (``ConfigError``).
     """
     value = (os.environ if env is None else env).get(SECRET_ENV, "")
     if value:
         return value
-    if required:
+    path = path or key_file()
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return _read_key(path)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    log.warning(
+        "%s is not set: generated a signing key in %s (mode 0600); links are signed with "
+        "it from now on. Set %s instead to share one key between hosts.",
+        SECRET_ENV,
+        path,
+        SECRET_ENV,
+    )
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    st = path.stat()
+    if st.st_mode & 0o077:
         raise ConfigError(
-            "is not set: unsubscribe links must be signed with a secret key",
+            f"the signing key file {path} can be read by other users: "
+            f"run `chmod 600 {path}` (or set {SECRET_ENV})",
+            setting=SECRET_ENV,
+            example=f"chmod 600 {path}",
+        )
+    value = path.read_text(encoding="ascii").strip()
+    if len(value) < 32:
+        raise ConfigError(
+            f"the signing key file {path} holds no key: delete it to generate a new one",
             setting=SECRET_ENV,
             example=f"export {SECRET_ENV}=$(openssl rand -hex 32)",
         )
-    return DEV_SECRET
+    return value

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0001"
+REVISION = "0002_web_limits"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -160,4 +160,29 @@ llm_summaries_table = sa.Table(
     sa.Column("prompt", sa.String(64), primary_key=True),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# -- the web app's abuse limits and confirmation links (serve/, store/web_limits.py) ---------
+
+web_limits_table = sa.Table(
+    "web_limits",
+    metadata,
+    # "client:203.0.113.0/32", "rcpt-hour:ada@example.org"...: one counter per key and window.
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("window_start", UTCDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_web_limits_expires_at", "expires_at"),
+)
+
+web_confirmations_table = sa.Table(
+    "web_confirmations",
+    metadata,
+    # The one confirmation link of an address that still works: its token carries the
+    # nonce, and confirming deletes the row (single use).
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_web_confirmations_created_at", "created_at"),
 )

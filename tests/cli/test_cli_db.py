@@ -64,7 +64,10 @@ def test_db_status_then_upgrade(tmp_path: Path) -> None:
 
     upgraded = run("db", "upgrade", "--config", cfg)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded from none (unversioned: created before migrations) to 0001" in upgraded.output
+    assert (
+        f"upgraded from none (unversioned: created before migrations) to {schema.REVISION}"
+        in upgraded.output
+    )
     assert version(db) == [HEAD]
     again = run("db", "upgrade", "--config", cfg)
     assert again.exit_code == 0 and f"already at revision {HEAD}" in again.output

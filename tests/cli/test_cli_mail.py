@@ -11,6 +11,7 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import main
@@ -145,8 +146,15 @@ def test_bad_settings_exit_2(tmp_path: Path) -> None:
     r = invoke("send", "--config", str(cfg))
     assert r.exit_code == 2 and "NEWSLETTER_SMTP_PASSWORD" in r.output
     cfg = setup(tmp_path, port=25)
-    r = invoke("send", "--config", str(cfg), env={"NEWSLETTER_SECRET_KEY": ""})
-    assert r.exit_code == 2 and "NEWSLETTER_SECRET_KEY" in r.output
+    # Without NEWSLETTER_SECRET_KEY links are signed with the key generated in the data
+    # folder (the one `serve` reads too); one that others can read is refused.
+    key = tmp_path / "home-key"
+    key.write_text("k" * 64)
+    key.chmod(0o644)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("newsletter.services.tokens.key_file", lambda: key)
+        r = invoke("send", "--config", str(cfg), env={"NEWSLETTER_SECRET_KEY": ""})
+    assert r.exit_code == 2 and "chmod 600" in r.output
     assert invoke("send", "--digest", "nope", "--config", str(cfg)).exit_code == 2
 
 

@@ -83,7 +83,11 @@ def test_a_server_is_upgraded_by_db_upgrade_only(pg_url: str, tmp_path: Path) ->
     # A database from before migrations: no version table, subscribers without topics.
     engine = make_engine(pg_url)
     with engine.begin() as conn:
-        schema.metadata.create_all(conn)
+        # The tables of that time: everything but what later revisions added.
+        later = {"web_limits", "web_confirmations"}
+        schema.metadata.create_all(
+            conn, tables=[t for t in schema.metadata.sorted_tables if t.name not in later]
+        )
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN topics")
         conn.exec_driver_sql(
             "INSERT INTO subscribers (email, created_at, updated_at) "
