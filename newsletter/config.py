@@ -28,14 +28,21 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from newsletter import __version__
-from newsletter.config_errors import EXAMPLES, check_references, dotted_name, find_line
+from newsletter.config_errors import (
+    EXAMPLES,
+    check_references,
+    did_you_mean,
+    dotted_name,
+    find_line,
+    syntax_example,
+)
 from newsletter.errors import ConfigError
 from newsletter.paths import default_config_path, default_database_url
 
@@ -72,6 +79,25 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()])
 
 
+def parse_since(value: str, now: datetime) -> timedelta:
+    """``--since``: a duration (``36h``, ``7d``) or a date or time (``2026-11-01``,
+    ``2026-11-01T08:00``, UTC unless it names its offset), as the time back from ``now``.
+    ValueError otherwise."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a duration like 36h or 7d nor a date like 2026-11-01"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), now - when)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,6 +116,15 @@ class FetchConfig(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=20)
     """Redirect hops followed before a fetch gives up."""
+    poll_interval: str = "30m"
+    """How often ``newsletter run`` fetches each source (``run --poll-interval`` wins)."""
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_interval(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return v
 
 
 class SourceConfig(_Model):
@@ -186,10 +221,33 @@ class DigestConfig(_Model):
     local_hour: int | None = Field(None, ge=0, le=23)
     """Send at this hour of each subscriber's own time zone instead of on ``schedule``."""
     subject: str = "{title} — {date}"
+    min_items: int = Field(1, ge=1, le=10_000)
+    """Sending rule: an edition goes out only with at least this many new items; with
+    fewer it waits (the items carry over to the next run)."""
+    max_per_source: int | None = Field(None, ge=1, le=10_000)
+    """Sending rule: at most this many items of one source in an edition (its newest)."""
+    include: tuple[str, ...] = ()
+    """Sending rule: only items that mention one of these keywords (whole words or
+    phrases, any case) or match one of ``include_patterns``; empty: every item."""
+    include_patterns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    """Sending rule: items that mention one of these keywords, or match one of
+    ``exclude_patterns``, are left out."""
+    exclude_patterns: tuple[str, ...] = ()
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("include_patterns", "exclude_patterns")
+    @classmethod
+    def _rule_patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
+        return v
 
     @field_validator("since", "grace", "deadline")
     @classmethod
@@ -387,34 +445,57 @@ def settings_from_dict(
 
     ``text`` is the file's text, used only to find the line of a bad setting.
     """
-    merged = _apply_env(_deep_copy(dict(data)), os.environ if env is None else env)
+    env = os.environ if env is None else env
+    merged = _apply_env(_deep_copy(dict(data)), env)
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        setting = dotted_name(loc)
-        leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-        line = find_line(text, loc) if text else None
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err["type"] == "extra_forbidden":
-            msg = "is not a known setting (see config/example.toml for every setting)"
-        elif err["type"] == "missing":
-            msg = "is required"
-        from_env = [
-            v for v, d in ENV_OVERRIDES.items() if d == setting and v in (env or os.environ)
-        ]
-        if from_env:
-            msg += f" (value from the environment variable {from_env[0]})"
-        raise ConfigError(
-            msg, path=path, line=line, setting=setting, example=EXAMPLES.get(leaf)
-        ) from None
+        problems = [_problem(err, path=path, text=text, env=env) for err in exc.errors()]
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise ConfigError.of(problems, path=path) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
     check_references(settings, text)
     return settings
+
+
+def _problem(
+    err: Any, *, path: str | None, text: str | None, env: Mapping[str, str]
+) -> ConfigError:
+    """One pydantic error as a ``ConfigError``: file, line, setting, example, and the
+    closest known name for an unknown setting."""
+    loc = tuple(err["loc"])
+    setting = dotted_name(loc)
+    leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    line = find_line(text, loc) if text else None
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    example = EXAMPLES.get(leaf)
+    if err["type"] == "extra_forbidden":
+        msg = "is not a known setting"
+        close = did_you_mean(Settings, loc)
+        if close:
+            msg += f"; did you mean `{close}`?"
+            example = EXAMPLES.get(close, example)
+        else:
+            msg += " (config/example.toml shows every setting)"
+    elif err["type"] == "missing":
+        msg = "is required"
+    from_env = [v for v, d in ENV_OVERRIDES.items() if d == setting and v in env]
+    if from_env:
+        msg += f" (value from the environment variable {from_env[0]})"
+    return ConfigError(msg, path=path, line=line, setting=setting, example=example)
+
+
+def missing_config(path: Path, *, how: str) -> ConfigError:
+    """The one error every command gives when it needs a config and finds none: where it
+    looked, and how to make one. Nothing is created."""
+    flag = "" if how == "the user config folder" else f" --config {path}"
+    return ConfigError(
+        f"no config file found (looked for {path}, from {how}); "
+        f"create one with `newsletter init{flag}`"
+    )
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:
@@ -427,9 +508,14 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Se
     p = Path(path) if path is not None else default_config_path()
     if not p.exists():
         if explicit or required:
-            raise ConfigError(
-                "file not found", path=str(p), example="newsletter check --config config/demo.toml"
+            how = (
+                "--config"
+                if path is not None
+                else "$NEWSLETTER_CONFIG"
+                if explicit
+                else "the user config folder"
             )
+            raise missing_config(p, how=how)
         return settings_from_dict({})
     try:
         raw = p.read_bytes()
@@ -444,11 +530,12 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Se
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line = int(m.group(1)) if m else None
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        bad = text.splitlines()[line - 1].strip() if line and line <= len(text.splitlines()) else ""
         raise ConfigError(
-            f"is not valid TOML: {reason}",
+            f"is not valid TOML: {reason}" + (f": {bad}" if bad else ""),
             path=str(p),
             line=line,
-            example='title = "Daily papers"',
+            example=syntax_example(text, line),
         ) from None
     return settings_from_dict(data, path=str(p), text=text)
 
