@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from newsletter.config import DigestConfig, Settings, parse_duration
+from newsletter.config import DigestConfig, Settings, parse_since
 from newsletter.models import Digest, Entry, Source
 from newsletter.services.ingest import source_from_config
 from newsletter.store.database import Store
@@ -91,10 +91,11 @@ def make_digest(
     on_warning: Callable[[str], None] | None = None,
 ) -> Digest:
     """Select entries from the store and build the digest (a one-off: nothing recorded).
-    ``since`` (a duration like ``36h``) and ``max_items`` override the configuration."""
+    ``since`` (a duration like ``36h`` or a date like ``2026-11-01``) and ``max_items``
+    override the configuration."""
     from newsletter.summarize.digest import build_digest
 
-    window = parse_duration(since) if since else None
+    window = parse_since(since, now) if since else None
     if max_items:
         cfg = cfg.model_copy(update={"max_items": max_items})
     entries = select_entries(store, sources, now=now, since=window)
