@@ -28,7 +28,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,11 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from newsletter import __version__
 from newsletter.config_errors import (
-    EXAMPLES,
     check_references,
-    did_you_mean,
-    dotted_name,
-    find_line,
+    config_problem,
+    missing_config,
     syntax_example,
 )
 from newsletter.errors import ConfigError
@@ -71,31 +69,21 @@ def _check_name(v: str) -> str:
     return v
 
 
+def _check_patterns(v: tuple[str, ...]) -> tuple[str, ...]:
+    for p in v:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
+    return v
+
+
 def parse_duration(value: str) -> timedelta:
     """``"36h"``, ``"7d"``, ``"90m"``, ``"2w"``, ``"30s"`` -> timedelta; ValueError otherwise."""
     m = _DURATION.match(value)
     if not m:
         raise ValueError(f"{value!r} is not a duration like 36h, 7d, 90m or 2w")
     return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()])
-
-
-def parse_since(value: str, now: datetime) -> timedelta:
-    """``--since``: a duration (``36h``, ``7d``) or a date or time (``2026-11-01``,
-    ``2026-11-01T08:00``, UTC unless it names its offset), as the time back from ``now``.
-    ValueError otherwise."""
-    try:
-        return parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is neither a duration like 36h or 7d nor a date like 2026-11-01"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(timedelta(0), now - when)
 
 
 class _Model(BaseModel):
@@ -153,15 +141,7 @@ class TopicConfig(_Model):
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
 
-    @field_validator("patterns")
-    @classmethod
-    def _patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
-        return v
+    _patterns = field_validator("patterns")(_check_patterns)
 
 
 class OutputsConfig(_Model):
@@ -239,15 +219,7 @@ class DigestConfig(_Model):
 
     _name = field_validator("name")(_check_name)
 
-    @field_validator("include_patterns", "exclude_patterns")
-    @classmethod
-    def _rule_patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
-        return v
+    _rule_patterns = field_validator("include_patterns", "exclude_patterns")(_check_patterns)
 
     @field_validator("since", "grace", "deadline")
     @classmethod
@@ -450,52 +422,16 @@ def settings_from_dict(
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        problems = [_problem(err, path=path, text=text, env=env) for err in exc.errors()]
+        problems = [
+            config_problem(err, Settings, ENV_OVERRIDES, path=path, text=text, env=env)
+            for err in exc.errors()
+        ]
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         raise ConfigError.of(problems, path=path) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
     check_references(settings, text)
     return settings
-
-
-def _problem(
-    err: Any, *, path: str | None, text: str | None, env: Mapping[str, str]
-) -> ConfigError:
-    """One pydantic error as a ``ConfigError``: file, line, setting, example, and the
-    closest known name for an unknown setting."""
-    loc = tuple(err["loc"])
-    setting = dotted_name(loc)
-    leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-    line = find_line(text, loc) if text else None
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    example = EXAMPLES.get(leaf)
-    if err["type"] == "extra_forbidden":
-        msg = "is not a known setting"
-        close = did_you_mean(Settings, loc)
-        if close:
-            msg += f"; did you mean `{close}`?"
-            example = EXAMPLES.get(close, example)
-        else:
-            msg += " (config/example.toml shows every setting)"
-    elif err["type"] == "missing":
-        msg = "is required"
-    from_env = [v for v, d in ENV_OVERRIDES.items() if d == setting and v in env]
-    if from_env:
-        msg += f" (value from the environment variable {from_env[0]})"
-    return ConfigError(msg, path=path, line=line, setting=setting, example=example)
-
-
-def missing_config(path: Path, *, how: str) -> ConfigError:
-    """The one error every command gives when it needs a config and finds none: where it
-    looked, and how to make one. Nothing is created."""
-    flag = "" if how == "the user config folder" else f" --config {path}"
-    return ConfigError(
-        f"no config file found (looked for {path}, from {how}); "
-        f"create one with `newsletter init{flag}`"
-    )
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:

@@ -8,6 +8,8 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import ConfigError
@@ -125,6 +127,51 @@ def _quote(value: str) -> str:
     if re.fullmatch(r"-?\d+(\.\d+)?|true|false", value):
         return value
     return '"' + value.strip("\"'").replace('"', '\\"') + '"'
+
+
+def config_problem(
+    err: Any,
+    root: Any,
+    env_overrides: Mapping[str, str],
+    *,
+    path: str | None,
+    text: str | None,
+    env: Mapping[str, str],
+) -> ConfigError:
+    """One pydantic error as a ``ConfigError``: file, line, setting, example, and the
+    closest known name for an unknown setting."""
+    loc = tuple(err["loc"])
+    setting = dotted_name(loc)
+    leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    line = find_line(text, loc) if text else None
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    example = EXAMPLES.get(leaf)
+    if err["type"] == "extra_forbidden":
+        msg = "is not a known setting"
+        close = did_you_mean(root, loc)
+        if close:
+            msg += f"; did you mean `{close}`?"
+            example = EXAMPLES.get(close, example)
+        else:
+            msg += " (config/example.toml shows every setting)"
+    elif err["type"] == "missing":
+        msg = "is required"
+    from_env = [v for v, d in env_overrides.items() if d == setting and v in env]
+    if from_env:
+        msg += f" (value from the environment variable {from_env[0]})"
+    return ConfigError(msg, path=path, line=line, setting=setting, example=example)
+
+
+def missing_config(path: Path, *, how: str) -> ConfigError:
+    """The one error every command gives when it needs a config and finds none: where it
+    looked, and how to make one. Nothing is created."""
+    flag = "" if how == "the user config folder" else f" --config {path}"
+    return ConfigError(
+        f"no config file found (looked for {path}, from {how}); "
+        f"create one with `newsletter init{flag}`"
+    )
 
 
 def dotted_name(loc: tuple[Any, ...]) -> str:

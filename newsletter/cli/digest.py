@@ -65,8 +65,9 @@ def digest(
     --output). With a config and neither --format nor --output, every output file the
     digest configures is written.
     """
-    from newsletter.config import parse_since, settings_from_dict
+    from newsletter.config import settings_from_dict
     from newsletter.services import digests, ingest, outputs
+    from newsletter.services.digests import parse_since
 
     if since:
         try:

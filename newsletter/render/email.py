@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from email import policy
 from email.header import Header
 from email.message import EmailMessage
@@ -44,7 +44,7 @@ from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
-from newsletter.render.templates import format_date, make_environment, render_template
+from newsletter.render.templates import edition_day, format_date, make_environment, render_template
 
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -157,39 +157,12 @@ def mail_environment(template_dir: str | None = None) -> jinja2.Environment:
     return env
 
 
-def period_date(period: str) -> str:
-    """The edition's local date (``2026-12-01``) from its key (``2026-12-01T0010`` for a
-    schedule that fires more than once a day); empty when the key is not a date."""
-    try:
-        return date.fromisoformat(period[:10]).isoformat()
-    except ValueError:
-        return ""
-
-
-def _date_label(period: str, digest: Digest) -> str:
-    # The edition's own date (in the digest's or the subscriber's zone, as its key
-    # says), so the body and the subject agree; not the UTC date it was built.
-    day = period_date(period)
-    if day:
-        return date.fromisoformat(day).strftime("%A %-d %B %Y")
-    return format_date(digest.generated_at, "%A %-d %B %Y")
-
-
-def _generated(period: str, digest: Digest) -> datetime:
-    # The digest templates print ``generated`` as a (UTC) date: an edition whose own date
-    # differs from the UTC date it was built on shows its own, as the subject does.
-    day = period_date(period)
-    if not day or digest.generated_at.astimezone(UTC).date().isoformat() == day:
-        return digest.generated_at
-    return datetime.combine(date.fromisoformat(day), time(12), tzinfo=UTC)
-
-
 def subject_for(template: str, digest: Digest, period: str) -> str:
     """The subject line from the configured template (``{title}``, ``{date}``,
     ``{name}``, ``{count}``, ``{period}``), cleaned of anything a header cannot hold."""
     values = {
         "title": clean_header_text(digest.title),
-        "date": period_date(period) or period,
+        "date": format_date(edition_day(period, digest.generated_at)),
         "period": period,
         "name": digest.name,
         "count": digest.item_count,
@@ -269,14 +242,15 @@ def render_email(
     nonce = nonce or secrets.token_hex(8)
     ph_greet, ph_unsub = f"NLPH{nonce}G", f"NLPH{nonce}U"
     subject = subject_for(settings.subject, digest, period)
+    day = edition_day(period, digest.generated_at)
     extra = {
         "subject": subject,
         "greeting": ph_greet,
         "unsubscribe_url": ph_unsub,
         "archive_url": archive_url(settings, digest.name, period),
         "preheader_pad": _PREHEADER_PAD,
-        "date_label": _date_label(period, digest),
-        "generated": _generated(period, digest),
+        "date_label": format_date(day, "%A %-d %B %Y"),
+        "generated": day,
         "logo_url": settings.mail.logo_url,
         "logo_width": LOGO_WIDTH,
         "logo_height": LOGO_HEIGHT,
