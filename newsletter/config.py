@@ -35,7 +35,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from newsletter import __version__
-from newsletter.config_errors import EXAMPLES, check_references, dotted_name, find_line
+from newsletter.config_errors import (
+    check_references,
+    config_problem,
+    missing_config,
+    syntax_example,
+)
 from newsletter.errors import ConfigError
 from newsletter.paths import default_config_path, default_database_url
 
@@ -61,6 +66,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 def _check_name(v: str) -> str:
     if not _NAME.match(v):
         raise ValueError("must be a short name of letters, digits, '-', '_' or '.'")
+    return v
+
+
+def _check_patterns(v: tuple[str, ...]) -> tuple[str, ...]:
+    for p in v:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
     return v
 
 
@@ -90,6 +104,15 @@ class FetchConfig(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=20)
     """Redirect hops followed before a fetch gives up."""
+    poll_interval: str = "30m"
+    """How often ``newsletter run`` fetches each source (``run --poll-interval`` wins)."""
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_interval(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return v
 
 
 class SourceConfig(_Model):
@@ -118,15 +141,7 @@ class TopicConfig(_Model):
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
 
-    @field_validator("patterns")
-    @classmethod
-    def _patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"{p!r} is not a valid regular expression ({exc})") from exc
-        return v
+    _patterns = field_validator("patterns")(_check_patterns)
 
 
 class OutputsConfig(_Model):
@@ -186,10 +201,25 @@ class DigestConfig(_Model):
     local_hour: int | None = Field(None, ge=0, le=23)
     """Send at this hour of each subscriber's own time zone instead of on ``schedule``."""
     subject: str = "{title} — {date}"
+    min_items: int = Field(1, ge=1, le=10_000)
+    """Sending rule: an edition goes out only with at least this many new items; with
+    fewer it waits (the items carry over to the next run)."""
+    max_per_source: int | None = Field(None, ge=1, le=10_000)
+    """Sending rule: at most this many items of one source in an edition (its newest)."""
+    include: tuple[str, ...] = ()
+    """Sending rule: only items that mention one of these keywords (whole words or
+    phrases, any case) or match one of ``include_patterns``; empty: every item."""
+    include_patterns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    """Sending rule: items that mention one of these keywords, or match one of
+    ``exclude_patterns``, are left out."""
+    exclude_patterns: tuple[str, ...] = ()
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
 
     _name = field_validator("name")(_check_name)
+
+    _rule_patterns = field_validator("include_patterns", "exclude_patterns")(_check_patterns)
 
     @field_validator("since", "grace", "deadline")
     @classmethod
@@ -414,30 +444,17 @@ def settings_from_dict(
 
     ``text`` is the file's text, used only to find the line of a bad setting.
     """
-    merged = _apply_env(_deep_copy(dict(data)), os.environ if env is None else env)
+    env = os.environ if env is None else env
+    merged = _apply_env(_deep_copy(dict(data)), env)
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        setting = dotted_name(loc)
-        leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-        line = find_line(text, loc) if text else None
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err["type"] == "extra_forbidden":
-            msg = "is not a known setting (see config/example.toml for every setting)"
-        elif err["type"] == "missing":
-            msg = "is required"
-        from_env = [
-            v for v, d in ENV_OVERRIDES.items() if d == setting and v in (env or os.environ)
+        problems = [
+            config_problem(err, Settings, ENV_OVERRIDES, path=path, text=text, env=env)
+            for err in exc.errors()
         ]
-        if from_env:
-            msg += f" (value from the environment variable {from_env[0]})"
-        raise ConfigError(
-            msg, path=path, line=line, setting=setting, example=EXAMPLES.get(leaf)
-        ) from None
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise ConfigError.of(problems, path=path) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
     check_references(settings, text)
@@ -454,9 +471,14 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Se
     p = Path(path) if path is not None else default_config_path()
     if not p.exists():
         if explicit or required:
-            raise ConfigError(
-                "file not found", path=str(p), example="newsletter check --config config/demo.toml"
+            how = (
+                "--config"
+                if path is not None
+                else "$NEWSLETTER_CONFIG"
+                if explicit
+                else "the user config folder"
             )
+            raise missing_config(p, how=how)
         return settings_from_dict({})
     try:
         raw = p.read_bytes()
@@ -471,11 +493,12 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Se
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line = int(m.group(1)) if m else None
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        bad = text.splitlines()[line - 1].strip() if line and line <= len(text.splitlines()) else ""
         raise ConfigError(
-            f"is not valid TOML: {reason}",
+            f"is not valid TOML: {reason}" + (f": {bad}" if bad else ""),
             path=str(p),
             line=line,
-            example='title = "Daily papers"',
+            example=syntax_example(text, line),
         ) from None
     return settings_from_dict(data, path=str(p), text=text)
 

@@ -61,15 +61,30 @@ class ConfigError(NewsletterError):
         line: int | None = None,
         setting: str | None = None,
         example: str | None = None,
+        problems: tuple[ConfigError, ...] = (),
     ) -> None:
         self.message = message
         self.path = path
         self.line = line
         self.setting = setting
         self.example = example
+        self.problems = problems
+        """Every error found, when there are several (each reads on a line of its own)."""
         super().__init__(str(self))
 
+    @classmethod
+    def of(cls, problems: list[ConfigError], *, path: str | None = None) -> ConfigError:
+        """One error for ``problems``: the only one, or all of them, one per line."""
+        if len(problems) == 1:
+            return problems[0]
+        return cls(f"{len(problems)} errors", path=path, problems=tuple(problems))
+
     def __str__(self) -> str:
+        if self.problems:
+            head = f"{self.path}: " if self.path else ""
+            lines = [f"{head}{len(self.problems)} errors:"]
+            lines += [f"  {p}" for p in self.problems]
+            return "\n".join(lines)
         where = ""
         if self.path:
             where = self.path + (f", line {self.line}" if self.line else "") + ": "

@@ -138,7 +138,7 @@ def test_invalid_toml_names_line(tmp_path: Path) -> None:
 
 
 def test_missing_explicit_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="file not found"):
+    with pytest.raises(ConfigError, match="no config file found"):
         load_config(tmp_path / "nope.toml")
 
 

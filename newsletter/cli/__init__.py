@@ -17,6 +17,7 @@ import click
 from newsletter import __version__
 
 LAZY_COMMANDS: dict[str, str] = {
+    "init": "newsletter.cli.init",
     "digest": "newsletter.cli.digest",
     "fetch": "newsletter.cli.fetch",
     "check": "newsletter.cli.check",

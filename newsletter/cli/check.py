@@ -11,6 +11,7 @@ from newsletter.cli.common import (
     config_option,
     handle_errors,
     load_settings,
+    plural,
 )
 from newsletter.errors import TemplateError
 
@@ -34,7 +35,8 @@ def check(config_path: Path | None) -> None:
         except Exception as exc:
             raise TemplateError(f"template {name}: {exc}") from None
     click.echo(
-        f"{settings.path}: ok ({len(settings.sources)} sources, {len(settings.digests)} digests)"
+        f"{settings.path}: ok ({plural(len(settings.sources), 'source')}, "
+        f"{plural(len(settings.digests), 'digest')})"
     )
     web = settings.web
     if web.base_url.startswith("http://") and not web.allow_http_one_click:

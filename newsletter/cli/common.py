@@ -70,8 +70,10 @@ def config_option(fn: F) -> F:
     )(fn)
 
 
-def load_settings(config_path: Path | None, *, required: bool = False) -> Settings:
-    """The settings for a command (file + environment overrides)."""
+def load_settings(config_path: Path | None, *, required: bool = True) -> Settings:
+    """The settings for a command (file + environment overrides). A command that needs a
+    config and finds none stops here, before anything is created (exit 2, the same
+    message for every command: where it looked, ``newsletter init``)."""
     from newsletter.config import load_config
 
     return load_config(config_path, required=required)
@@ -87,6 +89,17 @@ def open_store(settings: Settings, url: str | None = None) -> Store:
 def is_tty() -> bool:
     """Whether stderr is a terminal (progress bars then, plain lines otherwise)."""
     return sys.stderr.isatty()
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 source``, ``2 sources``, ``0 entries`` (``many`` for irregular plurals)."""
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        many = (
+            word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+        )
+    return f"{n} {many}"
 
 
 def kb(n: int) -> str:

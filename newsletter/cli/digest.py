@@ -13,10 +13,12 @@ from newsletter.cli.common import (
     handle_errors,
     load_settings,
     open_store,
+    plural,
     progress_printer,
     warn,
 )
 from newsletter.clock import now_utc
+from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.models import Digest, Source
 from newsletter.render.digest import FORMATS, Format, render_digest
@@ -39,7 +41,9 @@ from newsletter.render.digest import FORMATS, Format, render_digest
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of stdout.",
 )
-@click.option("--since", help="Only entries newer than this, e.g. 36h, 7d, 2w.")
+@click.option(
+    "--since", help="Only entries newer than this: a duration (36h, 7d, 2w) or a date (2026-11-01)."
+)
 @click.option("--max-items", type=click.IntRange(1, 10_000), help="At most this many items.")
 @click.option("--no-fetch", is_flag=True, help="Use stored entries only; do not fetch.")
 @click.option("--explain", is_flag=True, help="Print each item's score breakdown to stderr.")
@@ -61,14 +65,17 @@ def digest(
     --output). With a config and neither --format nor --output, every output file the
     digest configures is written.
     """
-    from newsletter.config import parse_duration, settings_from_dict
+    from newsletter.config import settings_from_dict
     from newsletter.services import digests, ingest, outputs
+    from newsletter.services.digests import parse_since
 
     if since:
         try:
-            parse_duration(since)
+            parse_since(since, now_utc())
         except ValueError as exc:
-            raise ConfigError(str(exc), setting="--since", example="--since 36h") from None
+            raise ConfigError(
+                str(exc), setting="--since", example="--since 36h, or --since 2026-11-01"
+            ) from None
     one_off = bool(sources)
     # A one-off digest of given sources reads no config file, but NEWSLETTER_* overrides
     # (template folder, user agent, timeouts...) still apply.
@@ -100,9 +107,20 @@ def digest(
                 now=now,
                 on_progress=progress_printer(len(chosen), quiet=True),
             )
-            for f in report.failures:
+            failures = list(report.failures)
+            readable = report.readable
+            if one_off and failures:
+                # A site's address instead of its feed: find the feed, as feed readers do.
+                found = _discovered(chosen, [f.name for f in failures], settings)
+                if found:
+                    again = ingest.ingest(found, store, settings.fetch, now=now)
+                    names = {s.name for s in found}
+                    failures = [f for f in failures if f.name not in names]
+                    failures += list(again.failures)
+                    readable += again.readable
+            for f in failures:
                 warn(f"{f.name} ({f.url}): {f.error}")
-            if report.readable == 0 and store.count_entries() == 0:
+            if readable == 0 and store.count_entries() == 0:
                 fail("no source could be read", EXIT_FAILED)
         if one_off and not config_path:
             # No config names the digest: call it after what it reads.
@@ -118,15 +136,42 @@ def digest(
             written = outputs.write_outputs(result, configured, template_dir=settings.template_dir)
             for f_, path in written.items():
                 click.echo(f"wrote {f_:<8} {path}", err=True)
-            click.echo(f"{result.item_count} items in {len(result.sections)} sections", err=True)
+            click.echo(
+                f"{plural(result.item_count, 'item')} in {plural(len(result.sections), 'section')}",
+                err=True,
+            )
             return
     fmt = fmt or outputs.format_for(output) or "markdown"
     if output is not None:
         outputs.write_outputs(result, {fmt: output}, template_dir=settings.template_dir)
-        click.echo(f"wrote {fmt} digest to {output} ({result.item_count} items)", err=True)
+        click.echo(
+            f"wrote {fmt} digest to {output} ({plural(result.item_count, 'item')})", err=True
+        )
         return
     text = render_digest(result, fmt, template_dir=settings.template_dir)
     click.echo(text, nl=not text.endswith("\n"))
+
+
+def _discovered(chosen: list[Source], failed: list[str], settings: Settings) -> list[Source]:
+    """The failed web sources whose address is a page that names (or sits beside) a
+    feed, with the feed's URL."""
+    from dataclasses import replace
+
+    from newsletter.errors import SourceError
+    from newsletter.sources.discover import discover_feed
+
+    out = []
+    for source in chosen:
+        if source.name not in failed or not source.url.startswith(("http://", "https://")):
+            continue
+        try:
+            found = discover_feed(source.url, settings.fetch)
+        except SourceError:
+            continue
+        if found.feed_url != source.url:
+            click.echo(f"{source.url}: found its feed at {found.feed_url}", err=True)
+            out.append(replace(source, url=found.feed_url))
+    return out
 
 
 def _explain(digest: Digest) -> None:

@@ -16,6 +16,7 @@ from newsletter.cli.common import (
     is_tty,
     load_settings,
     open_store,
+    plural,
     progress_printer,
     warn,
 )
@@ -93,7 +94,7 @@ def _run_with_progress(chosen: Sequence[Source], store: SourceStore, fs: FetchCo
 
 
 def _print_fetch_table(report: Any) -> None:
-    title = f"Fetched {len(report.sources)} sources in {report.seconds:.1f}s"
+    title = f"Fetched {plural(len(report.sources), 'source')} in {report.seconds:.1f}s"
     rows = [
         (s.name, s.status, str(s.entries), str(s.new), s.error or s.parser) for s in report.sources
     ]
@@ -104,7 +105,7 @@ def _print_fetch_table(report: Any) -> None:
         click.echo(
             _plain_table(title, ("source", "status", "entries", "new", "note"), rows), err=True
         )
-        click.echo(f"{total_new} new entries", err=True)
+        click.echo(f"{plural(total_new, 'new entry', 'new entries')}", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -119,7 +120,7 @@ def _print_fetch_table(report: Any) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"{total_new} new entries")
+    console.print(f"{plural(total_new, 'new entry', 'new entries')}")
 
 
 def _plain_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

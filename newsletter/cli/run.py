@@ -14,10 +14,9 @@ from typing import Any
 
 import click
 
-from newsletter.cli.common import config_option, handle_errors, load_settings, open_store
+from newsletter.cli.common import config_option, handle_errors, load_settings, open_store, plural
 from newsletter.config import Settings, parse_duration
 from newsletter.errors import ConfigError
-from newsletter.serve.schedule import DEFAULT_POLL_INTERVAL
 
 
 def _duration(value: str, option: str) -> timedelta:
@@ -58,7 +57,7 @@ def _secret(settings: Settings) -> str:
 @click.option(
     "--poll-interval",
     default=None,
-    help="How often sources are fetched, e.g. 30m (default 30m; failing sources back off).",
+    help="How often sources are fetched, e.g. 30m (default: fetch.poll_interval, 30m).",
 )
 @click.option("--no-poll", is_flag=True, help="Do not fetch sources (another process does).")
 @click.option(
@@ -113,7 +112,7 @@ def run(
     with open_store(settings) as store:
         mailer = make_mailer(settings)
         options = DaemonOptions(
-            poll_interval=interval or DEFAULT_POLL_INTERVAL,
+            poll_interval=interval or parse_duration(settings.fetch.poll_interval),
             poll=not no_poll,
             web=web,
             stop_timeout=stop_timeout,
@@ -167,7 +166,14 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
 @click.command()
 @config_option
 @click.option("--digest", "digest_name", help="Which configured digest (default: the first).")
-@click.option("--atom", "atom", is_flag=True, help="Write Atom instead of RSS 2.0.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rss", "atom"]),
+    default=None,
+    help="RSS 2.0 (default) or Atom, as `digest --format`.",
+)
+@click.option("--atom", "atom", is_flag=True, help="The same as --format atom.")
 @click.option(
     "--output",
     "-o",
@@ -175,7 +181,13 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     help="Write to this file instead of stdout.",
 )
 @handle_errors
-def rss(config_path: Path | None, digest_name: str | None, atom: bool, output: Path | None) -> None:
+def rss(
+    config_path: Path | None,
+    digest_name: str | None,
+    fmt: str | None,
+    atom: bool,
+    output: Path | None,
+) -> None:
     """Write the feed of a digest's past editions (the same as /DIGEST/feed.xml), one
     item per edition with its full HTML, without running a server."""
     from newsletter.render.templates import make_environment
@@ -185,7 +197,7 @@ def rss(config_path: Path | None, digest_name: str | None, atom: bool, output: P
     cfg = settings.digest(digest_name)
     with open_store(settings) as store:
         archive = EditionArchive(settings, store, make_environment(settings.template_dir))
-        data = archive.feed(cfg.name, "atom" if atom else "rss")
+        data = archive.feed(cfg.name, "atom" if atom or fmt == "atom" else "rss")
         count = len(store.editions(cfg.name, limit=1000))
     assert data is not None
     if output is None:
@@ -196,7 +208,9 @@ def rss(config_path: Path | None, digest_name: str | None, atom: bool, output: P
     tmp = output.with_name(output.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(output)
-    click.echo(f"wrote {min(count, FEED_EDITIONS)} editions of {cfg.name} to {output}", err=True)
+    click.echo(
+        f"wrote {plural(min(count, FEED_EDITIONS), 'edition')} of {cfg.name} to {output}", err=True
+    )
 
 
 COMMANDS = (

@@ -20,11 +20,12 @@ from newsletter.cli.common import (
     kb,
     load_settings,
     open_store,
+    plural,
 )
 from newsletter.clock import now_utc
 from newsletter.deliver.mailers import FileMailer, Mailer, make_mailer
 from newsletter.errors import AddressError, ConfigError
-from newsletter.services.delivery import SendResult, send_edition, send_test_copy
+from newsletter.services.delivery import SendResult, send_current, send_test_copy
 from newsletter.services.delivery import preview as preview_edition
 from newsletter.services.outputs import write_text
 from newsletter.services.tokens import secret_key
@@ -85,8 +86,8 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
 
     mailer = make_mailer(settings) if not dry_run else FileMailer(settings.mail.mail_dir)
     with open_store(settings) as store:
-        result = asyncio.run(
-            send_edition(
+        results = asyncio.run(
+            send_current(
                 store,
                 settings,
                 cfg,
@@ -98,21 +99,35 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
                 on_result=progress,
             )
         )
-    _report(cfg.name, result, mailer, dry_run=dry_run)
+    failed = False
+    for result in results:
+        failed = _report(cfg.name, result, mailer, dry_run=dry_run) or failed
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
-def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> None:
+def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> bool:
+    """One edition's outcome; whether some recipients failed for good."""
     label = f"{name} {result.period}"
+    if result.held:
+        click.echo(f"{label}: {result.held}; nothing sent")
+        return False
+    if result.no_subscribers:
+        click.echo(
+            f"{label}: no active subscribers; nothing sent and no edition recorded "
+            f"(add one with `newsletter subscribers add`)"
+        )
+        return False
     if result.edition is None and not result.items and not result.message_bytes:
         click.echo(f"{label}: nothing new since the last edition; nothing to send")
-        return
+        return False
     if dry_run:
         state = "stored" if result.edition is not None else "would be created"
         click.echo(
-            f"{label} (edition {state}): {result.items} items; would send to "
-            f"{result.recipients} subscribers, {kb(result.message_bytes)} per message"
+            f"{label} (edition {state}): {plural(result.items, 'item')}; would send to "
+            f"{plural(result.recipients, 'subscriber')}, {kb(result.message_bytes)} per message"
         )
-        return
+        return False
     report = result.report
     assert report is not None
     c = result.counts
@@ -129,7 +144,7 @@ def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> 
         click.echo("failed for good:", err=True)
         for address, reason in report.failed:
             click.echo(f"  {address}: {reason}", err=True)
-        sys.exit(EXIT_FAILED)
+    return bool(report.failed)
 
 
 @click.command()
@@ -163,7 +178,7 @@ def preview(
     rendered = sample.rendered
     click.echo(
         f"wrote {path}: HTML {kb(len(html.encode('utf-8')))} (limit {kb(MAX_HTML_BYTES)}), "
-        f"message {kb(len(sample.message.data))}, {rendered.items} items"
+        f"message {kb(len(sample.message.data))}, {plural(rendered.items, 'item')}"
         + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
     )
     if open_browser:

@@ -13,6 +13,8 @@ from newsletter.cli.common import (
     handle_errors,
     load_settings,
     open_store,
+    plural,
+    warn,
 )
 from newsletter.errors import ConfigError
 
@@ -52,6 +54,57 @@ def sources_list(config_path: Path | None) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
+@sources.command("add")
+@click.argument("url")
+@click.option("--name", default=None, help="The source's name (default: from its address).")
+@config_option
+@handle_errors
+def sources_add(url: str, name: str | None, config_path: Path | None) -> None:
+    """Add the feed at URL to the config. URL may be a site's page: its feed is found
+    (a <link rel="alternate"> of the page, else /feed, /rss.xml, /atom.xml, /index.xml...).
+    """
+    from newsletter.services.digests import sources_from_args
+    from newsletter.sources.discover import discover_feed
+
+    settings = load_settings(config_path)
+    found = discover_feed(url, settings.fetch)
+    if found.feed_url != url:
+        click.echo(f"{url}: found its feed at {found.feed_url}", err=True)
+    if any(s.url == found.feed_url for s in settings.sources):
+        raise ConfigError(
+            f"{found.feed_url} is already configured", path=settings.path, setting="sources"
+        )
+    taken = {s.name for s in settings.sources}
+    if name is not None and name in taken:
+        raise ConfigError(f"a source named {name!r} already exists", setting="--name")
+    base = name or sources_from_args([found.feed_url])[0].name
+    chosen, n = base, 2
+    while chosen in taken:
+        chosen, n = f"{base}-{n}", n + 1
+    lines = ["[[sources]]", f"name = {_toml_str(chosen)}", f"url = {_toml_str(found.feed_url)}"]
+    if found.title:
+        lines.append(f"title = {_toml_str(found.title)}")
+    _append(settings.path, "\n".join(lines) + "\n")
+    click.echo(f"added {chosen}: {found.feed_url}")
+
+
+def _append(path: str | None, text: str) -> None:
+    """Append TOML to the config file; the file is put back as it was if it would no
+    longer be valid."""
+    from newsletter.config import load_config
+
+    if path is None:
+        raise ConfigError("needs a config file", setting="--config")
+    target = Path(path)
+    before = target.read_text(encoding="utf-8")
+    target.write_text(before.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+    try:
+        load_config(target)
+    except ConfigError:
+        target.write_text(before, encoding="utf-8")
+        raise
+
+
 @sources.command("import")
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
@@ -60,16 +113,34 @@ def sources_list(config_path: Path | None) -> None:
     default=False,
     help="Append the new sources to the config file (default: print TOML to stdout).",
 )
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Fetch each URL and, for a site's page, use the feed it names (autodiscovery).",
+)
 @handle_errors
-def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> None:
+def sources_import(opml_file: Path, config_path: Path | None, write: bool, discover: bool) -> None:
     """Import sources from an OPML file as [[sources]] TOML entries.
 
     Sources whose URL or name is already configured are left out.
     """
+    from dataclasses import replace
+
+    from newsletter.errors import SourceError
+    from newsletter.sources.discover import discover_feed
     from newsletter.sources.opml import read_opml
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, required=write)
     found = read_opml(opml_file.read_bytes(), path=str(opml_file))
+    if discover:
+        resolved = []
+        for s in found:
+            try:
+                resolved.append(replace(s, url=discover_feed(s.url, settings.fetch).feed_url))
+            except SourceError as exc:
+                warn(f"{s.name}: {exc}; kept as it is")
+                resolved.append(s)
+        found = resolved
     known_urls = {s.url for s in settings.sources}
     known_names = {s.name for s in settings.sources}
     toml_parts = []
@@ -107,10 +178,12 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> No
         from newsletter.config import load_config
 
         load_config(target)  # the file must still be valid
-        click.echo(f"added {added} sources to {target}", err=True)
+        click.echo(f"added {plural(added, 'source')} to {target}", err=True)
     else:
         click.echo(text, nl=False)
-        click.echo(f"{added} new sources ({len(found) - added} already configured)", err=True)
+        click.echo(
+            f"{plural(added, 'new source')} ({len(found) - added} already configured)", err=True
+        )
 
 
 def _toml_str(value: str) -> str:
@@ -137,7 +210,7 @@ def sources_export(config_path: Path | None, output: Path | None) -> None:
     data = write_opml([source_from_config(s) for s in settings.sources])
     if output:
         output.write_bytes(data)
-        click.echo(f"wrote {len(settings.sources)} sources to {output}", err=True)
+        click.echo(f"wrote {plural(len(settings.sources), 'source')} to {output}", err=True)
     else:
         sys.stdout.buffer.write(data)
 

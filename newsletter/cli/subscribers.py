@@ -19,6 +19,7 @@ from newsletter.cli.common import (
     handle_errors,
     load_settings,
     open_store,
+    plural,
     warn,
 )
 from newsletter.clock import now_utc
@@ -69,6 +70,12 @@ def subscribers() -> None:
     metavar="NAME",
     help="Only send items of this configured topic (repeatable; default: everything).",
 )
+@click.option(
+    "--timezone",
+    default=None,
+    metavar="ZONE",
+    help="The subscriber's IANA time zone, e.g. Europe/Paris (default: UTC).",
+)
 @config_option
 @handle_errors
 def subscribers_add(
@@ -78,10 +85,22 @@ def subscribers_add(
     fmt: MailFormat | None,
     interests: tuple[str, ...],
     topics: tuple[str, ...],
+    timezone: str | None,
     config_path: Path | None,
 ) -> None:
     """Add ADDRESS (or re-activate it) as a subscriber."""
     settings = load_settings(config_path)
+    if timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{timezone!r} is not an IANA time zone name",
+                setting="--timezone",
+                example="--timezone Europe/Paris",
+            ) from None
     for d in digests:
         settings.digest(d)  # unknown names are a usage error
     # Without configured digests there is nothing to check against.
@@ -106,6 +125,7 @@ def subscribers_add(
                 fmt=fmt,
                 interests=interests or None,
                 topics=topics or None,
+                timezone=timezone,
             )
         except AddressError as exc:
             raise ConfigError(
@@ -154,17 +174,55 @@ def subscribers_remove(address: str, digest: str | None, config_path: Path | Non
     default=None,
     help="Only subscribers in this state.",
 )
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
 @config_option
 @handle_errors
-def subscribers_list(digest: str | None, status: str | None, config_path: Path | None) -> None:
-    """List subscribers: address, name, digests, format, status, topics."""
+def subscribers_list(
+    digest: str | None, status: str | None, as_json: bool, config_path: Path | None
+) -> None:
+    """List subscribers as a table: email, name, digests, topics, interests, format,
+    zone, status (``*`` means every digest, or every topic)."""
     settings = load_settings(config_path)
+    if digest is not None:
+        settings.digest(digest)
     with open_store(settings) as store:
         subs = list_subscribers(store, digest=digest, status=status)
-    for s in subs:
-        cells = [s.email, s.name, ",".join(s.digests) or "*", s.format, s.status]
-        click.echo("\t".join([*cells, ";".join(s.topics) or "*"]))
-    click.echo(f"{len(subs)} subscribers", err=True)
+    if as_json:
+        import json
+
+        rows = [
+            {
+                "email": s.email,
+                "name": s.name,
+                "digests": list(s.digests),
+                "topics": list(s.topics),
+                "interests": list(s.interests),
+                "format": s.format,
+                "timezone": s.timezone,
+                "status": s.status,
+            }
+            for s in subs
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    header = ("email", "name", "digests", "topics", "interests", "format", "zone", "status")
+    table = [header] + [
+        (
+            s.email,
+            s.name,
+            ", ".join(s.digests) or "*",
+            "; ".join(s.topics) or "*",
+            "; ".join(s.interests),
+            s.format,
+            s.timezone,
+            s.status,
+        )
+        for s in subs
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(plural(len(subs), "subscriber"), err=True)
 
 
 @subscribers.command("import")
@@ -222,7 +280,7 @@ def subscribers_export(output: Path | None, digest: str | None, config_path: Pat
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {text.count(chr(10)) - 1} subscribers to {output}", err=True)
+        click.echo(f"wrote {plural(text.count(chr(10)) - 1, 'subscriber')} to {output}", err=True)
 
 
 COMMANDS = (subscribers,)

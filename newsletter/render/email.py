@@ -44,7 +44,7 @@ from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
-from newsletter.render.templates import format_date, make_environment, render_template
+from newsletter.render.templates import edition_day, format_date, make_environment, render_template
 
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -164,7 +164,7 @@ def subject_for(template: str, digest: Digest, period: str) -> str:
     ``{name}``, ``{count}``, ``{period}``), cleaned of anything a header cannot hold."""
     values = {
         "title": clean_header_text(digest.title),
-        "date": period,
+        "date": format_date(edition_day(period, digest.generated_at)),
         "period": period,
         "name": digest.name,
         "count": digest.item_count,
@@ -244,13 +244,15 @@ def render_email(
     nonce = nonce or secrets.token_hex(8)
     ph_greet, ph_unsub = f"NLPH{nonce}G", f"NLPH{nonce}U"
     subject = subject_for(settings.subject, digest, period)
+    day = edition_day(period, digest.generated_at)
     extra = {
         "subject": subject,
         "greeting": ph_greet,
         "unsubscribe_url": ph_unsub,
         "archive_url": archive_url(settings, digest.name, period),
         "preheader_pad": _PREHEADER_PAD,
-        "date_label": format_date(digest.generated_at, "%A %-d %B %Y"),
+        "date_label": format_date(day, "%A %-d %B %Y"),
+        "generated": day,
         "logo_url": settings.mail.logo_url,
         "logo_width": LOGO_WIDTH,
         "logo_height": LOGO_HEIGHT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -84,6 +84,26 @@ def hostname(url: object) -> str:
 def format_date(value: datetime | None, fmt: str = "%Y-%m-%d") -> str:
     """A date for readers; empty for None."""
     return value.astimezone(UTC).strftime(fmt) if value else ""
+
+
+def period_date(period: str) -> str:
+    """An edition's local date (``2026-12-01``) from its key (``2026-12-01T0010`` for a
+    schedule that fires more than once a day); empty when the key is not a date."""
+    try:
+        return date.fromisoformat(period[:10]).isoformat()
+    except ValueError:
+        return ""
+
+
+def edition_day(period: str, generated: datetime) -> datetime:
+    """The time an edition's pages print as its date (``format_date`` shows UTC dates):
+    ``generated``, unless the edition's own date (in its digest's or subscriber's zone,
+    as its key says) is another day, then noon UTC of that day, so the body reads the
+    date the subject does."""
+    day = period_date(period)
+    if not day or generated.astimezone(UTC).date().isoformat() == day:
+        return generated
+    return datetime.combine(date.fromisoformat(day), time(12), tzinfo=UTC)
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:

@@ -27,9 +27,8 @@ Log lines are ``event=... key=value`` pairs (digest, edition, counts) on the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,8 +41,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from newsletter.clock import now_utc
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.deliver.mailers import Mailer
-from newsletter.errors import NewsletterError
 from newsletter.serve import jobs
+from newsletter.serve.events import log_event, logged_failure
 from newsletter.serve.jobs import (
     JOBSTORE_TABLE,
     job_digest,
@@ -58,6 +57,7 @@ from newsletter.serve.schedule import (
     decide,
     due_sources,
     local_due,
+    next_due,
     next_fire,
     plan_catch_up,
     previous_fire,
@@ -69,22 +69,9 @@ from newsletter.store.subscribers import subscribers_of
 if TYPE_CHECKING:
     from newsletter.sources.fetch import Fetcher, HttpFetcher
 
-log = logging.getLogger("newsletter.serve.daemon")
-
 DEFAULT_STOP_TIMEOUT = 20.0
 OUTBOX_INTERVAL = timedelta(minutes=5)
 _RECENT_EDITIONS = 3
-
-
-def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
-    """One structured line: ``event=edition_sent digest=daily edition=2026-03-08 sent=3``."""
-    parts = [f"event={event}"]
-    for key, value in fields.items():
-        text = str(value)
-        if not text or any(c in text for c in ' "=\n'):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-        parts.append(f"{key}={text}")
-    log.log(level, " ".join(parts))
 
 
 @dataclass(frozen=True)
@@ -140,6 +127,7 @@ class Daemon:
     _own_fetcher: HttpFetcher | None = None
     _running: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: bool = False
+    _poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -229,7 +217,7 @@ class Daemon:
                     edition=plan.send.period,
                     scheduled=plan.send.fire.isoformat(),
                 )
-                tasks.append(self._spawn(self.send_digest(name, plan.send.fire)))
+                tasks.append(self._spawn(self._catch_up(name, plan.send.fire)))
             scheduler.add_job(
                 job_digest,
                 WallClockTrigger(name, sched.cron, sched.timezone),
@@ -261,7 +249,30 @@ class Daemon:
             digests=len(self.settings.digests),
             sources=len(self.settings.sources),
         )
+        for name in self.schedules:
+            self.log_next_due(name)
+        if self.settings.digests:
+            # A send interrupted by the last stop resumes now, not at the first outbox run.
+            self._spawn(self.flush_outbox())
         return tasks
+
+    async def _catch_up(self, name: str, fire: datetime) -> None:
+        """A missed edition, sent after a first poll: the entries that came in while the
+        daemon was down belong in it."""
+        if self.options.poll and self.settings.sources:
+            try:
+                await self.poll()
+            except Exception as exc:  # a failed poll must not lose the catch-up
+                log_event("poll_failed", logging.WARNING, error=str(exc))
+        await self.send_digest(name, fire)
+
+    def log_next_due(self, name: str) -> None:
+        """Log when ``name`` is next due, in its local time and UTC."""
+        sched = self.schedules.get(name)
+        if sched is not None:
+            zones = [s.timezone for s in subscribers_of(self.store, name)]
+            due = next_due(sched, self.clock(), zones)
+            log_event("next_due", digest=name, local=due["local"], utc=due["utc"])
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
         """(id, next run) of every scheduled job."""
@@ -282,7 +293,15 @@ class Daemon:
         if self._stopping:
             coro.close()
             return
-        await self._spawn(coro)
+        try:
+            await self._spawn(coro)
+        except asyncio.CancelledError:
+            # ``stop`` cancelled the job body: the outbox gives its message back. Only the
+            # body was cancelled, not this job, so APScheduler is not told (no traceback).
+            task = asyncio.current_task()
+            if not self._stopping or (task is not None and task.cancelling()):
+                raise
+            log_event("job_cancelled", logging.WARNING, reason="stopped mid-job")
 
     async def stop(self) -> None:
         """Take no new work; let jobs in flight finish within ``stop_timeout``, then
@@ -311,6 +330,10 @@ class Daemon:
     async def poll(self) -> None:
         """Fetch every source that is due (healthy ones every ``poll_interval``, failing
         ones less and less often)."""
+        async with self._poll_lock:
+            await self._poll()
+
+    async def _poll(self) -> None:
         from newsletter.services import ingest
 
         now = self.clock()
@@ -369,7 +392,7 @@ class Daemon:
         # The edition is keyed by the scheduled time's local date: a catch-up that runs
         # after midnight still belongs to the day it was scheduled for.
         at = now if period_for(cfg, now) == decision.period else fire
-        with _logged_failure(name, decision.period):
+        with logged_failure(name, decision.period):
             result = await send_edition(
                 self.store,
                 self.settings,
@@ -392,6 +415,7 @@ class Daemon:
                 retry=report.retry if report else 0,
                 failed=len(report.failed) if report else 0,
             )
+        self.log_next_due(name)
 
     async def send_local(self, name: str) -> None:
         """Send ``name`` to each subscriber whose local hour has come today (one edition
@@ -406,7 +430,7 @@ class Daemon:
         subscribers = subscribers_of(self.store, name)
         due = local_due(subscribers, hour=sched.local_hour, now=now, grace=sched.grace)
         for period, subs in sorted(due.items()):
-            with _logged_failure(name, period):
+            with logged_failure(name, period):
                 result = await send_to(
                     self.store,
                     self.settings,
@@ -433,6 +457,7 @@ class Daemon:
                     retry=result.report.retry,
                     failed=len(result.report.failed),
                 )
+                self.log_next_due(name)
 
     async def flush_outbox(self) -> None:
         """Deliver what recent editions still owe (retries whose time has come), unless
@@ -445,7 +470,7 @@ class Daemon:
             for edition in editions_owing(self.store, name, recent=_RECENT_EDITIONS):
                 if decide(sched, edition.created_at, now).action == "expired":
                     continue
-                with _logged_failure(name, edition.period):
+                with logged_failure(name, edition.period):
                     report = await resume_edition(
                         self.store,
                         self.settings,
@@ -464,16 +489,6 @@ class Daemon:
                             retry=report.retry,
                             failed=len(report.failed),
                         )
-
-
-@contextlib.contextmanager
-def _logged_failure(digest: str, edition: str) -> Iterator[None]:
-    """A send that fails (a refused login, a broken template...) is logged, and the
-    daemon goes on: the next run tries again."""
-    try:
-        yield
-    except NewsletterError as exc:
-        log_event("send_failed", logging.ERROR, digest=digest, edition=edition, error=str(exc))
 
 
 __all__ = [

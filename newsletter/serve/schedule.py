@@ -351,6 +351,40 @@ def local_due(
     return due
 
 
+def next_local_hour(hour: int, zones: Iterable[str], now: datetime) -> datetime | None:
+    """The next instant after ``now`` at which ``hour`` comes in one of ``zones`` (the
+    subscribers' time zones); None without any zone."""
+    _require_aware(now, "now")
+    best: datetime | None = None
+    for name in set(zones):
+        zone = subscriber_zone(name)
+        today = now.astimezone(zone).date()
+        for day in (today, today + timedelta(days=1)):
+            instant = wall_to_instant(datetime.combine(day, time(hour)), zone)
+            if instant > now:
+                best = instant if best is None else min(best, instant)
+                break
+    return best
+
+
+def next_due(schedule: DigestSchedule, now: datetime, zones: Iterable[str] = ()) -> dict[str, str]:
+    """When the digest is next due, for the log: ``local`` and ``utc`` readings. A
+    local-hour digest is due at the hour in each subscriber's zone (``zones``): ``utc``
+    is the first of them."""
+    if schedule.local_hour is not None:
+        at = next_local_hour(schedule.local_hour, zones, now)
+        return {
+            "local": f"{schedule.local_hour:02d}:00 in each subscriber's zone",
+            "utc": f"{at:%Y-%m-%d %H:%M}Z" if at else "no subscribers yet",
+        }
+    at = next_fire(schedule, now)
+    local = at.astimezone(schedule.zone)
+    return {
+        "local": f"{local:%Y-%m-%d %H:%M} {schedule.timezone}",
+        "utc": f"{at:%Y-%m-%d %H:%M}Z",
+    }
+
+
 # -- polling back-off --------------------------------------------------------------------
 
 
@@ -426,7 +460,9 @@ __all__ = [
     "due_sources",
     "fire_times",
     "local_due",
+    "next_due",
     "next_fire",
+    "next_local_hour",
     "period_key",
     "plan_catch_up",
     "previous_fire",

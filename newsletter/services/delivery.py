@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.config import DigestConfig, Settings
 from newsletter.deliver.loop import DeliveryReport, RetryPolicy, deliver_edition, send_one
@@ -50,6 +51,10 @@ class SendResult:
     items: int = 0
     message_bytes: int = 0
     """Size of one message (dry run)."""
+    held: str = ""
+    """Why the edition waits although there are new items (a sending rule)."""
+    no_subscribers: bool = False
+    """Nobody to send to: the edition was not recorded (``require_subscribers``)."""
 
 
 async def send_edition(
@@ -64,17 +69,27 @@ async def send_edition(
     dry_run: bool = False,
     on_result: OnResult | None = None,
     period: str | None = None,
+    only: Sequence[Subscriber] | None = None,
+    require_subscribers: bool = False,
 ) -> SendResult:
     """Build the current edition if needed and deliver it to every active subscriber of
-    the digest not sent to yet. ``dry_run`` writes nothing and sends nothing."""
-    plan = plan_edition(store, settings, cfg, now=now, create=not dry_run, period=period)
-    subscribers = subscribers_of(store, cfg.name)
+    the digest (or those of ``only``) not sent to yet. ``dry_run`` writes nothing and
+    sends nothing. ``require_subscribers``: with nobody to send to, no edition is
+    recorded (its entries wait for the next one); the scheduled sends record it anyway,
+    for the archive and its feeds."""
+    subscribers = list(only) if only is not None else subscribers_of(store, cfg.name)
+    idle = require_subscribers and not subscribers
+    create = not dry_run and not idle
+    plan = plan_edition(store, settings, cfg, now=now, create=create, period=period)
     if plan.edition is None:
         pending = len(subscribers) if plan.entries else 0
     else:
         pending = outbox.pending_for(store, plan.edition.id, subscribers)
-    result = SendResult(plan.period, plan.edition, plan.created, pending)
-    if not plan.entries:
+    result = SendResult(plan.period, plan.edition, plan.created, pending, held=plan.held)
+    if not plan.entries or plan.held:
+        return result
+    if idle and not dry_run:
+        result.no_subscribers = True
         return result
     composer = composer_for(store, settings, cfg, plan, secret=secret)
     if dry_run:
@@ -95,6 +110,65 @@ async def send_edition(
         on_result=on_result,
     )
     return result
+
+
+async def send_current(
+    store: Store,
+    settings: Settings,
+    cfg: DigestConfig,
+    mailer: Mailer,
+    *,
+    now: datetime,
+    clock: Callable[[], datetime],
+    secret: str,
+    dry_run: bool = False,
+    on_result: OnResult | None = None,
+) -> list[SendResult]:
+    """``newsletter send``: the current edition, for everyone not sent to yet.
+
+    A digest sent at each subscriber's local hour (``local_hour``) has one edition per
+    local date, as the daemon keys them: each subscriber gets the edition of the date it
+    is where they live, so a manual send never mails someone a second edition of a day
+    the daemon already sent them. Nobody to send to: nothing is recorded."""
+    if cfg.local_hour is None:
+        groups: dict[str | None, list[Subscriber] | None] = {None: None}
+    else:
+        groups = dict(sorted(local_dates(subscribers_of(store, cfg.name), now).items()))
+        if not groups:
+            groups = {None: []}
+    results = []
+    for period, subs in groups.items():
+        results.append(
+            await send_edition(
+                store,
+                settings,
+                cfg,
+                mailer,
+                now=now,
+                clock=clock,
+                secret=secret,
+                dry_run=dry_run,
+                on_result=on_result,
+                period=period,
+                only=subs,
+                require_subscribers=True,
+            )
+        )
+    return results
+
+
+def local_dates(
+    subscribers: Sequence[Subscriber], now: datetime
+) -> dict[str | None, list[Subscriber]]:
+    """Subscribers by the date it is where they live (their edition's period)."""
+    out: dict[str | None, list[Subscriber]] = {}
+    for sub in subscribers:
+        try:
+            zone = ZoneInfo(sub.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        out.setdefault(now.astimezone(zone).date().isoformat(), []).append(sub)
+    return out
 
 
 async def send_to(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from newsletter.config import DigestConfig, Settings, parse_duration
@@ -18,6 +18,25 @@ from newsletter.services.ingest import source_from_config
 from newsletter.store.database import Store
 
 log = logging.getLogger("newsletter")
+
+
+def parse_since(value: str, now: datetime) -> timedelta:
+    """``--since``: a duration (``36h``, ``7d``) or a date or time (``2026-11-01``,
+    ``2026-11-01T08:00``, UTC unless it names its offset), as the time back from ``now``.
+    ValueError otherwise."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a duration like 36h or 7d nor a date like 2026-11-01"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), now - when)
 
 
 def sources_from_args(args: Sequence[str]) -> list[Source]:
@@ -91,10 +110,11 @@ def make_digest(
     on_warning: Callable[[str], None] | None = None,
 ) -> Digest:
     """Select entries from the store and build the digest (a one-off: nothing recorded).
-    ``since`` (a duration like ``36h``) and ``max_items`` override the configuration."""
+    ``since`` (a duration like ``36h`` or a date like ``2026-11-01``) and ``max_items``
+    override the configuration."""
     from newsletter.summarize.digest import build_digest
 
-    window = parse_duration(since) if since else None
+    window = parse_since(since, now) if since else None
     if max_items:
         cfg = cfg.model_copy(update={"max_items": max_items})
     entries = select_entries(store, sources, now=now, since=window)

@@ -8,9 +8,10 @@ feeds), so the two read the same. Sending is in ``newsletter.services.delivery``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,9 @@ class EditionPlan:
     every run builds the same digest)."""
     edition: Edition | None = None
     created: bool = False
+    held: str = ""
+    """Why no edition was recorded although there are new entries (a sending rule: too
+    few items); empty otherwise."""
 
     @classmethod
     def stored(cls, edition: Edition, entries: list[Entry], created: bool = False) -> EditionPlan:
@@ -68,13 +72,58 @@ class EditionPlan:
 
 
 def new_entries(store: Store, settings: Settings, cfg: DigestConfig, now: datetime) -> list[Entry]:
-    """Entries first seen after the last edition (or within ``since`` for the first)."""
+    """Entries first seen after the last edition (or within ``since`` for the first),
+    as the digest's sending rules let them in (``apply_rules``)."""
     sources = digest_sources(settings, cfg)
     last = store.last_edition(cfg.name)
     if last is not None:
-        return store.entries(sources=[s.name for s in sources], seen_after=last.created_at)
-    since = parse_duration(cfg.since) if cfg.since else None
-    return select_entries(store, sources, now=now, since=since)
+        found = store.entries(sources=[s.name for s in sources], seen_after=last.created_at)
+    else:
+        since = parse_duration(cfg.since) if cfg.since else None
+        found = select_entries(store, sources, now=now, since=since)
+    return apply_rules(cfg, found)
+
+
+def _keyword_re(keywords: Sequence[str], patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern: any keyword as a whole word or phrase, or any pattern."""
+    parts = [
+        r"(?<!\w)" + r"[\s\-]+".join(re.escape(w) for w in k.split()) + r"(?!\w)"
+        for k in keywords
+        if k.strip()
+    ]
+    parts += [f"(?:{p})" for p in patterns]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+def apply_rules(cfg: DigestConfig, entries: Sequence[Entry]) -> list[Entry]:
+    """The digest's sending rules on new entries: ``include``/``include_patterns`` (only
+    entries that mention one), ``exclude``/``exclude_patterns`` (none that mention one),
+    then ``max_per_source`` (each source's newest). Order is kept."""
+    include = _keyword_re(cfg.include, cfg.include_patterns)
+    exclude = _keyword_re(cfg.exclude, cfg.exclude_patterns)
+    kept = []
+    for e in entries:
+        text = f"{e.title}\n{e.text}"
+        if include is not None and not include.search(text):
+            continue
+        if exclude is not None and exclude.search(text):
+            continue
+        kept.append(e)
+    cap = cfg.max_per_source
+    if cap is None:
+        return kept
+    newest = sorted(kept, key=_entry_time, reverse=True)
+    counts: dict[str, int] = {}
+    chosen: set[tuple[str, str]] = set()
+    for e in newest:
+        if counts.get(e.source, 0) < cap:
+            counts[e.source] = counts.get(e.source, 0) + 1
+            chosen.add((e.source, e.id))
+    return [e for e in kept if (e.source, e.id) in chosen]
+
+
+def _entry_time(e: Entry) -> datetime:
+    return e.when or datetime.min.replace(tzinfo=UTC)
 
 
 def plan_edition(
@@ -95,6 +144,12 @@ def plan_edition(
     if found is not None:
         return EditionPlan.stored(found, store.edition_entries(found.id))
     entries = new_entries(store, settings, cfg, now)
+    if entries and len(entries) < cfg.min_items:
+        held = (
+            f"{len(entries)} new item{'s' if len(entries) != 1 else ''}, fewer than "
+            f"min_items = {cfg.min_items}: the edition waits for more"
+        )
+        return EditionPlan(period, entries, now, held=held)
     if not create or not entries:
         return EditionPlan(period, entries, now)
     edition, created = store.create_edition(

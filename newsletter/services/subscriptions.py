@@ -57,8 +57,16 @@ def normalize_address(text: str) -> str:
 
 
 def _split(value: str) -> tuple[str, ...]:
+    """Digest names: separated by ";", "," or spaces (a name has none of them)."""
     parts = value.replace(";", ",").replace(" ", ",").split(",")
     return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
+
+
+def _split_interests(value: str) -> tuple[str, ...]:
+    # Only ";" (as ``to_csv`` writes them): an interest may be several words
+    # ("reinforcement learning"), and splitting on spaces would make each word one.
+    parts = (" ".join(p.split()) for p in value.split(";"))
+    return tuple(dict.fromkeys(p for p in parts if p))
 
 
 def _split_topics(value: str) -> tuple[str, ...]:
@@ -150,6 +158,14 @@ def read_csv(
             out.problems.append(CsvProblem(line, raw, f"{tz!r} is not a time zone name"))
             continue
         row_digests = _split(row.get("digests") or "") or tuple(digests)
+        known = {d.name for d in configs} if configs is not None else None
+        unknown = [d for d in row_digests if known is not None and d not in known]
+        if unknown:
+            valid = ", ".join(sorted(known or ())) or "none configured"
+            out.problems.append(
+                CsvProblem(line, raw, f"digest {unknown[0]!r} is not configured (known: {valid})")
+            )
+            continue
         topics = _split_topics(row.get("topics") or "")
         bad = unknown_topics(topics, configs, row_digests) if configs is not None else []
         if bad:
@@ -168,7 +184,7 @@ def read_csv(
                     email=address,
                     name=" ".join((row.get("name") or "").split()),
                     digests=row_digests,
-                    interests=_split(row.get("interests") or ""),
+                    interests=_split_interests(row.get("interests") or ""),
                     topics=topics,
                     timezone=tz,
                     format=mail_format,
@@ -216,6 +232,7 @@ def add_subscriber(
     fmt: MailFormat | None = None,
     interests: Sequence[str] | None = None,
     topics: Sequence[str] | None = None,
+    timezone: str | None = None,
 ) -> tuple[Subscriber, bool]:
     """Add (or re-activate) a subscriber. Returns (subscriber, created). An existing
     subscriber keeps their other digests; ``interests`` and ``topics`` replace theirs
@@ -230,6 +247,7 @@ def add_subscriber(
             interests=tuple(interests or ()),
             topics=tuple(dict.fromkeys(topics or ())),
             format=fmt or "html",
+            timezone=timezone or "UTC",
         )
         return save_subscriber(store, sub, now=now), True
     sub = replace(
@@ -239,6 +257,7 @@ def add_subscriber(
         interests=found.interests if interests is None else tuple(interests),
         topics=found.topics if topics is None else tuple(dict.fromkeys(topics)),
         format=fmt or found.format,
+        timezone=timezone or found.timezone,
         status="active",
     )
     return save_subscriber(store, sub, now=now), False

@@ -131,7 +131,7 @@ def test_no_readable_source_exits_1(
     [
         (["digest", str(HN), "--since", "yesterday"], "--since"),
         (["digest", str(HN), "--format", "pdf"], "pdf"),
-        (["digest", "--config", "nope.toml"], "file not found"),
+        (["digest", "--config", "nope.toml"], "no config file found"),
         (["digest", str(HN), "--max-items", "0"], "max-items"),
     ],
     ids=["bad-since", "bad-format", "missing-config", "bad-max-items"],
