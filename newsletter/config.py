@@ -48,6 +48,8 @@ DEFAULT_MAX_BYTES = 10_000_000
 DEFAULT_MAX_REDIRECTS = 5
 
 DEFAULT_MAX_ITEMS = 50
+DEFAULT_MAX_CANDIDATES = 10_000
+DEFAULT_MAX_CANDIDATES_PER_SOURCE = 2_000
 DEFAULT_SUMMARY_CHARS = 280
 DEFAULT_HALF_LIFE_HOURS = 24.0
 DEFAULT_SCHEDULE = "0 7 * * *"
@@ -174,6 +176,11 @@ class DigestConfig(_Model):
     group_by: Literal["auto", "topic", "source", "none"] = "auto"
     topics: tuple[TopicConfig, ...] = ()
     max_items: int = Field(DEFAULT_MAX_ITEMS, ge=1, le=10_000)
+    max_candidates: int = Field(DEFAULT_MAX_CANDIDATES, ge=1, le=1_000_000)
+    """Entries one edition considers at most (the newest); the rest are left out, counted
+    and logged: one huge feed cannot make an edition unbuildable."""
+    max_candidates_per_source: int = Field(DEFAULT_MAX_CANDIDATES_PER_SOURCE, ge=1, le=1_000_000)
+    """The same cap for each source, applied first."""
     max_sections: int = Field(8, ge=1, le=30)
     summary_chars: int = Field(DEFAULT_SUMMARY_CHARS, ge=40, le=5000)
     since: str | None = None

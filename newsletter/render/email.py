@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import css_inline
 import jinja2

@@ -8,6 +8,7 @@ feeds), so the two read the same. Sending is in ``newsletter.services.delivery``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,6 +39,8 @@ from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.outbox import OutboxRow
 
+log = logging.getLogger("newsletter")
+
 if TYPE_CHECKING:
     # The summarizer pulls in numpy and scipy.sparse, a tenth of a second to import:
     # `newsletter fetch` never needs them, so it is imported only when a digest is built.
@@ -60,11 +63,22 @@ class EditionPlan:
     every run builds the same digest)."""
     edition: Edition | None = None
     created: bool = False
+    digest: Digest | None = None
+    """The digest for everyone, when it was built to plan the edition (reused once)."""
+    dropped: int = 0
+    """New entries left out by the candidate caps when the edition was planned."""
 
     @classmethod
-    def stored(cls, edition: Edition, entries: list[Entry], created: bool = False) -> EditionPlan:
+    def stored(
+        cls,
+        edition: Edition,
+        entries: list[Entry],
+        created: bool = False,
+        digest: Digest | None = None,
+        dropped: int = 0,
+    ) -> EditionPlan:
         """The plan of a recorded edition and its recorded entries."""
-        return cls(edition.period, entries, edition.created_at, edition, created)
+        return cls(edition.period, entries, edition.created_at, edition, created, digest, dropped)
 
 
 def new_entries(store: Store, settings: Settings, cfg: DigestConfig, now: datetime) -> list[Entry]:
@@ -94,14 +108,36 @@ def plan_edition(
     found = store.edition(cfg.name, period)
     if found is not None:
         return EditionPlan.stored(found, store.edition_entries(found.id))
-    entries = new_entries(store, settings, cfg, now)
+    from newsletter.summarize.digest import cap_candidates
+
+    entries, dropped = cap_candidates(
+        new_entries(store, settings, cfg, now),
+        per_source=cfg.max_candidates_per_source,
+        total=cfg.max_candidates,
+    )
+    if dropped:
+        log.warning(
+            "digest %s: %d older entries left out of the %s edition (over max_candidates=%d"
+            " or max_candidates_per_source=%d)",
+            cfg.name,
+            dropped,
+            period,
+            cfg.max_candidates,
+            cfg.max_candidates_per_source,
+        )
     if not create or not entries:
-        return EditionPlan(period, entries, now)
+        return EditionPlan(period, entries, now, dropped=dropped)
+    # The digest is built before the edition is recorded: an edition whose content cannot
+    # be built must not be left behind for every later run to trip over (issue 11).
+    sources = with_titles(digest_sources(settings, cfg), store)
+    digest = edition_digest(cfg, EditionPlan(period, entries, now), sources=sources)
     edition, created = store.create_edition(
         cfg.name, period, [(e.source, e.id) for e in entries], now=now, title=cfg.title
     )
     # Read back what was recorded: another process may have created it first.
-    return EditionPlan.stored(edition, store.edition_entries(edition.id), created)
+    recorded = store.edition_entries(edition.id)
+    reuse = replace(digest, title=edition.title or digest.title) if created else None
+    return EditionPlan.stored(edition, recorded, created, reuse, dropped)
 
 
 def edition_digest(
@@ -116,6 +152,8 @@ def edition_digest(
     and the archive page read the same every time they are built."""
     from newsletter.summarize.digest import EVERYONE, build_digest
 
+    if plan.digest is not None and (preferences is None or preferences == EVERYONE):
+        return plan.digest
     digest = build_digest(
         plan.entries,
         now=plan.built_at,

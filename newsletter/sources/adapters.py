@@ -105,7 +105,9 @@ class HfPapersAdapter:
         try:
             items = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise ParseError(source, f"not a daily-papers JSON list: {safe_reason(exc, data)}") from None
+            raise ParseError(
+                source, f"not a daily-papers JSON list: {safe_reason(exc, data)}"
+            ) from None
         if not isinstance(items, list):
             raise ParseError(source, "not a daily-papers JSON list: expected a JSON array")
         entries = [
