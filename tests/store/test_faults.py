@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import main
-from newsletter.errors import StoreError
 from newsletter.store.database import Store
 from tests.factories import FEEDS, db_url, make_papers, seeded_store, write_config
 
