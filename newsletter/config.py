@@ -92,6 +92,11 @@ class FetchConfig(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=20)
     """Redirect hops followed before a fetch gives up."""
+    local_root: str | tuple[str, ...] | None = None
+    """The folder (or folders) ``file://`` sources and plain paths may be read from;
+    relative to the config file's folder. Unset: the config file's folder (the working
+    directory without a config file). A local source anywhere else is refused, so a
+    source cannot read ``/proc/self/environ`` or the config's secrets."""
 
 
 class SourceConfig(_Model):
@@ -420,8 +425,20 @@ def settings_from_dict(
         ) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
+    settings = _with_local_roots(settings, path)
     check_references(settings, text)
     return settings
+
+
+def _with_local_roots(settings: Settings, path: str | None) -> Settings:
+    """``fetch.local_root`` as absolute folders: relative to the config file's folder,
+    that folder when unset."""
+    base = Path(path).expanduser().resolve().parent if path else Path.cwd()
+    configured = settings.fetch.local_root
+    roots = (configured,) if isinstance(configured, str) else tuple(configured or ())
+    resolved = tuple(str((base / Path(r).expanduser()).resolve()) for r in roots if r.strip())
+    fetch = settings.fetch.model_copy(update={"local_root": resolved or (str(base),)})
+    return settings.model_copy(update={"fetch": fetch})
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:

@@ -66,10 +66,12 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool) -> No
 
     Sources whose URL or name is already configured are left out.
     """
-    from newsletter.sources.opml import read_opml
+    from newsletter.sources.opml import opml_warnings, read_opml
 
     settings = load_settings(config_path)
     found = read_opml(opml_file.read_bytes(), path=str(opml_file))
+    for warning in opml_warnings(found):
+        click.echo(f"warning: {warning}", err=True)
     known_urls = {s.url for s in settings.sources}
     known_names = {s.name for s in settings.sources}
     toml_parts = []
