@@ -123,7 +123,7 @@ _TITLE_NOISE_RE = re.compile(
 _TOKEN_RE = re.compile(r"[a-z]+|\d+")
 _WORD_RE = re.compile(r"[a-z]+")  # numbers in abstracts are results, not identity
 _ROMAN = frozenset({"ii", "iii", "iv", "vi", "vii", "viii", "ix"})
-_TAG_RE = re.compile(r"<[^>]*>")
+_TAG_RE = re.compile(r"<[^<>]*>")  # no "<" inside: an unclosed "<" cannot scan to the end
 _GLOBAL_ID_RE = re.compile(r"^(?:[a-z][a-z0-9+.\-]*://\S+\.\S+|urn:\S+:\S+|tag:\S+,\S+:\S+)$", re.I)
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
