@@ -61,7 +61,7 @@ else:
 
 from newsletter.config import FetchConfig
 from newsletter.sources.localfiles import format_size as format_size  # re-exported
-from newsletter.sources.localfiles import local_path, outside_roots, read_file, too_large
+from newsletter.sources.localfiles import local_path, read_file, too_large
 
 # Feeds first, but never refuse anything: some servers answer a narrow Accept with 406.
 ACCEPT = (
@@ -402,11 +402,8 @@ class HttpFetcher:
                 async with asyncio.timeout(config.timeout):
                     result = await _fetch_http(self.client, request, config, close=last_for_host)
             elif (path := local_path(request.url)) is not None:
-                refused = outside_roots(path, config.local_root)
-                if refused is not None:
-                    result = FetchResult(request, "error", error=refused)
-                else:
-                    result = await asyncio.to_thread(read_file, request, path, config.max_bytes)
+                roots, cap = config.local_root, config.max_bytes
+                result = await asyncio.to_thread(read_file, request, path, cap, roots)
             else:
                 result = FetchResult(
                     request,

@@ -57,9 +57,19 @@ def outside_roots(path: Path, roots: str | tuple[str, ...] | None) -> str | None
     return f"local file outside fetch.local_root ({where}): {path}"
 
 
-def read_file(request: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
-    """Read a local source (blocking: run it in a thread)."""
+def read_file(
+    request: FetchRequest,
+    path: Path,
+    max_bytes: int,
+    roots: str | tuple[str, ...] | None = None,
+) -> FetchResult:
+    """Read a local source (blocking: run it in a thread); refused outside ``roots``
+    (``fetch.local_root``, see ``outside_roots``)."""
     from newsletter.sources.fetch import FetchResult
+
+    refused = outside_roots(path, roots)
+    if refused is not None:
+        return FetchResult(request, "error", error=refused)
 
     try:
         with path.open("rb") as f:

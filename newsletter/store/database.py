@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from newsletter.errors import StoreError
 from newsletter.models import Edition, Engagement, Entry, SourceState
 from newsletter.store import migrate
+from newsletter.store.faults import database_fault
 
 # Importable from here for code written before ``schema`` (sources/fetchstate.py's test).
 from newsletter.store.schema import UTCDateTime as UTCDateTime
@@ -87,49 +88,6 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_FAULTS = (
-    # (words of the driver's message, what it most likely means)
-    (("malformed", "not a database", "file is encrypted"), "the file is corrupt"),
-    (("readonly", "read-only", "read only"), "the file or its folder is read-only"),
-    (("disk is full", "no space", "disk full"), "the disk is full"),
-    (("disk i/o error",), "a disk I/O error (failing disk, full disk or a file removed)"),
-    (("locked", "busy"), "another process holds a lock on it"),
-    (("unable to open", "could not open", "cannot open"), "it cannot be opened (path, permission)"),
-    (
-        ("could not connect", "connection refused", "timeout expired", "server closed"),
-        "the database server cannot be reached",
-    ),
-)
-
-
-def _fault_cause(message: str) -> str:
-    lowered = message.lower()
-    return next(
-        (cause for words, cause in _FAULTS if any(w in lowered for w in words)),
-        "the database reported an error",
-    )
-
-
-def _database_fault(url: str) -> Any:
-    """A ``handle_error`` listener: a fault of the database itself (corrupt, read-only,
-    disk full, locked, unreachable) becomes one ``StoreError`` naming the database and the
-    likely cause, for every statement of every command (issue 11, finding 8). Errors the
-    code handles itself (a unique-key race, ``IntegrityError``) pass through."""
-    where = migrate.display_url(url)
-
-    def handle(context: Any) -> None:
-        error = context.sqlalchemy_exception
-        if not isinstance(error, sa.exc.OperationalError | sa.exc.DatabaseError) or isinstance(
-            error, sa.exc.IntegrityError | sa.exc.ProgrammingError | sa.exc.NotSupportedError
-        ):
-            return
-        original = context.original_exception
-        detail = " ".join(str(original).split())[:200]
-        raise StoreError(f"database {where}: {_fault_cause(detail)} ({detail})") from original
-
-    return handle
-
-
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for SQLite, the parent folder is created and WAL is on."""
     try:
@@ -142,7 +100,7 @@ def make_engine(url: str) -> Engine:
             sa.event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
-        sa.event.listen(engine, "handle_error", _database_fault(url))
+        sa.event.listen(engine, "handle_error", database_fault(url))
         return engine
     except (SQLAlchemyError, OSError, ValueError) as exc:
         raise StoreError(f"cannot open the database {migrate.display_url(url)}: {exc}") from None

@@ -75,7 +75,7 @@ def test_a_read_only_database_is_one_clear_error_and_keeps_its_data(
 
 
 def test_store_error_names_the_cause_for_each_fault() -> None:
-    from newsletter.store.database import _fault_cause
+    from newsletter.store.faults import _fault_cause
 
     assert "corrupt" in _fault_cause("database disk image is malformed")
     assert "read-only" in _fault_cause("attempt to write a readonly database")
