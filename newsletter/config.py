@@ -53,6 +53,8 @@ DEFAULT_MAX_BYTES = 10_000_000
 DEFAULT_MAX_REDIRECTS = 5
 
 DEFAULT_MAX_ITEMS = 50
+DEFAULT_MAX_CANDIDATES = 10_000
+DEFAULT_MAX_CANDIDATES_PER_SOURCE = 2_000
 DEFAULT_SUMMARY_CHARS = 280
 DEFAULT_HALF_LIFE_HOURS = 24.0
 DEFAULT_SCHEDULE = "0 7 * * *"
@@ -104,6 +106,11 @@ class FetchConfig(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=20)
     """Redirect hops followed before a fetch gives up."""
+    local_root: str | tuple[str, ...] | None = None
+    """The folder (or folders) ``file://`` sources and plain paths may be read from;
+    relative to the config file's folder. Unset: the config file's folder (the working
+    directory without a config file). A local source anywhere else is refused, so a
+    source cannot read ``/proc/self/environ`` or the config's secrets."""
     poll_interval: str = "30m"
     """How often ``newsletter run`` fetches each source (``run --poll-interval`` wins)."""
 
@@ -189,6 +196,11 @@ class DigestConfig(_Model):
     group_by: Literal["auto", "topic", "source", "none"] = "auto"
     topics: tuple[TopicConfig, ...] = ()
     max_items: int = Field(DEFAULT_MAX_ITEMS, ge=1, le=10_000)
+    max_candidates: int = Field(DEFAULT_MAX_CANDIDATES, ge=1, le=1_000_000)
+    """Entries one edition considers at most (the newest); the rest are left out, counted
+    and logged: one huge feed cannot make an edition unbuildable."""
+    max_candidates_per_source: int = Field(DEFAULT_MAX_CANDIDATES_PER_SOURCE, ge=1, le=1_000_000)
+    """The same cap for each source, applied first."""
     max_sections: int = Field(8, ge=1, le=30)
     summary_chars: int = Field(DEFAULT_SUMMARY_CHARS, ge=40, le=5000)
     since: str | None = None
@@ -457,8 +469,20 @@ def settings_from_dict(
         raise ConfigError.of(problems, path=path) from None
     if path is not None:
         settings = settings.model_copy(update={"path": path})
+    settings = _with_local_roots(settings, path)
     check_references(settings, text)
     return settings
+
+
+def _with_local_roots(settings: Settings, path: str | None) -> Settings:
+    """``fetch.local_root`` as absolute folders: relative to the config file's folder,
+    that folder when unset."""
+    base = Path(path).expanduser().resolve().parent if path else Path.cwd()
+    configured = settings.fetch.local_root
+    roots = (configured,) if isinstance(configured, str) else tuple(configured or ())
+    resolved = tuple(str((base / Path(r).expanduser()).resolve()) for r in roots if r.strip())
+    fetch = settings.fetch.model_copy(update={"local_root": resolved or (str(base),)})
+    return settings.model_copy(update={"fetch": fetch})
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Settings:

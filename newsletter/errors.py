@@ -19,6 +19,7 @@ read in one place, ``newsletter.cli.common.handle_errors``::
     │   ├── PermanentDeliveryError              5xx: this recipient will never accept it
     │   └── TransientDeliveryError              4xx, timeouts, dropped connections: retry
     ├── AuthenticationError                     the mail server refused us: stop the run
+    │   └── MailSetupError                      unreachable as configured (TLS, port, host)
     ├── BadTokenError (ValueError)              a link token forged, damaged or of another kind
     │   └── ExpiredTokenError                   a genuine token older than its lifetime
     ├── CompletionError                         the LLM endpoint gave no usable summary
@@ -169,6 +170,12 @@ class TransientDeliveryError(DeliveryError):
 class AuthenticationError(NewsletterError):
     """The mail server refused our credentials (or the session the settings ask for):
     nothing can be sent this run."""
+
+
+class MailSetupError(AuthenticationError):
+    """The mail server cannot be reached or spoken to as the settings say (a TLS
+    handshake with a plain server, a refused port, a host name that does not resolve):
+    retrying cannot fix it, so the run stops and says which setting to check."""
 
 
 class BadTokenError(NewsletterError, ValueError):

@@ -209,6 +209,9 @@ class Digest:
     sources: Mapping[str, Source] = field(default_factory=dict)
     omitted: int = 0
     """Items left out by ``max_items`` (templates say so)."""
+    dropped: int = 0
+    """Entries left out before ranking by the candidate caps (``max_candidates``,
+    ``max_candidates_per_source``): the oldest of a source or an edition too big to read."""
 
     @property
     def items(self) -> tuple[Item, ...]:

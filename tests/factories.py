@@ -228,6 +228,7 @@ def config_data(
     ``FROM_ADDRESS``, ``web.base_url`` ``BASE_URL``. ``sources``/``digests`` replace the
     defaults; ``mail``/``web`` are merged over theirs; ``None`` (or ``[]``) leaves a
     section out. With ``smtp`` given, ``mail.delivery`` defaults to ``"smtp"``.
+    ``fetch.local_root`` defaults to ``tmp_path`` and ``FEEDS``.
     """
     data: dict[str, Any] = {}
     data["database_url"] = db_url(tmp_path) if database_url is DEFAULT else database_url
@@ -245,7 +246,9 @@ def config_data(
     if web is not None:
         data["web"] = {"base_url": BASE_URL, **({} if web is DEFAULT else web)}
     data["llm"] = llm
-    data["fetch"] = fetch
+    # Local sources are read only under fetch.local_root: the test's folder and the
+    # fixture feeds, unless the test says otherwise.
+    data["fetch"] = {"local_root": [str(tmp_path), str(FEEDS)], **(fetch or {})}
     data.update(other)
     return {k: v for k, v in data.items() if v is not None and v != []}
 

@@ -29,6 +29,7 @@ ILLUSTRATIVE = {
     "digests.outputs": {"markdown", "html", "text", "rss", "atom"},
     "mail": {"reply_to", "unsubscribe_address", "logo_url"},
     "smtp": {"username", "rate_limit"},
+    "fetch": {"local_root"},
     "": {"database_url", "template_dir"},
 }
 """Settings whose example value is a sample, not the default (by table)."""

@@ -186,6 +186,8 @@ def _explain(digest: Digest) -> None:
         click.echo(
             f"{n:>3}. {explain(item)}  [{section_title[:30]}] {item.entry.title[:60]}", err=True
         )
+    if digest.dropped:
+        click.echo(f"{digest.dropped} older entries not considered (candidate caps)", err=True)
 
 
 COMMANDS = (digest,)

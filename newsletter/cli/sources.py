@@ -128,7 +128,7 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool, disco
 
     from newsletter.errors import SourceError
     from newsletter.sources.discover import discover_feed
-    from newsletter.sources.opml import read_opml
+    from newsletter.sources.opml import opml_warnings, read_opml
 
     settings = load_settings(config_path, required=write)
     found = read_opml(opml_file.read_bytes(), path=str(opml_file))
@@ -141,6 +141,8 @@ def sources_import(opml_file: Path, config_path: Path | None, write: bool, disco
                 warn(f"{s.name}: {exc}; kept as it is")
                 resolved.append(s)
         found = resolved
+    for warning in opml_warnings(found):
+        click.echo(f"warning: {warning}", err=True)
     known_urls = {s.url for s in settings.sources}
     known_names = {s.name for s in settings.sources}
     toml_parts = []

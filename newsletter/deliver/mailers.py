@@ -14,7 +14,9 @@ it first. Either way no message is accepted before it returns.
 
 Errors: a 5xx reply raises ``PermanentDeliveryError`` (that recipient only); 4xx, timeouts
 and dropped connections raise ``TransientDeliveryError``; a refused login raises
-``AuthenticationError``, which stops the run.
+``AuthenticationError``, which stops the run, and so does ``MailSetupError``, raised when
+connecting fails in a way no retry can fix (a TLS handshake with a plain server, a refused
+port, a host name that does not resolve).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import inspect
 import logging
 import os
 import re
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -38,6 +41,7 @@ from newsletter.config import Settings, SmtpConfig
 from newsletter.errors import (
     AuthenticationError,
     ConfigError,
+    MailSetupError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -257,6 +261,9 @@ class SmtpSession:
             OSError,
         ) as exc:
             await _close(client)
+            setup = _setup_error(exc, where, s.security)
+            if setup is not None:
+                raise setup from None
             raise TransientDeliveryError(where, f"cannot connect: {exc}") from None
         except aiosmtplib.SMTPResponseException as exc:
             await _close(client)
@@ -335,6 +342,33 @@ async def _close(client: aiosmtplib.SMTP) -> None:
             client.close()
     else:
         client.close()
+
+
+def _setup_error(exc: BaseException, where: str, security: str) -> MailSetupError | None:
+    """A ``MailSetupError`` when connecting failed in a way no retry can fix (the TLS
+    handshake, a refused port, a host name that does not resolve); ``None`` for what may
+    pass (timeouts, dropped connections)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        hint = (
+            'security = "tls" expects implicit TLS (usually port 465); a server that '
+            'starts in plain text wants "starttls" (port 587) or "none"'
+            if security == "tls"
+            else "check smtp.security and the server's certificate"
+        )
+        return MailSetupError(f"the TLS handshake with the SMTP server {where} failed: {hint}")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return MailSetupError(
+            f"the SMTP server {where} refused the connection: nothing listens on that port;"
+            " check smtp.host and smtp.port"
+        )
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return MailSetupError(f"the SMTP host of {where} cannot be resolved (DNS); check smtp.host")
+    return None
 
 
 def _by_code(rcpt: str, code: int, message: str) -> PermanentDeliveryError | TransientDeliveryError:

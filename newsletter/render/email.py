@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import css_inline
 import jinja2
@@ -44,7 +44,13 @@ from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
-from newsletter.render.templates import edition_day, format_date, make_environment, render_template
+from newsletter.render.templates import (
+    edition_day,
+    format_date,
+    make_environment,
+    render_template,
+    safe_url,
+)
 
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -141,22 +147,11 @@ def clean_header_text(value: object, limit: int = _MAX_HEADER_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def safe_url(value: object) -> str:
-    """The URL if it is http(s) or mailto, else '' (no javascript: or data: links)."""
-    text = str(value or "").strip()
-    if _CONTROL.search(text):
-        return ""
-    scheme = urlsplit(text).scheme.lower() if text else ""
-    return text if scheme in ("http", "https", "mailto") else ""
-
-
 @functools.lru_cache(maxsize=8)
 def mail_environment(template_dir: str | None = None) -> jinja2.Environment:
     """The render environment plus the filters the email templates use (cached: the
     templates are compiled once per process)."""
-    env = make_environment(template_dir)
-    env.filters["safe_url"] = safe_url
-    return env
+    return make_environment(template_dir)
 
 
 def subject_for(template: str, digest: Digest, period: str) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from newsletter.errors import TemplateError
 from newsletter.models import Digest, Item
+from newsletter.render.templates import safe_url
 
 if TYPE_CHECKING:
     # Imported where they are used: together they take a tenth of a second, which every
@@ -40,9 +41,9 @@ def _item_html(item: Item, source_label: str) -> str:
     parts.append(f"<p><small>{' · '.join(meta)}</small></p>")
     if len(item.duplicates):
         also = ", ".join(
-            f'<a href="{escape(d.link, quote=True)}">{escape(d.source)}</a>'
+            f'<a href="{escape(safe_url(d.link), quote=True)}">{escape(d.source)}</a>'
             for d in item.duplicates
-            if d.link
+            if safe_url(d.link)
         )
         if also:
             parts.append(f"<p><small>Also on: {also}</small></p>")
@@ -55,7 +56,7 @@ def render_feed(digest: Digest, fmt: Literal["rss", "atom"]) -> bytes:
     from feedgen.feed import FeedGenerator
 
     fg = FeedGenerator()
-    link = digest.link or "https://example.org/"
+    link = safe_url(digest.link) or "https://example.org/"
     fg.id(f"{link.rstrip('/')}/{digest.name}")
     fg.title(strip_xml_illegal(digest.title) or digest.name)
     fg.link(href=link, rel="alternate")
@@ -70,12 +71,13 @@ def render_feed(digest: Digest, fmt: Literal["rss", "atom"]) -> bytes:
         for item in reversed(section.items):
             e = item.entry
             fe = fg.add_entry()
-            guid = e.link or f"urn:newsletter:{e.source}:{e.id}"
+            entry_link = safe_url(e.link)
+            guid = entry_link or f"urn:newsletter:{e.source}:{e.id}"
             fe.id(strip_xml_illegal(guid))
-            fe.guid(strip_xml_illegal(guid), permalink=bool(e.link) and guid == e.link)
+            fe.guid(strip_xml_illegal(guid), permalink=bool(entry_link))
             fe.title(strip_xml_illegal(e.title) or "(untitled)")
-            if e.link:
-                fe.link(href=strip_xml_illegal(e.link))
+            if entry_link:
+                fe.link(href=strip_xml_illegal(entry_link))
             when = e.when or digest.generated_at
             fe.published(when)
             fe.updated(e.updated or when)

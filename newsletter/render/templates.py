@@ -33,6 +33,13 @@ _MD_LINE_START = re.compile(r"^(\s*)([#>+\-=])")
 _MD_ORDERED = re.compile(r"^(\s*\d+)([.)])")
 
 
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+"""The only schemes a rendered link may have (``mailto`` for addresses such as a
+digest's contact link; entry links are http(s) only from ingestion on)."""
+
+
 def bundled_template_dir() -> Path:
     """The folder of the bundled templates: ``newsletter.templates`` in an installed
     wheel, the top-level ``templates/`` folder in a source checkout."""
@@ -55,9 +62,30 @@ def md_escape(value: object) -> str:
     return _MD_ORDERED.sub(r"\1\\\2", text)
 
 
+def safe_url(value: object) -> str:
+    """The URL if it is http(s) or mailto, else ``""``: no ``javascript:``, ``data:``,
+    ``file:`` or relative links, whatever their case, leading whitespace or control
+    characters. Every template and ``render/feeds.py`` pass links through it (entry links
+    were already checked at ingestion: this is the second line of defence)."""
+    text = str(value or "").strip()
+    if not text or _URL_CONTROL.search(text):
+        return ""
+    scheme, colon, _ = text.partition(":")
+    if not colon or scheme.lower() not in SAFE_SCHEMES:
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() != "mailto" and not parts.netloc:
+        return ""
+    return text
+
+
 def md_url(value: object) -> str:
-    """A URL made safe inside Markdown ``(...)`` link syntax."""
-    return str(value).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    """A URL made safe inside Markdown ``(...)`` link syntax (``""`` unless ``safe_url``
+    accepts it)."""
+    return safe_url(value).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
 MAX_AUTHORS = 3
@@ -129,6 +157,7 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     )
     env.filters["md"] = md_escape
     env.filters["md_url"] = md_url
+    env.filters["safe_url"] = safe_url
     env.filters["hostname"] = hostname
     env.filters["authors"] = short_authors
     env.filters["date"] = format_date

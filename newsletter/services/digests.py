@@ -119,6 +119,11 @@ def make_digest(
         cfg = cfg.model_copy(update={"max_items": max_items})
     entries = select_entries(store, sources, now=now, since=window)
     digest = build_digest(entries, now=now, config=cfg, sources=with_titles(sources, store))
+    if digest.dropped:
+        (on_warning or log.warning)(
+            f"{digest.dropped} older entries left out (over max_candidates={cfg.max_candidates}"
+            f" or max_candidates_per_source={cfg.max_candidates_per_source})"
+        )
     return with_llm_summaries(digest, settings, store, now=now, on_warning=on_warning)
 
 

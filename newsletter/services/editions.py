@@ -8,6 +8,7 @@ feeds), so the two read the same. Sending is in ``newsletter.services.delivery``
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +40,8 @@ from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.outbox import OutboxRow
 
+log = logging.getLogger("newsletter")
+
 if TYPE_CHECKING:
     # The summarizer pulls in numpy and scipy.sparse, a tenth of a second to import:
     # `newsletter fetch` never needs them, so it is imported only when a digest is built.
@@ -64,11 +67,30 @@ class EditionPlan:
     held: str = ""
     """Why no edition was recorded although there are new entries (a sending rule: too
     few items); empty otherwise."""
+    digest: Digest | None = None
+    """The digest for everyone, when it was built to plan the edition (reused once)."""
+    dropped: int = 0
+    """New entries left out by the candidate caps when the edition was planned."""
 
     @classmethod
-    def stored(cls, edition: Edition, entries: list[Entry], created: bool = False) -> EditionPlan:
+    def stored(
+        cls,
+        edition: Edition,
+        entries: list[Entry],
+        created: bool = False,
+        digest: Digest | None = None,
+        dropped: int = 0,
+    ) -> EditionPlan:
         """The plan of a recorded edition and its recorded entries."""
-        return cls(edition.period, entries, edition.created_at, edition, created)
+        return cls(
+            edition.period,
+            entries,
+            edition.created_at,
+            edition,
+            created,
+            digest=digest,
+            dropped=dropped,
+        )
 
 
 def new_entries(store: Store, settings: Settings, cfg: DigestConfig, now: datetime) -> list[Entry]:
@@ -139,24 +161,52 @@ def plan_edition(
     (when ``create`` and there is something new) recorded once per (digest, period).
     ``period`` defaults to the local date of ``now`` in the digest's time zone; the
     scheduler passes its own key for schedules that fire more than once a day."""
+    from newsletter.summarize.digest import cap_candidates
+
     period = period or period_for(cfg, now)
     found = store.edition(cfg.name, period)
     if found is not None:
         return EditionPlan.stored(found, store.edition_entries(found.id))
-    entries = new_entries(store, settings, cfg, now)
+    entries, dropped = cap_candidates(
+        new_entries(store, settings, cfg, now),
+        per_source=cfg.max_candidates_per_source,
+        total=cfg.max_candidates,
+    )
+    if not entries:
+        # Another process may have recorded this period's edition since the look above
+        # (its entries are then no longer new): that edition is this run's too.
+        found = store.edition(cfg.name, period)
+        if found is not None:
+            return EditionPlan.stored(found, store.edition_entries(found.id))
+    if dropped:
+        log.warning(
+            "digest %s: %d older entries left out of the %s edition (over max_candidates=%d"
+            " or max_candidates_per_source=%d)",
+            cfg.name,
+            dropped,
+            period,
+            cfg.max_candidates,
+            cfg.max_candidates_per_source,
+        )
     if entries and len(entries) < cfg.min_items:
         held = (
             f"{len(entries)} new item{'s' if len(entries) != 1 else ''}, fewer than "
             f"min_items = {cfg.min_items}: the edition waits for more"
         )
-        return EditionPlan(period, entries, now, held=held)
+        return EditionPlan(period, entries, now, held=held, dropped=dropped)
     if not create or not entries:
-        return EditionPlan(period, entries, now)
+        return EditionPlan(period, entries, now, dropped=dropped)
+    # The digest is built before the edition is recorded: an edition whose content cannot
+    # be built must not be left behind for every later run to trip over (issue 11).
+    sources = with_titles(digest_sources(settings, cfg), store)
+    digest = edition_digest(cfg, EditionPlan(period, entries, now), sources=sources)
     edition, created = store.create_edition(
         cfg.name, period, [(e.source, e.id) for e in entries], now=now, title=cfg.title
     )
     # Read back what was recorded: another process may have created it first.
-    return EditionPlan.stored(edition, store.edition_entries(edition.id), created)
+    recorded = store.edition_entries(edition.id)
+    reuse = replace(digest, title=edition.title or digest.title) if created else None
+    return EditionPlan.stored(edition, recorded, created, reuse, dropped)
 
 
 def edition_digest(
@@ -171,6 +221,8 @@ def edition_digest(
     and the archive page read the same every time they are built."""
     from newsletter.summarize.digest import EVERYONE, build_digest
 
+    if plan.digest is not None and (preferences is None or preferences == EVERYONE):
+        return plan.digest
     digest = build_digest(
         plan.entries,
         now=plan.built_at,

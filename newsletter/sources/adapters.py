@@ -18,6 +18,7 @@ from typing import Any
 from newsletter.errors import ParseError
 from newsletter.models import Engagement, Entry, FeedInfo, ParsedSource
 from newsletter.sources.normalize import make_entry
+from newsletter.sources.reasons import safe_reason
 
 __all__ = ["HF_PAPERS_URL", "HfPapersAdapter"]
 
@@ -104,7 +105,9 @@ class HfPapersAdapter:
         try:
             items = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise ParseError(source, f"not a daily-papers JSON list: {exc}") from exc
+            raise ParseError(
+                source, f"not a daily-papers JSON list: {safe_reason(exc, data)}"
+            ) from None
         if not isinstance(items, list):
             raise ParseError(source, "not a daily-papers JSON list: expected a JSON array")
         entries = [

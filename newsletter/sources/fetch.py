@@ -402,7 +402,8 @@ class HttpFetcher:
                 async with asyncio.timeout(config.timeout):
                     result = await _fetch_http(self.client, request, config, close=last_for_host)
             elif (path := local_path(request.url)) is not None:
-                result = await asyncio.to_thread(read_file, request, path, config.max_bytes)
+                roots, cap = config.local_root, config.max_bytes
+                result = await asyncio.to_thread(read_file, request, path, cap, roots)
             else:
                 result = FetchResult(
                     request,

@@ -60,6 +60,9 @@ _CLEAN_URL = re.compile(
 PLAIN_ABSOLUTE_URL = re.compile(r"https?://[\x21-\x5a\x5c\x5e-\x7e]*", re.IGNORECASE)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _is_tracking(key: str) -> bool:
     k = key.lower()
     return k.startswith("utm_") or k in TRACKING_PARAMS
@@ -69,7 +72,9 @@ def canonical_link(url: str, base: str | None = None) -> str:
     """The canonical form of ``url``: resolved against ``base``, scheme and host lowercased,
     default port, fragment and tracking parameters dropped, other parameters kept in order.
 
-    Anything that cannot be parsed comes back stripped, unchanged otherwise.
+    Only ``http`` and ``https`` links survive: any other scheme (``javascript:``,
+    ``data:``, ``file:``, in any case, after any whitespace or control characters), a
+    relative link without a base and anything that cannot be parsed give ``""``.
     """
     stripped = url.strip() if isinstance(url, str) else ""
     if not stripped:
@@ -88,11 +93,11 @@ def canonical_link(url: str, base: str | None = None) -> str:
         parts = urlsplit(joined)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
-            # tag:, urn:, mailto: ... have no host or tracking conventions to normalize.
-            return joined
+            # javascript:, data:, file:, mailto: ... are not links to a story.
+            return ""
         host = parts.hostname or ""
-        if not host:
-            return joined
+        if not host or _CONTROL.search(joined):
+            return ""
         if ":" in host:  # IPv6 literal: urlsplit removed the brackets
             host = f"[{host}]"
         port = parts.port
@@ -108,4 +113,4 @@ def canonical_link(url: str, base: str | None = None) -> str:
         ]
         return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
     except (ValueError, TypeError, UnicodeError):
-        return stripped
+        return ""

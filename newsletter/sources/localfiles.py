@@ -40,9 +40,36 @@ def local_path(url: str) -> Path | None:
     return Path(url).expanduser()
 
 
-def read_file(request: FetchRequest, path: Path, max_bytes: int) -> FetchResult:
-    """Read a local source (blocking: run it in a thread)."""
+def outside_roots(path: Path, roots: str | tuple[str, ...] | None) -> str | None:
+    """Why ``path`` may not be read (``None`` when it may): local sources are read only
+    under ``fetch.local_root`` (``None`` there: anywhere, for library use without
+    settings). Symbolic links are followed first, so a link cannot lead out."""
+    if roots is None:
+        return None
+    allowed = (roots,) if isinstance(roots, str) else roots
+    try:
+        resolved = path.expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return f"cannot resolve the local path {path}"
+    if any(resolved.is_relative_to(Path(root)) for root in allowed):
+        return None
+    where = ", ".join(allowed) or "nowhere"
+    return f"local file outside fetch.local_root ({where}): {path}"
+
+
+def read_file(
+    request: FetchRequest,
+    path: Path,
+    max_bytes: int,
+    roots: str | tuple[str, ...] | None = None,
+) -> FetchResult:
+    """Read a local source (blocking: run it in a thread); refused outside ``roots``
+    (``fetch.local_root``, see ``outside_roots``)."""
     from newsletter.sources.fetch import FetchResult
+
+    refused = outside_roots(path, roots)
+    if refused is not None:
+        return FetchResult(request, "error", error=refused)
 
     try:
         with path.open("rb") as f:

@@ -130,6 +130,10 @@ def sanitize_html(html: str, base: str | None = None) -> str:
     if html.isascii() and not _MARKUP_CHARS.search(html):
         # Plain ASCII text: nothing for the sanitizer to drop, escape or normalize.
         return html.strip()
+    if len(html) > MAX_HTML:
+        html = html[:MAX_HTML]
+    if html.count("<") > MAX_DEPTH:
+        html = _limit_depth(html)
     _current.base = base
     try:
         return _CLEANER.clean(html).strip()
@@ -137,11 +141,68 @@ def sanitize_html(html: str, base: str | None = None) -> str:
         _current.base = None
 
 
+MAX_HTML = 1_000_000
+"""Characters of an entry's HTML given to the sanitizer; the rest is dropped. html5ever
+slows down more than linearly on some long text runs (10 MB of URLs with ``&`` took 14 s,
+1 MB 0.14 s), and no digest shows more than the start of an entry."""
+
+MAX_DEPTH = 200
+"""Elements open at once that the sanitizer is given: html5ever checks the open elements
+on every tag, so 1 MB of ``<div>`` cost it minutes (issue 11, finding 2). Opening tags
+past this depth (and as many closing tags) are dropped; their text stays."""
+
+_TAG_NAME = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^<>]*?(/?)>")
+# Elements that never hold others, or that the parser closes by itself when a sibling
+# starts ("<p>a<p>b"): they do not deepen the tree.
+_FLAT = frozenset(
+    {
+        "br", "img", "hr", "input", "meta", "link", "wbr", "source", "col", "area", "base",
+        "embed", "param", "track", "p", "li", "dt", "dd", "tr", "td", "th", "option",
+    }
+)  # fmt: skip
+
+
+def _limit_depth(html: str) -> str:
+    """``html`` with opening tags past :data:`MAX_DEPTH` open elements dropped, and as
+    many closing tags after them (one pass, linear)."""
+    depth = 0
+    skipped = 0
+    out: list[str] = []
+    last = 0
+    for match in _TAG_NAME.finditer(html):
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if self_closing or name in _FLAT:
+            continue
+        drop = False
+        if closing:
+            if skipped:
+                skipped -= 1
+                drop = True
+            elif depth:
+                depth -= 1
+        elif depth >= MAX_DEPTH:
+            skipped += 1
+            drop = True
+        else:
+            depth += 1
+        if drop:
+            out.append(html[last : match.start()])
+            last = match.end()
+    if not out:
+        return html
+    out.append(html[last:])
+    return "".join(out)
+
+
+# Linear: a tag never spans a "<" (so an unclosed "<a href='" stops at the next tag
+# instead of scanning to the end, once per "<"), and an unclosed block or comment ends
+# the text, as in a browser.
 _DROP_BLOCKS = re.compile(
-    r"<(script|style|head|template|noscript)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+    r"<(script|style|head|template|noscript)\b[^<>]*>.*?(?:</\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
 )
-_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
-_ANY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>|<![^>]*>|<\?[^>]*>")
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_ANY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^<>]*>|<![^<>]*>|<\?[^<>]*>")
 _PARAGRAPH_TAGS = frozenset(
     {
         "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "pre", "blockquote",

@@ -33,7 +33,7 @@ __all__ = [
 # -- titles -------------------------------------------------------------------------------
 
 _ANY_WHITESPACE = re.compile(r"\s+")
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>|<![^>]*>|<\?[^>]*>")
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>|<![^<>]*>|<\?[^<>]*>")  # no "<" inside: linear
 
 
 def clean_title(s: str) -> str:

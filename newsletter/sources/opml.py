@@ -19,8 +19,9 @@ from lxml import etree
 from newsletter.errors import ConfigError
 from newsletter.models import Source, SourceKind
 
-__all__ = ["read_opml", "slugify", "write_opml"]
+__all__ = ["opml_warnings", "read_opml", "slugify", "write_opml"]
 
+_SCHEME = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9+.\-]{1,30}):")
 _MAX_SLUG = 60
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _KINDS: tuple[str, ...] = get_args(SourceKind)
@@ -123,6 +124,26 @@ def read_opml(data: bytes, *, path: str = "") -> list[Source]:
             )
         )
     return sources
+
+
+def opml_warnings(sources: Sequence[Source]) -> list[str]:
+    """What a person importing ``sources`` should know: a list from elsewhere that names
+    local files (``file://`` URLs or plain paths) or schemes we do not fetch. Local files
+    are read only under ``fetch.local_root``, but an import should never add one silently."""
+    warnings = []
+    for source in sources:
+        match = _SCHEME.match(source.url)
+        scheme = match.group(1).lower() if match else ""
+        if scheme in ("http", "https"):
+            continue
+        if scheme in ("", "file"):
+            warnings.append(
+                f"{source.name}: {source.url!r} is a local file, not a web feed; it is read"
+                " only if it lies under fetch.local_root"
+            )
+        else:
+            warnings.append(f"{source.name}: {source.url!r} is not an http(s) URL")
+    return warnings
 
 
 def write_opml(sources: Sequence[Source], *, title: str = "newsletter sources") -> bytes:

@@ -29,6 +29,7 @@ from newsletter.sources.adapters import HfPapersAdapter
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text
 from newsletter.sources.normalize import clean_title, make_entry
+from newsletter.sources.reasons import safe_reason
 
 __all__ = [
     "ADAPTERS",
@@ -181,7 +182,7 @@ def _with_fastfeedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
         # Always bytes: given a str that looks like a URL, fastfeedparser would fetch it.
         result = fastfeedparser.parse(bytes(data))
     except Exception as exc:  # it raises ValueError, lxml and JSON errors, and more
-        raise ParseError(source, f"fastfeedparser: {exc}") from exc
+        raise ParseError(source, f"fastfeedparser: {safe_reason(exc, data)}") from None
     raw_entries = result.get("entries") or ()
     if any(not _first_str(e.get("title")) for e in raw_entries) and _XHTML_TITLE.search(data):
         # fastfeedparser 0.6 reads Atom type="xhtml" titles as empty; feedparser reads them.
@@ -199,9 +200,10 @@ def _with_feedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
         # A stream, never bytes or str: feedparser opens those as file names or URLs.
         result = feedparser.parse(io.BytesIO(data), sanitize_html=False)
     except Exception as exc:
-        raise ParseError(source, f"feedparser: {exc}") from exc
+        raise ParseError(source, f"feedparser: {safe_reason(exc, data)}") from None
     if not result.get("version") and not result.get("entries"):
-        reason = result.get("bozo_exception") or "not a feed"
+        bozo = result.get("bozo_exception")
+        reason = safe_reason(bozo, data) if isinstance(bozo, BaseException) else "not a feed"
         raise ParseError(source, f"feedparser: {reason}")
     feed, entries = result.get("feed") or {}, result.get("entries") or ()
     return _build(feed, entries, source=source, url=url, tier="feedparser")
@@ -366,7 +368,7 @@ def parse_source(
         raise
     except Exception as exc:
         # Parsers have bugs too; one odd feed must cost one source, not the whole run.
-        raise ParseError(source, f"{adapter.kind}: {type(exc).__name__}: {exc}") from exc
+        raise ParseError(source, f"{adapter.kind}: {safe_reason(exc, data)}") from None
 
 
 def parse_outcome(
@@ -387,6 +389,7 @@ def parse_outcome(
     except SourceError as exc:
         return None, exc.reason
     except Exception as exc:  # parse_source promises not to, but a worker must answer
-        log.exception("parser crashed on %s", source)
-        return None, f"could not be parsed ({type(exc).__name__}: {exc})"
+        reason = safe_reason(exc, data)
+        log.error("parser crashed on %s: %s", source, reason)
+        return None, f"could not be parsed ({reason})"
     return parsed, None

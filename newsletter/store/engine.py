@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
+from newsletter.store.faults import database_fault
 from newsletter.store.migrate import display_url
 
 BUSY_TIMEOUT = 30.0
@@ -90,13 +91,16 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
-            if path and path != ":memory:":
+            if path and path != ":memory:" and not path.startswith("file:"):  # URI names
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
-            return engine
-        return sa.create_engine(url, pool_pre_ping=True)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        # Database faults (corrupt, read-only, disk full...) become one StoreError.
+        sa.event.listen(engine, "handle_error", database_fault(url))
+        return engine
     except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
         raise StoreError(f"cannot open the database {display_url(url)}: {exc}") from None
 

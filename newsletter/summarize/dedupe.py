@@ -73,6 +73,23 @@ CONTENT_AGREEMENT = 0.35
 least this much: the same title over unrelated abstracts is two different works (the
 look-alikes of the labeled set score at most 0.28)."""
 
+PAIR_BUDGET = 20_000_000
+"""Candidate products one similarity search may cost (the sum, over the terms kept, of
+their document counts squared). Past it the most common terms propose no pair (see
+``_similar``): they are too common to tell stories apart, and pairing every text that has
+them is what made the work quadratic. Collections up to a few thousand texts stay under it
+and are compared exactly."""
+
+CHUNK_WORK = 1_000_000
+"""Candidate products computed at once: bounds the memory of one block (tens of MB)."""
+
+MAX_NEIGHBORS = 50
+"""Candidate pairs kept per text, the most similar first: a story told more than this
+many times still merges, through the chains union-find closes."""
+
+_CHUNK = 2048
+"""Rows compared at once: bounds the memory of one candidate block."""
+
 RICH_TEXT_WORDS = 120
 """Text length, in words, past which an entry counts as fully rich when picking the
 primary entry of a group; among rich entries the earliest wins."""
@@ -106,7 +123,7 @@ _TITLE_NOISE_RE = re.compile(
 _TOKEN_RE = re.compile(r"[a-z]+|\d+")
 _WORD_RE = re.compile(r"[a-z]+")  # numbers in abstracts are results, not identity
 _ROMAN = frozenset({"ii", "iii", "iv", "vi", "vii", "viii", "ix"})
-_TAG_RE = re.compile(r"<[^>]*>")
+_TAG_RE = re.compile(r"<[^<>]*>")  # no "<" inside: an unclosed "<" cannot scan to the end
 _GLOBAL_ID_RE = re.compile(r"^(?:[a-z][a-z0-9+.\-]*://\S+\.\S+|urn:\S+:\S+|tag:\S+,\S+:\S+)$", re.I)
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
@@ -243,24 +260,26 @@ def _near_pairs(
 ) -> Iterator[tuple[int, int]]:
     """Index pairs that are near duplicates by title or by title plus start of text."""
     has_content = [bool(c) for c in contents]
-    content_sims: dict[tuple[int, int], float] = {}
-    for i, j, sim in _similar(_tfidf(contents, bigrams=False), min(content_min, CONTENT_AGREEMENT)):
-        content_sims[i, j] = sim
-        if sim >= content_min - 1e-9:
-            yield i, j
+    content_rows = _tfidf(contents, bigrams=False)
+    for i, j, _ in _similar(content_rows, content_min):
+        yield i, j
     title_pairs = list(_similar(_tfidf(titles, bigrams=True), title_min))
+    if not title_pairs:
+        return
     best = [0.0] * len(titles)
     for i, j, sim in title_pairs:
         best[i] = max(best[i], sim)
         best[j] = max(best[j], sim)
     marks = [_number_marks(t) for t in titles]
+    both = [(i, j) for i, j, _ in title_pairs if has_content[i] and has_content[j]]
+    agreement = dict(zip(both, _pair_cosines(content_rows, both).tolist(), strict=True))
     for i, j, sim in title_pairs:
         if marks[i] != marks[j]:
             continue  # "Part I" / "Part II", "FlashAttention" / "FlashAttention-2"
         if has_content[i] and has_content[j]:
             # Both have text: the same title over different abstracts is different work
             # (two surveys both called "... Large Language Models: A Survey").
-            if content_sims.get((i, j), 0.0) < CONTENT_AGREEMENT - 1e-9:
+            if agreement[i, j] < CONTENT_AGREEMENT - 1e-9:
                 continue
         # A title-only entry joins only its closest match, so one vague headline cannot
         # chain two look-alike papers together.
@@ -278,18 +297,119 @@ def _tfidf(docs: Sequence[str], *, bigrams: bool) -> sparse.csr_matrix | None:
     return tfidf_vectors(prepared, str.split, dtype=np.float64)[0]
 
 
+def _pair_cosines(matrix: sparse.csr_matrix | None, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The cosine of each row pair of L2-normalized ``matrix`` (0 without a matrix)."""
+    if matrix is None or not pairs:
+        return np.zeros(len(pairs))
+    index = np.asarray(pairs, dtype=np.int64)
+    out = np.empty(len(index))
+    for start in range(0, len(index), _CHUNK):
+        part = index[start : start + _CHUNK]
+        products = matrix[part[:, 0]].multiply(matrix[part[:, 1]])
+        out[start : start + _CHUNK] = np.asarray(products.sum(axis=1)).ravel()
+    return out
+
+
 def _similar(
     matrix: sparse.csr_matrix | None, threshold: float
 ) -> Iterator[tuple[int, int, float]]:
-    """Row pairs ``i < j`` of L2-normalized ``matrix`` with cosine at least ``threshold``."""
+    """Row pairs ``i < j`` of L2-normalized ``matrix`` with cosine at least ``threshold``.
+
+    Never a dense n x n product, whatever the rows (issue 11, finding 1: 100k titles
+    sharing one word asked for 74.5 GiB). Candidates come from the terms that
+    discriminate: when the pairs all terms propose exceed :data:`PAIR_BUDGET`, the most
+    common terms propose none (``_common_terms``), which bounds the whole search. A
+    candidate is kept only if it can still reach ``threshold`` once the common terms
+    are counted (their share of the cosine is at most the product of the two rows' norms
+    over those terms), at most :data:`MAX_NEIGHBORS` per row, most similar first; its
+    cosine is then computed exactly. Rows with exactly the same terms are paired by
+    hashing (each with the first of them), so identical texts made only of common words
+    still match. What this can miss: two different texts whose only shared terms are all
+    common and still reach ``threshold`` -- texts made almost entirely of the collection's
+    most frequent words, which say nothing about which story they tell.
+    """
     if matrix is None or threshold > 1.0:
         return
-    # One sparse product finds every pair sharing a term; the rest are never touched.
-    sims = (matrix @ matrix.T).tocoo()
-    keep = (sims.row < sims.col) & (sims.data >= threshold - 1e-9)
-    yield from zip(
-        sims.row[keep].tolist(), sims.col[keep].tolist(), sims.data[keep].tolist(), strict=True
-    )
+    n = matrix.shape[0]
+    found: set[tuple[int, int]] = set()
+    for i, j in _identical_rows(matrix):
+        found.add((i, j))
+        yield i, j, 1.0
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    common = _common_terms(df)
+    rare = matrix
+    common_norm = np.zeros(n)
+    if common.any():
+        coo = matrix.tocoo()
+        is_common = common[coo.col]
+        common_norm = np.sqrt(np.bincount(coo.row[is_common], coo.data[is_common] ** 2, n))
+        rare = sparse.csr_matrix(
+            (coo.data[~is_common], (coo.row[~is_common], coo.col[~is_common])),
+            shape=matrix.shape,
+        )
+    rare_t = sparse.csr_matrix(rare.T)
+    # Each row costs the sum of its terms' document counts: chunks of bounded work keep
+    # one block's memory bounded whatever the rows hold.
+    work = np.bincount(rare.tocoo().row, df[rare.indices], n)
+    for start, stop in _chunks(work):
+        block = (rare[start:stop] @ rare_t).tocoo()
+        rows = block.row.astype(np.int64) + start
+        cols = block.col.astype(np.int64)
+        partial = block.data
+        keep = (rows < cols) & (partial + common_norm[rows] * common_norm[cols] >= threshold - 1e-9)
+        rows, cols, partial = rows[keep], cols[keep], partial[keep]
+        if len(rows) == 0:
+            continue
+        # At most MAX_NEIGHBORS candidates per row, the most similar first.
+        order = np.lexsort((cols, -partial, rows))
+        rows, cols = rows[order], cols[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+        rows, cols = rows[rank < MAX_NEIGHBORS], cols[rank < MAX_NEIGHBORS]
+        pairs = list(zip(rows.tolist(), cols.tolist(), strict=True))
+        sims = _pair_cosines(matrix, pairs)
+        for (i, j), sim in zip(pairs, sims.tolist(), strict=True):
+            if sim >= threshold - 1e-9 and (i, j) not in found:
+                yield i, j, sim
+
+
+def _common_terms(df: np.ndarray) -> np.ndarray:
+    """The terms too common to propose pairs: the most frequent, dropped until the pairs
+    the others propose (the sum of their document counts squared) fit
+    :data:`PAIR_BUDGET`. Small collections keep every term (the exact product)."""
+    squares = df.astype(np.float64) ** 2
+    common = np.zeros(len(df), dtype=bool)
+    if squares.sum() <= PAIR_BUDGET:
+        return common
+    order = np.argsort(df, kind="stable")  # least common first
+    within = np.cumsum(squares[order]) <= PAIR_BUDGET
+    common[order[~within]] = True
+    return common
+
+
+def _chunks(work: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Consecutive row ranges of at most :data:`CHUNK_WORK` work (at least one row)."""
+    n = len(work)
+    start = 0
+    total = np.concatenate(([0.0], np.cumsum(work, dtype=np.float64)))
+    while start < n:
+        stop = int(np.searchsorted(total, total[start] + CHUNK_WORK, side="right")) - 1
+        stop = min(n, max(stop, start + 1), start + _CHUNK)
+        yield start, stop
+        start = stop
+
+
+def _identical_rows(matrix: sparse.csr_matrix) -> Iterator[tuple[int, int]]:
+    """``(first, other)`` for rows with exactly the same non-empty vector."""
+    first: dict[bytes, int] = {}
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for row in range(matrix.shape[0]):
+        lo, hi = indptr[row], indptr[row + 1]
+        if lo == hi:
+            continue
+        key = indices[lo:hi].tobytes() + data[lo:hi].round(9).tobytes()
+        seen = first.setdefault(key, row)
+        if seen != row:
+            yield seen, row
 
 
 def _number_marks(title: str) -> frozenset[str]:

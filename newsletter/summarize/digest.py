@@ -157,6 +157,9 @@ def build_digest(
     sections (ranked within each), and write an extractive summary per item. ``config``
     says how (``DigestConfig``); ``preferences`` are one reader's changes to it."""
     sources = dict(sources or {})
+    entries, dropped = cap_candidates(
+        entries, per_source=config.max_candidates_per_source, total=config.max_candidates
+    )
     items = merge_duplicates(entries)
     weights = {name: s.weight for name, s in sources.items()}
     ranked = rank_items(
@@ -186,7 +189,32 @@ def build_digest(
         sections=tuple(sections),
         sources={n: s for n, s in sources.items() if n in used},
         omitted=omitted,
+        dropped=dropped,
     )
+
+
+def cap_candidates(
+    entries: Sequence[Entry], *, per_source: int, total: int
+) -> tuple[list[Entry], int]:
+    """The newest ``per_source`` entries of each source, then the newest ``total`` of
+    those, in their input order; and how many were left out. Linear but for the sort."""
+    if len(entries) <= min(per_source, total):
+        return list(entries), 0
+    by_source: dict[str, list[int]] = {}
+    for i, entry in enumerate(entries):
+        by_source.setdefault(entry.source, []).append(i)
+    kept: list[int] = []
+    for indices in by_source.values():
+        indices.sort(key=lambda i: _recency(entries[i]), reverse=True)
+        kept.extend(indices[:per_source])
+    kept.sort(key=lambda i: _recency(entries[i]), reverse=True)
+    chosen = sorted(kept[:total])
+    return [entries[i] for i in chosen], len(entries) - len(chosen)
+
+
+def _recency(entry: Entry) -> tuple[float, str, str]:
+    when = entry.when or entry.first_seen
+    return (when.timestamp() if when else float("-inf"), entry.source, entry.id)
 
 
 def _only_topics(items: Sequence[Item], config: DigestConfig, only: Sequence[str]) -> list[Item]:

@@ -25,20 +25,26 @@ ABBREVIATIONS = frozenset(
 """Lowercase words (without the final period) after which a period ends no sentence."""
 
 _BLOCK_RE = re.compile(
-    r"<!--.*?-->|<(?:script|style)\b.*?</(?:script|style)\s*>"
+    r"<!--.*?(?:-->|\Z)|<(?:script|style)\b.*?(?:</(?:script|style)\s*>|\Z)"
     r"|</?(?:p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|section|article|hr"
     r"|figure|figcaption|dl|dd|dt|header|footer)\b[^<>]*>",
     re.S | re.I,
 )
 # Inline tags vanish without a space: "<b>world</b>." stays "world.".
 _INLINE_TAG_RE = re.compile(r"</?[a-zA-Z][^<>]*>")
-_MD_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()\s]+)\)")
-# "**bold**" and "`code`" only: "__" is too often part of a name ("__init__").
-_MD_EMPHASIS_RE = re.compile(r"(\*\*|`)(?=\S)(.+?)(?<=\S)\1")
+# No bracket inside brackets: an unclosed "[" or "![" stops at the next one instead of
+# scanning to the end of the text, once per bracket (issue 11, finding 2).
+_MD_IMAGE_RE = re.compile(r"!\[([^\[\]]*)\]\([^()]*\)")
+_MD_LINK_RE = re.compile(r"\[([^\[\]]+)\]\((?:[^()\s]+)\)")
+# "**bold**" and "`code`" only: "__" is too often part of a name ("__init__"). The span
+# stops at the next marker, so an unclosed one costs the distance to the next.
+_MD_BOLD_RE = re.compile(r"\*\*(?=[^\s*])((?:[^*\n]|\*(?!\*))+?)(?<=\S)\*\*")
+_MD_CODE_RE = re.compile(r"`(?=[^\s`])([^`\n]+?)(?<=\S)`")
 _SPACE_RE = re.compile(r"\s+")
 # A candidate end: terminal punctuation, optional closing quotes/brackets, then a space.
-_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?= )")
+# It starts only at the start of a run of punctuation and never backtracks into one: a run
+# of a million periods is scanned once, not once per period.
+_END_RE = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?= )")
 _TRAILING_PUNCT = ",;:–—-([{/"
 
 
@@ -47,7 +53,8 @@ def clean_text(text: str) -> str:
     text = _INLINE_TAG_RE.sub("", _BLOCK_RE.sub(" ", text))
     text = _MD_IMAGE_RE.sub(r"\1", text)
     text = _MD_LINK_RE.sub(r"\1", text)
-    text = _MD_EMPHASIS_RE.sub(r"\2", text)
+    text = _MD_BOLD_RE.sub(r"\1", text)
+    text = _MD_CODE_RE.sub(r"\1", text)
     text = html.unescape(text)
     return _SPACE_RE.sub(" ", text).strip()
 

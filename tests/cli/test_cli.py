@@ -207,13 +207,16 @@ def test_fetch_reads_the_fetch_settings_of_the_config(
     httpserver.expect_request("/loop.xml").respond_with_data(
         b"", status=302, headers={"Location": "/loop.xml"}
     )
-    cfg = _config(tmp_path, {"hn": httpserver.url_for("/hn.xml")})
-    cfg.write_text(
-        cfg.read_text()
-        + '[[sources]]\nname = "loop"\nurl = "'
-        + httpserver.url_for("/loop.xml")
-        + '"\n[fetch]\nuser_agent = "from-config/1.0"\nmax_redirects = 2\n',
-        encoding="utf-8",
+    cfg = write_config(
+        tmp_path,
+        sources=[
+            source_config("hn", httpserver.url_for("/hn.xml")),
+            source_config("loop", httpserver.url_for("/loop.xml")),
+        ],
+        digests=[digest_config(title="Daily")],
+        mail=None,
+        web=None,
+        fetch={"user_agent": "from-config/1.0", "max_redirects": 2},
     )
     first = runner.invoke(main, ["fetch", "--config", str(cfg)])
     monkeypatch.setenv("NEWSLETTER_USER_AGENT", "from-env/2.0")

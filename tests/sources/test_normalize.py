@@ -46,13 +46,24 @@ LINKS = [
     ("  https://example.com/a  ", None, "https://example.com/a"),
     ("http://[::1]:80/x", None, "http://[::1]/x"),
     ("https://user:pw@Example.com/", None, "https://user:pw@example.com/"),
-    ("tag:example.com,2026:1", None, "tag:example.com,2026:1"),
-    ("mailto:a@b.c", None, "mailto:a@b.c"),
+    # Only http(s) survives (issue 11, finding 3): any other scheme, in any case, after
+    # whitespace or control characters, resolved against a base or not.
+    ("tag:example.com,2026:1", None, ""),
+    ("mailto:a@b.c", None, ""),
+    ("javascript:alert(1)", None, ""),
+    ("  JaVaScRiPt:alert(1)", "https://a.example/", ""),
+    ("\x01\x02javascript:alert(1)", "https://a.example/", ""),
+    ("java\tscript:alert(1)", "https://a.example/", ""),
+    ("\njavascript:alert(1)", None, ""),
+    ("data:text/html;base64,PHNjcmlwdD4=", "https://a.example/", ""),
+    ("DATA:text/html,x", None, ""),
+    ("vbscript:msgbox", None, ""),
+    ("file:///etc/passwd", "https://a.example/", ""),
     ("", None, ""),
     ("   ", "https://a.example/", ""),
-    ("http://example.com:bad/", None, "http://example.com:bad/"),
-    ("http://[broken/", None, "http://[broken/"),
-    ("not a url", None, "not a url"),
+    ("http://example.com:bad/", None, ""),
+    ("http://[broken/", None, ""),
+    ("not a url", None, ""),
 ]
 
 
