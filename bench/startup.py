@@ -94,6 +94,8 @@ def demo_config(folder: Path) -> Path:
     (database, mail folder, outputs) under ``folder`` (the commands run there)."""
     text = (ROOT / "config" / "demo.toml").read_text(encoding="utf-8")
     text = text.replace('"config/', f'"{ROOT}/config/')
+    # The sources stay where they are: let this config read them (fetch.local_root).
+    text += f'\n[fetch]\nlocal_root = "{ROOT}/config/feeds"\n'
     (folder / "out").mkdir(parents=True, exist_ok=True)
     path = folder / "demo.toml"
     path.write_text(text, encoding="utf-8")

@@ -86,6 +86,7 @@ def digest(
     now = now_utc()
     if one_off:
         chosen: list[Source] = digests.sources_from_args(sources)
+        settings = digests.allow_named_files(settings, chosen)
         # A one-off digest of given sources leaves no trace: an in-memory database.
         store = open_store(settings, "sqlite://" if not config_path else None)
     else:

@@ -88,6 +88,30 @@ def select_entries(
     )
 
 
+def allow_named_files(settings: Settings, sources: Sequence[Source]) -> Settings:
+    """The settings with the local files named on the command line added to
+    ``fetch.local_root``: a person who names a file means it to be read, while sources
+    from a config stay confined to its folder. Only those files, not their folders."""
+    from newsletter.sources.localfiles import local_path
+
+    named = []
+    for source in sources:
+        path = local_path(source.url)
+        if path is not None:
+            try:
+                named.append(str(path.expanduser().resolve()))
+            except (OSError, RuntimeError, ValueError):
+                continue  # the fetch names the problem
+    if not named:
+        return settings
+    roots = settings.fetch.local_root
+    current = (roots,) if isinstance(roots, str) else tuple(roots or ())
+    if roots is None:
+        return settings  # no confinement to widen
+    fetch = settings.fetch.model_copy(update={"local_root": (*current, *named)})
+    return settings.model_copy(update={"fetch": fetch})
+
+
 def one_off_title(sources: Sequence[Source], store: Store) -> str:
     """The title of a digest no config names: the feed's own title for one source."""
     if len(sources) == 1:

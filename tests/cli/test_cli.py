@@ -342,3 +342,17 @@ def test_environment_overrides_apply_to_a_zero_config_digest(
     result = runner.invoke(main, ["digest", str(HN)])
     assert result.exit_code == 0, result.output
     assert result.stdout == "custom 30\n"
+
+
+def test_a_file_named_on_the_command_line_is_read_wherever_it_is(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The working folder is elsewhere: fetch.local_root (default: it) does not hold the
+    # file, but the person named it, so it is read; nothing else beside it is.
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(main, ["digest", str(HN), "--max-items", "3"])
+    assert result.exit_code == 0, result.output
+    assert "outside fetch.local_root" not in result.output
+    assert result.stdout.startswith("# ")
