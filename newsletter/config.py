@@ -42,6 +42,7 @@ from newsletter.config_errors import (
     syntax_example,
 )
 from newsletter.errors import ConfigError
+from newsletter.models import Source
 from newsletter.paths import default_config_path, default_database_url
 
 # Fetching (``[fetch]``): read by ``newsletter.sources.fetch`` from ``FetchConfig``.
@@ -139,6 +140,12 @@ class SourceConfig(_Model):
         if not v.strip():
             raise ValueError("must be a URL (https://...) or a file path")
         return v.strip()
+
+    def to_source(self) -> Source:
+        """The pipeline's value for this source."""
+        return Source(
+            name=self.name, url=self.url, kind=self.kind, weight=self.weight, title=self.title
+        )
 
 
 class TopicConfig(_Model):

@@ -39,10 +39,9 @@ def fetch(config_path: Path | None, only: tuple[str, ...]) -> None:
     Shows progress (a bar on a terminal, a line per source otherwise) and a summary table.
     Exit 1 when no source could be read.
     """
-    from newsletter.services.ingest import source_from_config
 
     settings = load_settings(config_path)
-    chosen = [source_from_config(s) for s in settings.sources]
+    chosen = [s.to_source() for s in settings.sources]
     if only:
         unknown = sorted(set(only) - {s.name for s in chosen})
         if unknown:

@@ -205,11 +205,10 @@ def _toml_str(value: str) -> str:
 @handle_errors
 def sources_export(config_path: Path | None, output: Path | None) -> None:
     """Export the configured sources as OPML 2.0 (stdout or --output)."""
-    from newsletter.services.ingest import source_from_config
     from newsletter.sources.opml import write_opml
 
     settings = load_settings(config_path)
-    data = write_opml([source_from_config(s) for s in settings.sources])
+    data = write_opml([s.to_source() for s in settings.sources])
     if output:
         output.write_bytes(data)
         click.echo(f"wrote {plural(len(settings.sources), 'source')} to {output}", err=True)

@@ -345,7 +345,7 @@ class Daemon:
         )
         if not names:
             return
-        sources = [ingest.source_from_config(s) for s in self.settings.sources if s.name in names]
+        sources = [s.to_source() for s in self.settings.sources if s.name in names]
         report = await ingest.ingest_async(sources, self.store, self.poll_fetcher(), now=now)
         for f in report.failures:
             log_event("source_failed", logging.WARNING, source=f.name, error=f.error or "")

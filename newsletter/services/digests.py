@@ -14,7 +14,6 @@ from pathlib import Path
 
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.models import Digest, Entry, Source
-from newsletter.services.ingest import source_from_config
 from newsletter.store.database import Store
 
 log = logging.getLogger("newsletter")
@@ -60,7 +59,7 @@ def sources_from_args(args: Sequence[str]) -> list[Source]:
 def digest_sources(settings: Settings, cfg: DigestConfig) -> list[Source]:
     """The sources a digest reads: the ones it names, or every configured source."""
     chosen = [s for s in settings.sources if not cfg.sources or s.name in cfg.sources]
-    return [source_from_config(s) for s in chosen]
+    return [s.to_source() for s in chosen]
 
 
 def with_titles(sources: Sequence[Source], store: Store) -> dict[str, Source]:

@@ -21,7 +21,6 @@ import jinja2
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.deliver.mailers import Outgoing
 from newsletter.models import Digest, Edition, Entry, MailFormat, Source
-from newsletter.render.archive import ArchivedEdition, archive_page
 from newsletter.render.email import (
     ContentKey,
     MailSettings,
@@ -43,6 +42,8 @@ from newsletter.store.outbox import OutboxRow
 log = logging.getLogger("newsletter")
 
 if TYPE_CHECKING:
+    from newsletter.render.archive import ArchivedEdition
+
     # The summarizer pulls in numpy and scipy.sparse, a tenth of a second to import:
     # `newsletter fetch` never needs them, so it is imported only when a digest is built.
     from newsletter.summarize.digest import Preferences
@@ -245,6 +246,9 @@ def archived_edition(
     """A stored edition's archive page: its digest rebuilt and rendered."""
     plan = EditionPlan.stored(edition, store.edition_entries(edition.id))
     sources = with_titles(digest_sources(settings, cfg), store)
+    # Imported here: feedgen and lxml come with it, which sending never needs.
+    from newsletter.render.archive import archive_page
+
     return archive_page(edition, edition_digest(cfg, plan, sources=sources), env=env)
 
 

@@ -24,7 +24,7 @@ from newsletter.models import Entry, ParsedSource, Source, SourceState
 from newsletter.sources.fetch import Fetcher, FetchRequest, FetchResult
 
 if TYPE_CHECKING:
-    from newsletter.config import FetchConfig, SourceConfig
+    from newsletter.config import FetchConfig
 
 log = logging.getLogger("newsletter")
 
@@ -81,10 +81,6 @@ class IngestReport:
     def readable(self) -> int:
         """How many sources gave a usable answer (entries or 304)."""
         return sum(1 for s in self.sources if s.status in ("ok", "not_modified"))
-
-
-def source_from_config(c: SourceConfig) -> Source:
-    return Source(name=c.name, url=c.url, kind=c.kind, weight=c.weight, title=c.title)
 
 
 PARSE_WORKERS = 2
@@ -423,5 +419,4 @@ __all__ = [
     "SourceStore",
     "ingest",
     "ingest_async",
-    "source_from_config",
 ]
