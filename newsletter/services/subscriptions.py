@@ -126,7 +126,8 @@ def read_csv(
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header: list[str] | None = None
     seen: dict[str, int] = {}
-    for cells in reader:
+    for raw_cells in reader:
+        cells = [_from_cell(c) for c in raw_cells]
         line = reader.line_num
         if not cells or not any(c.strip() for c in cells):
             continue
@@ -194,24 +195,40 @@ def read_csv(
     return out
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection)."""
+
+
+def _to_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a value that would start a formula (an
+    interest typed into the web form as ``=HYPERLINK(...)``) gets a leading ``'``."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _from_cell(value: str) -> str:
+    """``_to_cell`` undone, so an export imports back unchanged."""
+    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
 def to_csv(subscribers: Iterable[Subscriber]) -> str:
     """Subscribers as CSV with a header row (``read_csv`` reads it back)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for s in subscribers:
-        w.writerow(
-            [
-                s.email,
-                s.name,
-                ";".join(s.digests),
-                ";".join(s.interests),
-                ";".join(s.topics),
-                s.timezone,
-                s.format,
-                s.status,
-            ]
-        )
+        row = [
+            s.email,
+            s.name,
+            ";".join(s.digests),
+            ";".join(s.interests),
+            ";".join(s.topics),
+            s.timezone,
+            s.format,
+            s.status,
+        ]
+        w.writerow([_to_cell(c) for c in row])
     return buf.getvalue()
 
 

@@ -3,6 +3,8 @@ export that imports back."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.errors import AddressError
+from newsletter.models import Subscriber
 from newsletter.services.subscriptions import (
     add_subscriber,
     import_subscribers,
@@ -194,3 +197,22 @@ def test_topics_round_trip_through_csv(store: Store) -> None:
     bob, _ = add_subscriber(store, "bob@example.org", now=NOW, topics=["Climate", "Climate"])
     assert bob.topics == ("Climate",)
     assert add_subscriber(store, "bob@example.org", now=NOW, topics=[])[0].topics == ()
+
+
+def test_export_escapes_cells_a_spreadsheet_would_run_and_imports_them_back() -> None:
+    hostile = Subscriber(
+        email="ada@example.org",
+        name="=cmd|' /C calc'!A0",
+        interests=('=HYPERLINK("https://evil.example","click")', "+1", "open models"),
+        digests=("daily",),
+    )
+    text = to_csv([hostile])
+    cells = next(csv.DictReader(io.StringIO(text)))
+    # No cell starts a formula: each is text to a spreadsheet.
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells.values())
+    assert cells["name"] == "'=cmd|' /C calc'!A0"
+    assert cells["interests"].startswith("'=HYPERLINK(")
+    # And the export reads back as it was.
+    [(_, back)] = read_csv(text, digests=("daily",)).subscribers
+    assert back.name == hostile.name
+    assert back.interests == hostile.interests
