@@ -190,3 +190,30 @@ async def eventually(
     while not condition():
         assert time.monotonic() < deadline, message
         await asyncio.sleep(interval)
+
+
+def open_at_once(url: str, connections: int = 6) -> list[str]:
+    """Open ``url`` from ``connections`` threads released together (a `run` and a `serve`
+    started at the same moment on a new database); the errors they met."""
+    import threading
+
+    from newsletter.errors import StoreError
+    from newsletter.store.database import Store
+
+    errors: list[str] = []
+    start = threading.Barrier(connections)
+
+    def open_store() -> None:
+        start.wait(timeout=HANG_GUARD)
+        try:
+            with Store(url) as store:
+                store.source_states()
+        except StoreError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=open_store) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=HANG_GUARD)
+    return errors

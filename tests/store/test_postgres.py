@@ -25,6 +25,7 @@ from newsletter.store.outbox import outbox_table
 from newsletter.store.subscribers import all_subscribers
 from tests.factories import seed_outbox, write_config
 from tests.pg import PgCluster, database_url_for
+from tests.support import open_at_once
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
@@ -123,23 +124,7 @@ def test_an_unreachable_server_is_a_store_error(pg_cluster: PgCluster) -> None:
 
 
 def test_processes_opening_a_new_database_at_once_all_succeed(pg_url: str) -> None:
-    errors: list[str] = []
-    start = threading.Barrier(6)
-
-    def open_store() -> None:
-        start.wait(timeout=30)
-        try:
-            with Store(pg_url) as store:
-                store.source_states()
-        except StoreError as exc:
-            errors.append(str(exc))
-
-    threads = [threading.Thread(target=open_store) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert open_at_once(pg_url) == []
     assert revisions(pg_url) == [schema.REVISION]
 
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from newsletter.errors import StoreError
 from newsletter.models import Engagement, Entry
 from newsletter.store.database import Store
 from tests.factories import make_entry
+from tests.support import open_at_once
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -131,22 +130,5 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
     """Several connections (a `run` and a `serve` started together) open a database file
     that does not exist yet: the one creating the tables holds a lock that switching the
     journal to WAL cannot wait for, and none of the others may fail for it."""
-    errors: list[str] = []
     for trial in range(40):
-        url = f"sqlite:///{tmp_path / f'db{trial}.sqlite'}"
-        start = threading.Barrier(6)
-
-        def open_store(url: str = url, start: threading.Barrier = start) -> None:
-            start.wait(timeout=30)
-            try:
-                with Store(url) as store:
-                    store.source_states()
-            except StoreError as exc:
-                errors.append(str(exc))
-
-        threads = [threading.Thread(target=open_store) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-    assert errors == []
+        assert open_at_once(f"sqlite:///{tmp_path / f'db{trial}.sqlite'}") == []
