@@ -137,40 +137,11 @@ def shapes(size: int) -> dict[str, str]:
 
 
 def functions() -> dict[str, Callable[[str], object]]:
-    from newsletter.models import Entry
-    from newsletter.render.templates import md_escape, safe_url
-    from newsletter.sources.links import canonical_link
-    from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
-    from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
-    from newsletter.summarize import dedupe
-    from newsletter.summarize.group import section_summary, slugify
-    from newsletter.summarize.summary import clean_text, extractive_summary, split_sentences
-    from newsletter.summarize.text import analyze, display_form, entry_text
+    """Every function that walks entry text: the same table the linear-time test checks
+    (tests/summarize/test_linear_text.py), so the two cannot drift apart."""
+    from tests.summarize.test_linear_text import FUNCTIONS
 
-    def entry(text: str) -> Entry:
-        return Entry(id="x", source="s", title=text[:2000], link="", text=text)
-
-    return {
-        "sanitize_html": lambda t: sanitize_html(t, "https://example.org/"),
-        "html_to_text": html_to_text,
-        "text_to_html": text_to_html,
-        "clean_title": clean_title,
-        "clean_author": clean_author,
-        "engagement_from_text": engagement_from_text,
-        "canonical_link": lambda t: canonical_link(t, "https://example.org/"),
-        "safe_url": safe_url,
-        "md_escape": md_escape,
-        "clean_text": clean_text,
-        "split_sentences": split_sentences,
-        "extractive_summary": extractive_summary,
-        "entry_text": lambda t: entry_text(t, t),
-        "analyze": analyze,
-        "display_form": lambda t: display_form("abc", [t]),
-        "normalize_title": dedupe.normalize_title,
-        "exact_keys": lambda t: dedupe.exact_keys(entry(t)),
-        "slugify": slugify,
-        "section_summary": lambda t: section_summary(t, 3, t),
-    }
+    return FUNCTIONS
 
 
 def _cell(name: str, shape: str, size: int, conn: object) -> None:
