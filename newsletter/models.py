@@ -253,3 +253,9 @@ class Subscriber:
     status: SubscriberStatus = "active"
     format: MailFormat = "html"
     id: int | None = None
+    paused_until: datetime | None = None
+    """No mail is sent to the subscriber before this time (None: not paused)."""
+
+    def paused_at(self, now: datetime) -> bool:
+        """Whether the subscriber's pause still holds at ``now``."""
+        return self.paused_until is not None and now < self.paused_until

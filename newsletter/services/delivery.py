@@ -77,7 +77,7 @@ async def send_edition(
     sends nothing. ``require_subscribers``: with nobody to send to, no edition is
     recorded (its entries wait for the next one); the scheduled sends record it anyway,
     for the archive and its feeds."""
-    subscribers = list(only) if only is not None else subscribers_of(store, cfg.name)
+    subscribers = list(only) if only is not None else subscribers_of(store, cfg.name, now=now)
     idle = require_subscribers and not subscribers
     create = not dry_run and not idle
     plan = plan_edition(store, settings, cfg, now=now, create=create, period=period)
@@ -133,7 +133,7 @@ async def send_current(
     if cfg.local_hour is None:
         groups: dict[str | None, list[Subscriber] | None] = {None: None}
     else:
-        groups = dict(sorted(local_dates(subscribers_of(store, cfg.name), now).items()))
+        groups = dict(sorted(local_dates(subscribers_of(store, cfg.name, now=now), now).items()))
         if not groups:
             groups = {None: []}
     results = []
@@ -248,6 +248,8 @@ async def _deliver(
     ``result``."""
     assert plan.edition is not None
     edition_id = plan.edition.id
+    # Every send passes here: a subscriber whose pause holds gets nothing, whoever asked.
+    subscribers = [s for s in subscribers if not s.paused_at(now)]
     result.queued = outbox.enqueue(store, edition_id, subscribers, now=now)
     # Subscribers who chose topics may find none of them in this edition: no email then.
     # (Renderings are shared per preference set, so this check costs nothing extra.)

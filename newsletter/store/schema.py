@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0002_web_limits"
+REVISION = "0003_subscriber_pause"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -127,6 +127,8 @@ subscribers_table = sa.Table(
     sa.Column("format", sa.String(20), nullable=False, server_default="html"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # No mail before this time (the preference page's pause); NULL: not paused.
+    sa.Column("paused_until", UTCDateTime),
 )
 
 outbox_table = sa.Table(

@@ -25,6 +25,7 @@ def _subscriber(row: Any) -> Subscriber:
         timezone=row["timezone"],
         status=row["status"],
         format=row["format"],
+        paused_until=row["paused_until"],
     )
 
 
@@ -44,12 +45,17 @@ def all_subscribers(store: Store) -> list[Subscriber]:
     return [_subscriber(r) for r in rows]
 
 
-def subscribers_of(store: Store, digest: str, *, active_only: bool = True) -> list[Subscriber]:
-    """Subscribers who receive ``digest`` (an empty digest list means every digest)."""
+def subscribers_of(
+    store: Store, digest: str, *, active_only: bool = True, now: datetime | None = None
+) -> list[Subscriber]:
+    """Subscribers who receive ``digest`` (an empty digest list means every digest);
+    with ``now``, not those whose pause still holds then."""
     return [
         s
         for s in all_subscribers(store)
-        if (not s.digests or digest in s.digests) and (s.status == "active" or not active_only)
+        if (not s.digests or digest in s.digests)
+        and (s.status == "active" or not active_only)
+        and (now is None or not s.paused_at(now))
     ]
 
 
@@ -65,6 +71,7 @@ def save_subscriber(store: Store, sub: Subscriber, *, now: datetime) -> Subscrib
         "timezone": sub.timezone,
         "status": sub.status,
         "format": sub.format,
+        "paused_until": sub.paused_until,
         "updated_at": now,
     }
     with store.begin() as conn:

@@ -90,6 +90,7 @@ def test_a_server_is_upgraded_by_db_upgrade_only(pg_url: str, tmp_path: Path) ->
             conn, tables=[t for t in schema.metadata.sorted_tables if t.name not in later]
         )
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN topics")
+        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN paused_until")
         conn.exec_driver_sql(
             "INSERT INTO subscribers (email, created_at, updated_at) "
             "VALUES ('bob@example.org', now(), now())"
