@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from newsletter.config import DigestConfig
 from newsletter.errors import AddressError
+from newsletter.models import MailFormat
 from newsletter.serve.guard import MAX_BODY
 
 MAX_FIELDS = 200
@@ -91,6 +92,11 @@ def normalize_email(value: str) -> tuple[str, str | None]:
         return value, "That does not look like an email address (like name@example.org)."
 
 
+def valid_format(value: str) -> MailFormat:
+    """The mail format a form chose: ``markdown`` when it says so, else ``html``."""
+    return "markdown" if value.strip().lower() == "markdown" else "html"
+
+
 def valid_timezone(value: str) -> str | None:
     """``value`` when it names a time zone (IANA names are short: at most 64 characters,
     the column's size), else None."""
@@ -110,5 +116,6 @@ __all__ = [
     "normalize_email",
     "parse_interests",
     "read_form",
+    "valid_format",
     "valid_timezone",
 ]

@@ -37,6 +37,7 @@ from newsletter.serve.forms import (
     normalize_email,
     parse_interests,
     read_form,
+    valid_format,
     valid_timezone,
 )
 from newsletter.serve.guard import client_network, same_origin
@@ -126,6 +127,7 @@ def signup_routes(app: WebApp) -> list[Route]:
         raw_email = first_value(form, "email")
         raw_interests = (form.get("interests") or [""])[0]
         raw_tz = first_value(form, "timezone") or "UTC"
+        fmt = valid_format(first_value(form, "format"))
         known = [d.name for d in app.digests]
         chosen = [d for d in form.get("digest", []) if d in known]
         if len(known) == 1:
@@ -152,6 +154,7 @@ def signup_routes(app: WebApp) -> list[Route]:
                 interests=raw_interests,
                 topics=topics,
                 timezone=raw_tz,
+                fmt=fmt,
             )
         if first_value(form, "website"):
             # The honeypot field is hidden from people; only bots fill it. Answer as for
@@ -171,6 +174,7 @@ def signup_routes(app: WebApp) -> list[Route]:
             topics=topics,
             timezone=tz or "UTC",
             status="pending",
+            format=fmt,
         )
         now = app.clock()
         existing = await in_thread(get_subscriber, app.store, email)
@@ -185,8 +189,9 @@ def signup_routes(app: WebApp) -> list[Route]:
         response.background = BackgroundTask(_send_quietly, app, email, data, mid)
         return response
 
-    def read_confirm(token: str) -> tuple[Subscriber, str] | HTMLResponse:
-        """The wanted subscription and the link's nonce, or the page saying why not."""
+    def read_confirm(token: str) -> tuple[Subscriber, str, bool] | HTMLResponse:
+        """The wanted subscription, the link's nonce and whether the link predates the
+        format choice (then the stored format stays), or the page saying why not."""
         try:
             value = read_token(
                 "confirm", token, app.secret, max_age=app.confirm_max_age, now=app.clock()
@@ -201,7 +206,10 @@ def signup_routes(app: WebApp) -> list[Route]:
                 topics=tuple(str(p) for p in data.get("p", ())),
                 timezone=valid_timezone(str(data["t"])) or "UTC",
                 status="active",
+                # Links mailed before the form had a format carry none: keep the stored one.
+                format=valid_format(str(data.get("f", ""))),
             )
+            keeps_format = "f" not in data
         except ExpiredTokenError:
             return app.message(
                 "This link has expired",
@@ -211,7 +219,7 @@ def signup_routes(app: WebApp) -> list[Route]:
             )
         except (BadTokenError, ValueError, KeyError, TypeError, AttributeError):
             return bad_link()
-        return sub, nonce
+        return sub, nonce, keeps_format
 
     def titles_of(sub: Subscriber) -> list[str]:
         return [d.title for d in app.digests if not sub.digests or d.name in sub.digests]
@@ -222,7 +230,7 @@ def signup_routes(app: WebApp) -> list[Route]:
         found = read_confirm(token)
         if isinstance(found, HTMLResponse):
             return found
-        sub, _ = found
+        sub = found[0]
         return app.page(
             "confirm.html.j2", email=sub.email, titles=titles_of(sub), action=f"/confirm/{token}"
         )
@@ -233,7 +241,7 @@ def signup_routes(app: WebApp) -> list[Route]:
         found = read_confirm(request.path_params["token"])
         if isinstance(found, HTMLResponse):
             return found
-        wanted, nonce = found
+        wanted, nonce, keeps_format = found
         now = app.clock()
         spent = await in_thread(
             web_limits.use_confirmation,
@@ -257,7 +265,8 @@ def signup_routes(app: WebApp) -> list[Route]:
             )
         existing = await in_thread(get_subscriber, app.store, wanted.email)
         if existing is not None:
-            wanted = replace(wanted, name=existing.name, format=existing.format)
+            fmt = existing.format if keeps_format else wanted.format
+            wanted = replace(wanted, name=existing.name, format=fmt)
         await in_thread(save_subscriber, app.store, wanted, now=now)
         log.info("subscription confirmed")
         return app.page("confirmed.html.j2", titles=titles_of(wanted), email=wanted.email)

@@ -156,7 +156,9 @@ class WebApp:
         interests: str = "",
         topics: Sequence[str] = (),
         timezone: str = "UTC",
+        fmt: str = "html",
     ) -> HTMLResponse:
+        from newsletter.serve.hints import schedule_hint
         from newsletter.services.subscriptions import topic_names
 
         return self.page(
@@ -170,6 +172,8 @@ class WebApp:
             topic_names=topic_names(self.digests),
             topics=set(topics),
             timezone=timezone,
+            format=fmt,
+            hints={d.name: schedule_hint(d) for d in self.digests},
         )
 
     def message(
@@ -194,6 +198,7 @@ class WebApp:
                 "i": list(sub.interests),
                 "p": list(sub.topics),
                 "t": sub.timezone,
+                "f": sub.format,
             },
             separators=(",", ":"),
         )
