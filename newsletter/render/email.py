@@ -20,7 +20,6 @@ The message::
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import html
@@ -30,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
-from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, parseaddr
@@ -44,6 +42,7 @@ from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
+from newsletter.render.mime import chunks, encoded_text, fill, header, part
 from newsletter.render.templates import (
     edition_day,
     format_date,
@@ -285,39 +284,9 @@ def render_email(
         items=shown.item_count,
         omitted=shown.omitted,
         boundary=boundary,
-        text_chunks=_chunks(text, marks),
-        html_chunks=_chunks(html_text, marks) if html_text is not None else (),
+        text_chunks=chunks(text, marks),
+        html_chunks=chunks(html_text, marks) if html_text is not None else (),
     )
-
-
-def _chunks(body: str, marks: tuple[str, ...]) -> tuple[bytes | str, ...]:
-    parts = body.split("\r\n")
-    lines = [p + "\r\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-    out: list[bytes | str] = []
-    static: list[str] = []
-    for line in lines:
-        if any(m in line for m in marks):
-            if static:
-                out.append(_qp("".join(static)))
-                static = []
-            out.append(line)
-        else:
-            static.append(line)
-    if static:
-        out.append(_qp("".join(static)))
-    return tuple(out)
-
-
-def _fill(chunks: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
-    out: list[bytes] = []
-    for c in chunks:
-        if isinstance(c, bytes):
-            out.append(c)
-        else:
-            for k, v in values.items():
-                c = c.replace(k, v)
-            out.append(_qp(c))
-    return b"".join(out)
 
 
 # -- personalize per message ---------------------------------------------------------------
@@ -350,28 +319,6 @@ def _address(value: str) -> str:
     return formataddr((clean_header_text(name, 80), addr), charset="utf-8")
 
 
-def _header(name: str, value: str) -> bytes:
-    # Every value reaching here is ASCII without CR/LF except the folds made on purpose.
-    return f"{name}: {value}\r\n".encode("ascii")
-
-
-@functools.lru_cache(maxsize=64)
-def _encoded_text(name: str, text: str) -> str:
-    charset = "us-ascii" if text.isascii() else "utf-8"
-    return Header(text, charset, header_name=name).encode(linesep="\r\n")
-
-
-def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
-
-
-def _part(content_type: str, body: bytes) -> bytes:
-    return (
-        f'Content-Type: {content_type}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + body
-
-
 def message_bytes(
     rendered: RenderedEmail,
     recipient: Recipient,
@@ -384,21 +331,19 @@ def message_bytes(
     ph_greet, ph_unsub = rendered.placeholders
     hello = greeting(recipient.name)
     unsub_text = recipient.unsubscribe_url or recipient.unsubscribe_mailto
-    text = _fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text})
+    text = fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text})
     out = [
-        _header("From", _address(settings.mail.from_address)),
-        _header(
-            "To", formataddr((clean_header_text(recipient.name, 80), recipient.email), "utf-8")
-        ),
+        header("From", _address(settings.mail.from_address)),
+        header("To", formataddr((clean_header_text(recipient.name, 80), recipient.email), "utf-8")),
     ]
     if settings.mail.reply_to:
-        out.append(_header("Reply-To", _address(settings.mail.reply_to)))
+        out.append(header("Reply-To", _address(settings.mail.reply_to)))
     out += [
-        _header("Subject", _encoded_text("Subject", rendered.subject)),
-        _header("Date", format_datetime(now)),
-        _header("Message-ID", message_id(settings, rendered, recipient.key or recipient.email)),
-        _header("MIME-Version", "1.0"),
-        _header(
+        header("Subject", encoded_text("Subject", rendered.subject)),
+        header("Date", format_datetime(now)),
+        header("Message-ID", message_id(settings, rendered, recipient.key or recipient.email)),
+        header("MIME-Version", "1.0"),
+        header(
             "List-Id",
             formataddr(
                 (
@@ -412,27 +357,27 @@ def message_bytes(
     links = [f"<{u}>" for u in (recipient.unsubscribe_url, recipient.unsubscribe_mailto) if u]
     if links:
         # Folded by hand between the two links, never inside one: each stays verbatim.
-        out.append(_header("List-Unsubscribe", ",\r\n ".join(links)))
+        out.append(header("List-Unsubscribe", ",\r\n ".join(links)))
     url, http_ok = recipient.unsubscribe_url, settings.allow_http_one_click
     if url.startswith("https://") or (http_ok and url.startswith("http://")):
-        out.append(_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    out += [_header("Auto-Submitted", "auto-generated"), _header("Precedence", "bulk")]
+        out.append(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    out += [header("Auto-Submitted", "auto-generated"), header("Precedence", "bulk")]
     if rendered.html is None:
-        return b"".join(out) + _part("text/plain", text)
-    body_html = _fill(
+        return b"".join(out) + part("text/plain", text)
+    body_html = fill(
         rendered.html_chunks,
         {ph_greet: html.escape(hello), ph_unsub: html.escape(unsub_text, quote=True)},
     )
     b = rendered.boundary
-    out.append(_header("Content-Type", f'multipart/alternative; boundary="{b}"'))
+    out.append(header("Content-Type", f'multipart/alternative; boundary="{b}"'))
     return b"".join(
         [
             *out,
             b"\r\n",
             f"--{b}\r\n".encode("ascii"),
-            _part("text/plain", text),
+            part("text/plain", text),
             f"\r\n--{b}\r\n".encode("ascii"),
-            _part("text/html", body_html),
+            part("text/html", body_html),
             f"\r\n--{b}--\r\n".encode("ascii"),
         ]
     )
