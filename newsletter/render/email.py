@@ -107,8 +107,8 @@ class RenderedEmail:
     format: MailFormat
     text: str
     html: str | None
-    placeholders: tuple[str, str]
-    """(greeting, unsubscribe URL) markers."""
+    placeholders: tuple[str, str, str]
+    """(greeting, unsubscribe URL, manage URL) markers."""
     items: int
     omitted: int
     boundary: str
@@ -134,6 +134,8 @@ class Recipient:
     """Stable per subscriber (the id): goes into the Message-ID."""
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
+    manage_url: str = ""
+    """The signed link to the preference page (``/prefs/{token}``)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -212,6 +214,11 @@ def unsubscribe_url(settings: MailSettings, token: str) -> str:
     return f"{settings.base_url}/unsubscribe/{token}" if settings.base_url else ""
 
 
+def manage_url(settings: MailSettings, token: str) -> str:
+    """The preference page's URL for a signed ``prefs`` token ('' without a base URL)."""
+    return f"{settings.base_url}/prefs/{token}" if settings.base_url else ""
+
+
 def unsubscribe_mailto(settings: MailSettings, token: str) -> str:
     """``mailto:`` unsubscribe link carrying the token in the subject."""
     return f"mailto:{settings.unsubscribe_address}?subject={quote('unsubscribe ' + token)}"
@@ -236,13 +243,14 @@ def render_email(
     """
     env = env or mail_environment()
     nonce = nonce or secrets.token_hex(8)
-    ph_greet, ph_unsub = f"NLPH{nonce}G", f"NLPH{nonce}U"
+    ph_greet, ph_unsub, ph_manage = f"NLPH{nonce}G", f"NLPH{nonce}U", f"NLPH{nonce}M"
     subject = subject_for(settings.subject, digest, period)
     day = edition_day(period, digest.generated_at)
     extra = {
         "subject": subject,
         "greeting": ph_greet,
         "unsubscribe_url": ph_unsub,
+        "manage_url": ph_manage if settings.base_url else "",
         "archive_url": archive_url(settings, digest.name, period),
         "preheader_pad": _PREHEADER_PAD,
         "date_label": format_date(day, "%A %-d %B %Y"),
@@ -272,7 +280,7 @@ def render_email(
     boundary = "=_nl_" + hashlib.sha256(nonce.encode()).hexdigest()[:24]
     text = _crlf(text)
     html_text = _crlf(html_text) if html_text is not None else None
-    marks = (ph_greet, ph_unsub)
+    marks = (ph_greet, ph_unsub, ph_manage)
     return RenderedEmail(
         digest_name=digest.name,
         period=period,
@@ -328,10 +336,11 @@ def message_bytes(
     list_title: str = "",
 ) -> bytes:
     """The complete message for one recipient, CRLF line endings, ready for SMTP DATA."""
-    ph_greet, ph_unsub = rendered.placeholders
+    ph_greet, ph_unsub, ph_manage = rendered.placeholders
     hello = greeting(recipient.name)
     unsub_text = recipient.unsubscribe_url or recipient.unsubscribe_mailto
-    text = fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text})
+    manage = recipient.manage_url
+    text = fill(rendered.text_chunks, {ph_greet: hello, ph_unsub: unsub_text, ph_manage: manage})
     out = [
         header("From", _address(settings.mail.from_address)),
         header("To", formataddr((clean_header_text(recipient.name, 80), recipient.email), "utf-8")),
@@ -366,7 +375,11 @@ def message_bytes(
         return b"".join(out) + part("text/plain", text)
     body_html = fill(
         rendered.html_chunks,
-        {ph_greet: html.escape(hello), ph_unsub: html.escape(unsub_text, quote=True)},
+        {
+            ph_greet: html.escape(hello),
+            ph_unsub: html.escape(unsub_text, quote=True),
+            ph_manage: html.escape(manage, quote=True),
+        },
     )
     b = rendered.boundary
     out.append(header("Content-Type", f'multipart/alternative; boundary="{b}"'))
@@ -433,6 +446,7 @@ __all__ = [
     "clean_header_text",
     "content_key",
     "mail_environment",
+    "manage_url",
     "message_bytes",
     "parse_message",
     "render_email",

@@ -11,6 +11,8 @@ Routes::
     POST /confirm/{token}        activates the address (signed, single-use, expires)
     GET  /unsubscribe/{token}    a page with one button (never unsubscribes: scanners GET)
     POST /unsubscribe/{token}    unsubscribes at once: 200, no redirect, idempotent
+    GET  /prefs/{token}          the preference page (``serve.prefs``): shows only
+    POST /prefs/{token}          changes preferences, pauses, resumes, unsubscribes
     GET  /archive/...            past editions and their feeds (``serve.archive``)
     GET  /healthz                {"status": "ok"}, or 503 {"status": "error"} (why: the log)
 
@@ -58,6 +60,7 @@ from newsletter.models import Subscriber
 from newsletter.render.templates import make_environment, render_template
 from newsletter.serve.archive import EditionArchive, archive_routes
 from newsletter.serve.guard import BODY_TIMEOUT, MAX_BODY, BodyGuard, IPNetwork, parse_networks
+from newsletter.serve.prefs import prefs_routes
 from newsletter.serve.signup import signup_routes
 from newsletter.services.tokens import make_token
 from newsletter.store.database import Store
@@ -340,6 +343,7 @@ def _starlette(app: WebApp, body_timeout: float) -> Starlette:
         Route("/", home),
         Route("/subscribe", subscribe_get, methods=["GET"]),
         *signup_routes(app),
+        *prefs_routes(app),
         *archive_routes(app),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/static/tz.js", tz_script, methods=["GET"]),

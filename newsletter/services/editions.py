@@ -28,6 +28,7 @@ from newsletter.render.email import (
     RenderedEmail,
     content_key,
     mail_environment,
+    manage_url,
     message_bytes,
     message_id,
     render_email,
@@ -320,6 +321,7 @@ class Composer:
             key=key,
             unsubscribe_url=unsubscribe_url(self.mail, token),
             unsubscribe_mailto=unsubscribe_mailto(self.mail, token),
+            manage_url=manage_url(self.mail, make_token("prefs", email, self.secret, now=now)),
         )
         data = message_bytes(
             rendered, recipient, settings=self.mail, now=now, list_title=self.list_title

@@ -4,15 +4,23 @@ signed link in every email), the welcome mail, and sending the confirmation agai
 
 from __future__ import annotations
 
+import asyncio
 import email
+import re
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from newsletter.deliver.mailers import MemoryMailer
+from newsletter.services.delivery import send_edition
+from newsletter.services.tokens import make_token, read_token
 from newsletter.store.database import Store
-from tests.serve.test_web import Site, form, make_settings
+from newsletter.store.subscribers import subscribers_of
+from tests.factories import make_entry, make_subscriber, seed
+from tests.serve.test_web import NOW, SECRET, XSS, Site, add_active, form, make_settings
 
 
 @pytest.fixture
@@ -70,3 +78,201 @@ def test_the_time_zone_hint_says_when_each_digest_is_sent(store: Store) -> None:
     assert "Daily: arrives at 7:00 in your time zone." in page
     assert "Weekly: sent at 07:00 Europe/Paris, on Mondays." in page
     assert "Noon: sent at 12:30 Asia/Tokyo." in page
+
+
+# -- the preference page -------------------------------------------------------------------
+
+ORIGIN = {"Origin": "https://news.example.org"}
+KINDS = {
+    "quantum": ("Quantum error correction", "qubits and quantum codes on noisy hardware"),
+    "robots": ("Robotics grasping", "robotics policies for arms that pick things up"),
+}
+
+
+def topic_settings() -> Any:
+    return make_settings(
+        digests=[
+            {
+                "name": "daily",
+                "title": "Daily",
+                "topics": [
+                    {"name": "Quantum", "keywords": ["quantum"]},
+                    {"name": "Robots", "keywords": ["robotics"]},
+                ],
+            },
+            {"name": "weekly", "title": "Weekly"},
+        ]
+    )
+
+
+def send_daily(site: Site, now: datetime, tag: str) -> list[tuple[str, bytes]]:
+    """Two stories of each kind first seen at ``now``; the daily edition of that day
+    sent through the real delivery service: the messages, (recipient, bytes)."""
+    entries = [
+        make_entry(
+            f"{kind}-{tag}-{i}",
+            source="feed",
+            title=f"{title} {tag} {i}",
+            link=f"https://example.org/{kind}/{tag}{i}",
+            hours_ago=i,
+            now=now,
+            text=text,
+        )
+        for kind, (title, text) in KINDS.items()
+        for i in range(2)
+    ]
+    seed(site.store, now=now, entries=entries)
+    mailer = MemoryMailer()
+    cfg = site.settings.digests[0]
+    asyncio.run(
+        send_edition(
+            site.store,
+            site.settings,
+            cfg,
+            mailer,
+            now=now,
+            clock=lambda: now,
+            secret=SECRET,
+            period=f"{now:%Y-%m-%d}",
+        )
+    )
+    return [(m.recipient, m.data) for m in mailer.messages]
+
+
+def manage_path(data: bytes) -> str:
+    m = re.search(r"https://news\.example\.org(/prefs/\S+?)>", mail_text(data))
+    assert m, "no manage link in the mail"
+    return m.group(1)
+
+
+def kinds_in(data: bytes) -> set[str]:
+    return set(re.findall(r"https://example\.org/(\w+)/", mail_text(data)))
+
+
+def test_every_digest_mail_links_to_the_preference_page(store: Store) -> None:
+    site = Site(store, topic_settings())
+    seed(site.store, now=NOW, subscribers=[make_subscriber("ada@example.org")])
+    [(_, data)] = send_daily(site, NOW, "a")
+    msg = email.message_from_bytes(data, policy=policy.default)
+    html_part = msg.get_body(("html",))
+    assert html_part is not None and "Manage your subscription" in html_part.get_content()
+    path = manage_path(data)
+    assert read_token("prefs", path.removeprefix("/prefs/"), SECRET) == "ada@example.org"
+
+
+def test_change_topics_and_format_from_the_link_then_the_next_edition_follows(
+    store: Store,
+) -> None:
+    site = Site(store, topic_settings())
+    seed(site.store, now=NOW, subscribers=[make_subscriber("ada@example.org")])
+    [(_, first)] = send_daily(site, NOW, "a")
+    assert kinds_in(first) == {"quantum", "robots"}
+    assert email.message_from_bytes(first).is_multipart()
+    path = manage_path(first)
+    page = site.get(path)
+    assert page.status_code == 200 and "ada@example.org" in page.text
+    assert 'name="format" value="html" checked' in page.text
+    before = site.subscriber("ada@example.org")
+    changed = site.post(
+        path,
+        headers=ORIGIN,
+        data={
+            "action": "save",
+            "digest": ["daily", "weekly"],
+            "topic": ["Quantum"],
+            "interests": "codes",
+            "format": "markdown",
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert changed.status_code == 200 and "Saved" in changed.text
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and before is not None
+    assert (sub.topics, sub.format, sub.timezone, sub.interests, sub.digests) == (
+        ("Quantum",),
+        "markdown",
+        "Europe/Paris",
+        ("codes",),
+        (),
+    )
+    [(_, second)] = send_daily(site, NOW + timedelta(days=1), "b")
+    assert kinds_in(second) == {"quantum"}
+    msg = email.message_from_bytes(second)
+    assert not msg.is_multipart() and msg.get_content_type() == "text/plain"
+
+
+def test_opening_the_page_changes_nothing_and_a_cross_site_post_is_refused(site: Site) -> None:
+    add_active(site, "ada@example.org")
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    before = site.subscriber("ada@example.org")
+    assert site.get(path).status_code == 200
+    assert site.request("HEAD", path).status_code in (200, 405)
+    evil = site.post(
+        path,
+        headers={"Origin": "https://evil.example"},
+        data={"action": "leave"},
+    )
+    assert evil.status_code == 403
+    assert site.subscriber("ada@example.org") == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/prefs/forged",
+        "/prefs/" + make_token("unsubscribe", "ada@example.org", SECRET),
+        "/prefs/" + make_token("prefs", "ada@example.org", "another-secret"),
+    ],
+)
+def test_a_forged_link_shows_nothing(site: Site, path: str) -> None:
+    add_active(site, "ada@example.org")
+    r = site.get(path)
+    assert r.status_code == 400 and "ada@example.org" not in r.text
+    assert site.post(path, data={"action": "leave"}).status_code == 400
+    assert site.subscriber("ada@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_pause_and_resume(site: Site) -> None:
+    add_active(site, "ada@example.org")
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    r = site.post(path, headers=ORIGIN, data={"action": "pause", "weeks": "2"})
+    assert r.status_code == 200 and "15 June 2030" in r.text
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.paused_until == NOW + timedelta(weeks=2)
+    assert subscribers_of(site.store, "daily", now=NOW) == []
+    assert "Resume now" in site.get(path).text
+    assert (
+        site.post(path, headers=ORIGIN, data={"action": "pause", "weeks": "999"}).status_code == 400
+    )
+    r = site.post(path, headers=ORIGIN, data={"action": "resume"})
+    assert r.status_code == 200
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.paused_until is None
+
+
+def test_unsubscribe_from_one_digest_or_from_everything(site: Site) -> None:
+    add_active(site, "ada@example.org", digests=())
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    base = {"action": "save", "timezone": "UTC", "format": "html"}
+    r = site.post(path, headers=ORIGIN, data={**base, "digest": ["weekly"]})
+    assert r.status_code == 200
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.digests == ("weekly",)
+    none = site.post(path, headers=ORIGIN, data=base)
+    assert none.status_code == 400 and "at least one newsletter" in none.text
+    gone = site.post(path, headers=ORIGIN, data={"action": "leave"})
+    assert gone.status_code == 200 and "Unsubscribed" in gone.text
+    assert site.subscriber("ada@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert "Not subscribed" in site.get(path).text
+
+
+def test_bad_values_are_refused_and_escaped(site: Site) -> None:
+    add_active(site, "ada@example.org")
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    r = site.post(
+        path,
+        headers=ORIGIN,
+        data={"action": "save", "digest": ["daily"], "timezone": XSS, "interests": XSS},
+    )
+    assert r.status_code == 400 and XSS not in r.text and "time zone" in r.text
+    assert site.subscriber("ada@example.org").timezone == "UTC"  # type: ignore[union-attr]
