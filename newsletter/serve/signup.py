@@ -41,6 +41,7 @@ from newsletter.serve.forms import (
     valid_timezone,
 )
 from newsletter.serve.guard import client_network, same_origin
+from newsletter.serve.welcome import welcome_mail
 from newsletter.services.subscriptions import leave_digest
 from newsletter.services.tokens import parse_unsubscribe_value, read_token
 from newsletter.store import web_limits
@@ -269,7 +270,10 @@ def signup_routes(app: WebApp) -> list[Route]:
             wanted = replace(wanted, name=existing.name, format=fmt)
         await in_thread(save_subscriber, app.store, wanted, now=now)
         log.info("subscription confirmed")
-        return app.page("confirmed.html.j2", titles=titles_of(wanted), email=wanted.email)
+        data, mid = welcome_mail(app, wanted)
+        response = app.page("confirmed.html.j2", titles=titles_of(wanted), email=wanted.email)
+        response.background = BackgroundTask(_send_quietly, app, wanted.email, data, mid)
+        return response
 
     def read_unsubscribe(token: str) -> tuple[str, str] | None:
         try:
@@ -330,9 +334,9 @@ async def _send_quietly(app: WebApp, email: str, data: bytes, mid: str) -> None:
     try:
         await app.send_mail(email, data, mid)
     except NewsletterError as exc:
-        log.warning("confirmation mail not sent: %s", exc)
+        log.warning("mail not sent: %s", exc)
     except OSError as exc:
-        log.warning("confirmation mail not sent: %s", exc)
+        log.warning("mail not sent: %s", exc)
 
 
 __all__ = [

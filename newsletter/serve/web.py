@@ -209,28 +209,36 @@ class WebApp:
 
     def confirmation_mail(self, sub: Subscriber, token: str) -> tuple[bytes, str]:
         """The confirmation message (plain text and HTML) and its Message-ID."""
-        mail = self.settings.mail
         titles = [c.title for c in self.digests if not sub.digests or c.name in sub.digests]
         context = {
             "confirm_url": f"{self.base_url}/confirm/{token}",
             "titles": titles,
             "email": sub.email,
             "days": max(1, self.confirm_max_age // 86400),
-            "site_title": self._site_title(),
         }
+        subject = f"Confirm your subscription to {', '.join(titles) or 'the newsletter'}"
+        return self.mail_message(sub.email, subject, "web/confirm_email", context)
+
+    def mail_message(
+        self, to: str, subject: str, template: str, context: dict[str, Any]
+    ) -> tuple[bytes, str]:
+        """A message of the web app (``template`` + ``.txt.j2`` and ``.html.j2``) and its
+        Message-ID."""
+        mail = self.settings.mail
+        context = {"site_title": self._site_title(), **context}
         msg = EmailMessage()
         msg["From"] = mail.from_address
-        msg["To"] = sub.email
+        msg["To"] = to
         if mail.reply_to:
             msg["Reply-To"] = mail.reply_to
-        msg["Subject"] = f"Confirm your subscription to {', '.join(titles) or 'the newsletter'}"
+        msg["Subject"] = subject
         msg["Date"] = format_datetime(self.clock())
         mid = make_msgid(domain=mail.domain)
         msg["Message-ID"] = mid
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(render_template(self.env, "web/confirm_email.txt.j2", context))
+        msg.set_content(render_template(self.env, f"{template}.txt.j2", context))
         msg.add_alternative(
-            render_template(self.env, "web/confirm_email.html.j2", context), subtype="html"
+            render_template(self.env, f"{template}.html.j2", context), subtype="html"
         )
         return msg.as_bytes(policy=policy.SMTP), mid
 

@@ -276,3 +276,23 @@ def test_bad_values_are_refused_and_escaped(site: Site) -> None:
     )
     assert r.status_code == 400 and XSS not in r.text and "time zone" in r.text
     assert site.subscriber("ada@example.org").timezone == "UTC"  # type: ignore[union-attr]
+
+
+# -- the welcome mail ----------------------------------------------------------------------
+
+
+def test_a_welcome_mail_with_the_manage_link_follows_the_confirmation(site: Site) -> None:
+    subscribed(site, format="markdown")
+    [_, (to, welcome)] = site.mail.sent
+    msg = email.message_from_bytes(welcome, policy=policy.default)
+    assert to == "ada@example.org" and msg["Subject"].startswith("Welcome")
+    text = mail_text(welcome)
+    assert "Format: Markdown. Time zone: Europe/Paris." in text
+    assert "sent at 07:00 UTC" in text
+    m = re.search(r"https://news\.example\.org(/prefs/\S+)", text)
+    assert m is not None
+    page = site.get(m.group(1))
+    assert page.status_code == 200 and 'name="format" value="markdown" checked' in page.text
+    # Pressing the confirm button again sends no second welcome.
+    site.confirm(site.mail.confirm_path())
+    assert len(site.mail.sent) == 2

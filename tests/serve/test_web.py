@@ -44,7 +44,9 @@ class Mailbox(MemoryMailer):
         return [(m.recipient, m.data) for m in self.messages]
 
     def confirm_path(self, index: int = -1) -> str:
-        msg = email.message_from_bytes(self.sent[index][1], policy=policy.default)
+        """The link of the ``index``-th confirmation mail (welcome mails are skipped)."""
+        mails = [email.message_from_bytes(data, policy=policy.default) for _, data in self.sent]
+        msg = [m for m in mails if str(m["Subject"]).startswith("Confirm")][index]
         body = msg.get_body(("plain",))
         assert body is not None
         m = re.search(r"https?://[^/\s]+(/confirm/\S+)", body.get_content())
