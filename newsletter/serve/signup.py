@@ -8,6 +8,9 @@
   scanners that fetch links confirm nobody. The token carries a nonce stored with the
   address: a link works once, only the newest one works, and none issued before an
   unsubscribe does.
+- ``POST /subscribe/resend`` (the check-inbox page's button) mails the newest
+  confirmation link of a pending address again, within the same limits, and answers
+  with the same page whatever happens.
 - ``GET /unsubscribe/{token}`` shows a button; ``POST`` unsubscribes at once (RFC 8058).
 
 Form posts from another site (``Origin``) are refused (``guard.same_origin``).
@@ -190,6 +193,40 @@ def signup_routes(app: WebApp) -> list[Route]:
         response.background = BackgroundTask(_send_quietly, app, email, data, mid)
         return response
 
+    async def resend_post(request: Request) -> Response:
+        """Send the newest confirmation link again to a pending address, within the
+        same limits as subscribing; the answer is the same whatever happens."""
+        if not same_origin(request, app.base_url):
+            return cross_site()
+        client = client_network(request, app.trusted_proxies)
+        client_keys = [
+            (f"client:{client}", CLIENT_LIMIT),
+            (f"client-day:{client}", CLIENT_DAY_LIMIT),
+        ]
+        if await in_thread(_limited, app, client_keys):
+            return app.message(
+                "Too many requests", "Please wait a few minutes before trying again.", 429
+            )
+        form = await read_form(request)
+        email, err = normalize_email(first_value(form, "email"))
+        answer = app.page("check_inbox.html.j2")
+        if err:
+            return answer
+        pending = await in_thread(get_subscriber, app.store, email)
+        if pending is None or pending.status != "pending":
+            # Nothing to confirm (an active address asked for changes through the form
+            # gets them with a new request): the same page, no mail.
+            return answer
+        rcpt_keys = [(f"rcpt:{email}", RECIPIENT_LIMIT), (f"rcpt-day:{email}", RECIPIENT_DAY_LIMIT)]
+        if await in_thread(_limited, app, rcpt_keys):
+            log.info("confirmation resend: no mail, the address had one recently")
+            return answer
+        nonce = await in_thread(web_limits.issue_confirmation, app.store, email, now=app.clock())
+        data, mid = app.confirmation_mail(pending, app.confirm_token(pending, nonce))
+        log.info("confirmation resend: mailed")
+        answer.background = BackgroundTask(_send_quietly, app, email, data, mid)
+        return answer
+
     def read_confirm(token: str) -> tuple[Subscriber, str, bool] | HTMLResponse:
         """The wanted subscription, the link's nonce and whether the link predates the
         format choice (then the stored format stays), or the page saying why not."""
@@ -321,6 +358,7 @@ def signup_routes(app: WebApp) -> list[Route]:
 
     return [
         Route("/subscribe", subscribe_post, methods=["POST"]),
+        Route("/subscribe/resend", resend_post, methods=["POST"]),
         Route("/confirm/{token}", confirm_get, methods=["GET"]),
         Route("/confirm/{token}", confirm_post, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_get, methods=["GET"]),

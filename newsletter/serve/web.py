@@ -7,6 +7,7 @@ Routes::
     GET  /                       -> 303 /subscribe
     GET  /subscribe              the form (email, digests, interests, topics, time zone)
     POST /subscribe              records a pending address, mails a confirmation link
+    POST /subscribe/resend       mails a pending address's confirmation link again
     GET  /confirm/{token}        a page with one button (never confirms: scanners GET)
     POST /confirm/{token}        activates the address (signed, single-use, expires)
     GET  /unsubscribe/{token}    a page with one button (never unsubscribes: scanners GET)

@@ -296,3 +296,68 @@ def test_a_welcome_mail_with_the_manage_link_follows_the_confirmation(site: Site
     # Pressing the confirm button again sends no second welcome.
     site.confirm(site.mail.confirm_path())
     assert len(site.mail.sent) == 2
+
+
+# -- send the confirmation again -------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_send_the_confirmation_again_within_the_recipient_limits(store: Store) -> None:
+    clock = Clock()
+    site = Site(store, clock=clock)
+    page = site.post("/subscribe", data=form())
+    assert 'action="/subscribe/resend"' in page.text and "Send the confirmation again" in page.text
+    first = site.mail.confirm_path()
+    again = {"email": "Ada@Example.org"}
+    # Within the hour of the first mail: the same page, no mail (one an hour per address).
+    r = site.post("/subscribe/resend", data=again)
+    assert r.status_code == 200 and r.text == page.text and len(site.mail.sent) == 1
+    clock.now = NOW + timedelta(minutes=61)
+    assert site.post("/subscribe/resend", data=again).text == page.text
+    assert len(site.mail.sent) == 2
+    second = site.mail.confirm_path()
+    assert second != first
+    assert site.confirm(first).status_code == 400  # only the newest link works
+    assert site.confirm(second).status_code == 200
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.status == "active" and sub.interests == ("llm", "agents")
+
+
+def test_the_daily_recipient_limit_holds_for_resends(store: Store) -> None:
+    clock = Clock()
+    site = Site(store, clock=clock)
+    site.post("/subscribe", data=form())
+    for hours in range(1, 6):
+        clock.now = NOW + timedelta(hours=hours, minutes=1)
+        site.post("/subscribe/resend", data={"email": "ada@example.org"})
+    assert len(site.mail.sent) == 3  # three a day
+
+
+@pytest.mark.parametrize("status", ["active", "unsubscribed", None])
+def test_a_resend_for_an_address_with_nothing_to_confirm_sends_nothing(
+    store: Store, status: str | None
+) -> None:
+    site = Site(store)
+    if status:
+        seed(site.store, now=NOW, subscribers=[make_subscriber("x@example.org", status=status)])
+    unknown = site.post("/subscribe/resend", data={"email": "nobody@example.org"})
+    known = site.post("/subscribe/resend", data={"email": "x@example.org"})
+    assert known.status_code == unknown.status_code == 200 and known.text == unknown.text
+    assert site.mail.sent == []
+
+
+def test_a_cross_site_resend_is_refused(site: Site) -> None:
+    site.post("/subscribe", data=form())
+    r = site.post(
+        "/subscribe/resend",
+        headers={"Origin": "https://evil.example"},
+        data={"email": "ada@example.org"},
+    )
+    assert r.status_code == 403
