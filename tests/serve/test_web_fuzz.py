@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.schema import web_limits_table
+from tests.factories import make_subscriber, seed
 from tests.serve.test_web import SECRET, Site, make_settings
 
 NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
@@ -54,6 +55,10 @@ tokens = st.one_of(
         st.sampled_from(["daily", "weekly", "nope", ""]),
         text,
     ),
+    st.builds(
+        lambda e: make_token("prefs", e, SECRET),
+        st.one_of(st.just("known@example.org"), text),
+    ),
 )
 
 paths = st.one_of(
@@ -62,6 +67,7 @@ paths = st.one_of(
             "/",
             "/subscribe",
             "/subscribe/",
+            "/subscribe/resend",
             "/healthz",
             "/archive",
             "/archive/",
@@ -75,6 +81,7 @@ paths = st.one_of(
     ),
     tokens.map(lambda t: f"/confirm/{t}"),
     tokens.map(lambda t: f"/unsubscribe/{t}"),
+    tokens.map(lambda t: f"/prefs/{t}"),
     st.lists(ascii_text.map(lambda t: t.replace("?", "").replace("#", "")), max_size=4).map(
         lambda parts: "/" + "/".join(parts)
     ),
@@ -82,7 +89,18 @@ paths = st.one_of(
 
 field_names = st.one_of(
     st.sampled_from(
-        ["email", "digest", "interests", "topic", "timezone", "website", "List-Unsubscribe"]
+        [
+            "email",
+            "digest",
+            "interests",
+            "topic",
+            "timezone",
+            "website",
+            "List-Unsubscribe",
+            "format",
+            "action",
+            "weeks",
+        ]
     ),
     text,
 )
@@ -163,6 +181,8 @@ def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
     with Store(f"sqlite:///{folder / 'db.sqlite'}") as store:
         settings_ = make_settings(web={"trusted_proxies": ["10.9.0.0/16", "::1"]})
+        # An active address, so that signed preference links reach its page's forms.
+        seed(store, now=NOW, subscribers=[make_subscriber("known@example.org")])
         yield Site(store, settings_)
 
 
@@ -191,9 +211,10 @@ def test_any_path_and_headers(
 @FUZZ
 @given(
     path=st.one_of(
-        st.just("/subscribe"),
+        st.sampled_from(["/subscribe", "/subscribe/resend"]),
         tokens.map(lambda t: f"/confirm/{t}"),
         tokens.map(lambda t: f"/unsubscribe/{t}"),
+        tokens.map(lambda t: f"/prefs/{t}"),
     ),
     body=bodies(),
     hdrs=headers,
