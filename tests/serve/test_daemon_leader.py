@@ -43,8 +43,11 @@ from tests.factories import (
     source_config,
     write_config,
 )
-from tests.pg import PgCluster, database_url_for
+from tests.pg import PgCluster, database_url_for, on_both_databases
 from tests.support import HANG_GUARD, Clock, eventually, logged_process, process_env
+
+# ``database_url`` runs on SQLite and PostgreSQL; ``pg_url`` on PostgreSQL only.
+database_url = on_both_databases()
 
 READER = "reader@example.org"
 RETRY = timedelta(seconds=0.1)
@@ -323,3 +326,24 @@ def test_run_with_the_send_role_places_no_schedule(tmp_path: Path) -> None:
     assert "event=web_listening" in run.stderr
     assert "event=polled" not in run.stderr
     assert job_rows(db_url(tmp_path)) == []
+
+
+def test_a_lone_daemon_leads_on_either_database(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite: no lock and no leadership job (one daemon per file); PostgreSQL: the lock.
+    caplog.set_level(logging.INFO, "newsletter")
+    clock = Clock(datetime(2030, 6, 3, 5, 0, tzinfo=UTC))
+
+    async def main() -> list[str]:
+        d = make_daemon(settings(tmp_path, "0 7 * * *"), database_url, clock, MemoryMailer())
+        await d.start()
+        jobs = sorted(j for j, _ in d.jobs())
+        await stop(d)
+        return jobs
+
+    jobs = asyncio.run(main())
+    postgres = database_url.startswith("postgresql")
+    assert jobs == ["digest:daily", *(["leader"] if postgres else []), "outbox"]
+    assert "event=started roles=schedule,send leader=yes jobs=2 " in caplog.text
+    assert job_rows(database_url) == ["digest:daily"]
