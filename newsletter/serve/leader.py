@@ -37,6 +37,9 @@ DAEMON_ROLES = frozenset({"schedule", "send"})
 LEADER_RETRY = timedelta(minutes=1)
 """How often a daemon that does not lead tries to (and a leader checks it still does)."""
 
+CONNECT_TIMEOUT = 10
+"""Seconds the leadership connection waits for the server."""
+
 SCHEDULER_LOCK = 0x6E657773_6C656164
 """PostgreSQL advisory lock key held by the scheduling daemon ("newslead"); the schema
 lock (``store.migrate``) is another key."""
@@ -84,8 +87,13 @@ class AdvisoryLeadership(Leadership):
     contested = True
 
     def __init__(self, engine: sa.Engine, key: int = SCHEDULER_LOCK) -> None:
+        # A server that does not answer must not hold up the daemon's event loop for
+        # long: the next try comes a ``leader_retry`` later anyway.
         self._engine = sa.create_engine(
-            engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            engine.url,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
         )
         self._key = key
         self._conn: sa.Connection | None = None

@@ -347,3 +347,20 @@ def test_a_lone_daemon_leads_on_either_database(
     assert jobs == ["digest:daily", *(["leader"] if postgres else []), "outbox"]
     assert "event=started roles=schedule,send leader=yes jobs=2 " in caplog.text
     assert job_rows(database_url) == ["digest:daily"]
+
+
+@pytest.mark.parametrize(
+    ("values", "web", "roles"),
+    [
+        ((), None, {"schedule", "send"}),
+        ((), True, {"schedule", "send", "web"}),
+        (("send",), True, {"send", "web"}),
+        (("send,web",), False, {"send"}),
+    ],
+)
+def test_web_adds_or_takes_away_the_web_role(
+    values: tuple[str, ...], web: bool | None, roles: set[str]
+) -> None:
+    from newsletter.cli.run import _roles
+
+    assert _roles(values, web) == roles
