@@ -52,6 +52,23 @@ def _secret(settings: Settings) -> str:
     return secret_key()
 
 
+def _roles(values: tuple[str, ...], web: bool | None) -> frozenset[str]:
+    """The roles ``--role`` (default: schedule and send) and ``--web``/``--no-web`` ask for."""
+    from newsletter.serve.leader import DAEMON_ROLES, parse_roles
+
+    try:
+        roles = parse_roles(values) if values else DAEMON_ROLES
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--role'") from None
+    if web is True:
+        roles |= {"web"}
+    elif web is False:
+        roles -= {"web"}
+    if not roles:
+        raise click.BadParameter("nothing left to run", param_hint="'--role' / '--no-web'")
+    return roles
+
+
 @click.command()
 @config_option
 @click.option(
@@ -61,7 +78,18 @@ def _secret(settings: Settings) -> str:
 )
 @click.option("--no-poll", is_flag=True, help="Do not fetch sources (another process does).")
 @click.option(
-    "--web/--no-web", default=False, help="Also serve the web pages (subscribe, archive, feeds)."
+    "--role",
+    "role_values",
+    multiple=True,
+    metavar="ROLE[,ROLE]",
+    help="Run only part of it, repeatable or comma-separated: schedule (poll, plan and "
+    "send each edition; one daemon per database leads), send (retry the outbox), web "
+    "(the web pages). Default: schedule,send.",
+)
+@click.option(
+    "--web/--no-web",
+    default=None,
+    help="Also serve the web pages (subscribe, archive, feeds): the same as --role web.",
 )
 @click.option("--host", default=None, help="Web address to listen on (default: web.host).")
 @click.option(
@@ -82,7 +110,8 @@ def run(
     config_path: Path | None,
     poll_interval: str | None,
     no_poll: bool,
-    web: bool,
+    role_values: tuple[str, ...],
+    web: bool | None,
     host: str | None,
     port: int | None,
     stop_timeout: float,
@@ -91,16 +120,20 @@ def run(
     and optionally serve the web pages.
 
     Jobs live in the database, so a restart replaces them; an edition missed while the
-    daemon was down is sent once if still within the digest's grace period. SIGTERM or
-    Ctrl-C stops it cleanly (exit 0).
+    daemon was down is sent once if still within the digest's grace period. On
+    PostgreSQL several daemons may share one database: one of them schedules (the
+    leader), every one sends. SIGTERM or Ctrl-C stops it cleanly (exit 0).
     """
     from newsletter.deliver.mailers import make_mailer
     from newsletter.serve.daemon import Daemon, DaemonOptions
+    from newsletter.serve.events import log_event
+    from newsletter.serve.leader import describe_roles
     from newsletter.serve.runner import serve_until_stopped
 
+    roles = _roles(role_values, web)
     settings = load_settings(config_path, required=True)
     interval = _duration(poll_interval, "--poll-interval") if poll_interval else None
-    if not settings.digests and not settings.sources:
+    if roles - {"web"} and not settings.digests and not settings.sources:
         raise ConfigError(
             "nothing to run: no sources and no digests configured",
             path=settings.path,
@@ -114,11 +147,14 @@ def run(
         options = DaemonOptions(
             poll_interval=interval or parse_duration(settings.fetch.poll_interval),
             poll=not no_poll,
-            web=web,
+            web="web" in roles,
             stop_timeout=stop_timeout,
+            roles=roles - {"web"},
         )
-        daemon = Daemon(settings, store, mailer, secret, options=options)
-        app = _web_app(settings, store, mailer, secret) if web else None
+        daemon = Daemon(settings, store, mailer, secret, options=options) if options.roles else None
+        if daemon is None:  # the web pages only
+            log_event("started", roles=describe_roles(roles))
+        app = _web_app(settings, store, mailer, secret) if "web" in roles else None
         asyncio.run(
             serve_until_stopped(
                 daemon,

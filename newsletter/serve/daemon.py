@@ -1,13 +1,18 @@
 """``newsletter run``: the scheduler daemon (APScheduler 3.11, asyncio), optionally with
 the web app in the same process.
 
-Jobs, each with an explicit id, stored in a SQLAlchemy job store on the project's own
-database (so a restart replaces them instead of adding copies)::
+Jobs, each with an explicit id::
 
     poll               fetch the sources that are due (per-source back-off after errors)
     digest:<name>      send the digest on its cron schedule, in its time zone
     local:<name>       hourly: send to the subscribers whose local hour has come
     outbox             retry messages left for later (temporary failures, interruptions)
+    leader             PostgreSQL: try to take the lead (or check it is still held)
+
+The first three belong to the schedule, placed by the leading daemon only
+(``newsletter.serve.leader``) in a SQLAlchemy job store on the project's own database
+(``jobs.place_schedule``; a restart replaces them instead of adding copies); the others
+live in memory. ``DaemonOptions.roles`` says which parts a daemon runs.
 
 At start-up the daemon reads, before replacing them, when each digest job was due next:
 a run missed while the daemon was down is sent once if it is still within the digest's
@@ -28,14 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.clock import now_utc
@@ -43,13 +48,13 @@ from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.deliver.mailers import Mailer
 from newsletter.serve import jobs
 from newsletter.serve.events import log_event, logged_failure
-from newsletter.serve.jobs import (
-    JOBSTORE_TABLE,
-    job_digest,
-    job_local,
-    job_outbox,
-    job_poll,
-    take_stored_runs,
+from newsletter.serve.jobs import DB_JOBS, job_outbox, place_schedule
+from newsletter.serve.leader import (
+    DAEMON_ROLES,
+    LEADER_RETRY,
+    Leadership,
+    describe_roles,
+    leadership_for,
 )
 from newsletter.serve.schedule import (
     DEFAULT_POLL_INTERVAL,
@@ -58,11 +63,8 @@ from newsletter.serve.schedule import (
     due_sources,
     local_due,
     next_due,
-    next_fire,
-    plan_catch_up,
     previous_fire,
 )
-from newsletter.serve.triggers import WallClockTrigger
 from newsletter.store.database import Store
 from newsletter.store.subscribers import subscribers_of
 
@@ -89,6 +91,11 @@ class DaemonOptions:
     local_interval: timedelta | None = None
     """How often the local-hour job looks for subscribers whose hour has come; ``None``:
     at the start of every hour."""
+    roles: frozenset[str] = DAEMON_ROLES
+    """What this daemon does: ``schedule`` (poll, plan and send editions: on the leader
+    only), ``send`` (the outbox job); ``web`` is the caller's (``newsletter run``)."""
+    leader_retry: timedelta = LEADER_RETRY
+    """How often a daemon that does not lead tries to take the lead (PostgreSQL)."""
 
 
 def schedule_for(cfg: DigestConfig) -> DigestSchedule:
@@ -128,6 +135,11 @@ class Daemon:
     _running: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: bool = False
     _poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ident: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names this daemon in its stored jobs (several may run in one process: tests)."""
+    leadership: Leadership | None = None
+    leading: bool = False
+    """Whether this daemon schedules (holds the lead: ``newsletter.serve.leader``)."""
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -141,120 +153,91 @@ class Daemon:
         return self.settings.digest(name)
 
     def make_scheduler(self) -> AsyncIOScheduler:
-        """An AsyncIOScheduler with the persistent job store on the project database."""
-        store = SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE)
+        """An AsyncIOScheduler whose default job store is in memory (the outbox job, the
+        leadership check); the leader adds the persistent one (``DB_JOBS``)."""
         return AsyncIOScheduler(
-            jobstores={"default": store},
+            jobstores={"default": MemoryJobStore()},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
 
+    @property
+    def roles(self) -> frozenset[str]:
+        return self.options.roles | ({"web"} if self.options.web else set())
+
     async def start(self) -> list[asyncio.Task[Any]]:
-        """Start the scheduler: read what was missed, (re)place every job, start catch-up
-        sends. Returns the catch-up tasks."""
+        """Start the scheduler: with the schedule role, lead if no other daemon does
+        (read what was missed, place the schedule's jobs, start catch-up sends) or try
+        again every ``leader_retry``; with the send role, the outbox job. Returns the
+        catch-up tasks."""
         jobs.attach(self)
-        # Read before the scheduler loads a single job: every job is placed anew below.
-        planned = take_stored_runs(self.store.engine)
         scheduler = self.scheduler = self.make_scheduler()
         # Paused: nothing runs until every job is in place and the catch-up is planned.
         scheduler.start(paused=True)
-        now = self.clock()
-        wanted: set[str] = set()
         tasks: list[asyncio.Task[Any]] = []
-        if self.options.poll and self.settings.sources:
-            wanted.add("poll")
-            scheduler.add_job(
-                job_poll,
-                IntervalTrigger(seconds=self.options.poll_interval.total_seconds(), timezone=UTC),
-                id="poll",
-                name="poll sources",
-                replace_existing=True,
-                next_run_time=now,
-                misfire_grace_time=None,
-            )
-        for name, sched in self.schedules.items():
-            grace = max(1, int(sched.grace.total_seconds()))
-            if sched.local_hour is not None:
-                job_id = f"local:{name}"
-                every = self.options.local_interval
+        if "schedule" in self.options.roles:
+            self.leadership = leadership_for(self.store.engine)
+            if self.leadership.try_acquire():
+                tasks = self._lead()
+            if self.leadership.contested:
+                retry = self.options.leader_retry.total_seconds()
                 scheduler.add_job(
-                    job_local,
-                    CronTrigger(minute=0, timezone=UTC)
-                    if every is None
-                    else IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
-                    args=[name],
-                    id=job_id,
-                    name=f"{name} at {sched.local_hour}:00 local time",
-                    replace_existing=True,
-                    misfire_grace_time=grace,
+                    self._check_lead,
+                    IntervalTrigger(seconds=retry, timezone=UTC),
+                    id="leader",
+                    name="leadership",
+                    misfire_grace_time=None,
                 )
-                wanted.add(job_id)
-                continue
-            job_id = f"digest:{name}"
-            missed_since = planned.get(job_id)
-            done = {e.period for e in self.store.editions(name, limit=50)}
-            plan = plan_catch_up(sched, missed_since=missed_since, now=now, done=done)
-            for skipped in plan.skipped[-3:]:
-                log_event(
-                    "edition_skipped",
-                    logging.WARNING,
-                    digest=name,
-                    edition=skipped.period,
-                    reason=skipped.reason,
-                )
-            if len(plan.skipped) > 3:
-                log_event(
-                    "edition_skipped",
-                    logging.WARNING,
-                    digest=name,
-                    older=len(plan.skipped) - 3,
-                    reason="coalesced",
-                )
-            if plan.send is not None:
-                log_event(
-                    "catch_up",
-                    digest=name,
-                    edition=plan.send.period,
-                    scheduled=plan.send.fire.isoformat(),
-                )
-                tasks.append(self._spawn(self._catch_up(name, plan.send.fire)))
-            scheduler.add_job(
-                job_digest,
-                WallClockTrigger(name, sched.cron, sched.timezone),
-                args=[name],
-                id=job_id,
-                name=f"{name} ({sched.cron} {sched.timezone})",
-                replace_existing=True,
-                next_run_time=next_fire(sched, now),
-                misfire_grace_time=grace,
-            )
-            wanted.add(job_id)
-        if self.settings.digests:
-            wanted.add("outbox")
+        if self.settings.digests and "send" in self.options.roles:
             scheduler.add_job(
                 job_outbox,
                 IntervalTrigger(seconds=self.options.outbox_interval.total_seconds(), timezone=UTC),
+                kwargs={"daemon": self.ident},
                 id="outbox",
                 name="retry waiting messages",
-                replace_existing=True,
                 misfire_grace_time=None,
             )
-        for job_id in sorted(set(planned) - wanted):
-            # A digest removed from the config: its job is not placed again.
-            log_event("job_removed", job=job_id)
         scheduler.resume()
         log_event(
             "started",
-            jobs=len(wanted),
+            roles=describe_roles(self.roles),
+            leader="yes" if self.leading else "no",
+            jobs=len([j for j in self.jobs() if j[0] != "leader"]),
             digests=len(self.settings.digests),
             sources=len(self.settings.sources),
         )
-        for name in self.schedules:
-            self.log_next_due(name)
-        if self.settings.digests:
+        if self.leading:
+            for name in self.schedules:
+                self.log_next_due(name)
+        if self.settings.digests and "send" in self.options.roles:
             # A send interrupted by the last stop resumes now, not at the first outbox run.
             self._spawn(self.flush_outbox())
         return tasks
+
+    async def _check_lead(self) -> None:
+        """Job: a leader checks it still leads (else steps down); the others try to."""
+        if self._stopping or self.leadership is None:
+            return
+        if self.leading:
+            if not self.leadership.still_held():
+                log_event("leader_lost", logging.WARNING)
+                self.leading = False
+                if self.scheduler is not None:
+                    self.scheduler.remove_jobstore(DB_JOBS, shutdown=False)
+            return
+        if self.leadership.try_acquire():
+            log_event("leader_elected")
+            self._lead()
+
+    def _lead(self) -> list[asyncio.Task[Any]]:
+        """Take over the schedule (``jobs.place_schedule``); the catch-up tasks."""
+        assert self.scheduler is not None
+        self.leading = True
+        return place_schedule(self, self.scheduler)
+
+    def spawn_catch_up(self, name: str, fire: datetime) -> asyncio.Task[Any]:
+        """Send the missed edition of ``name`` scheduled at ``fire``, in the background."""
+        return self._spawn(self._catch_up(name, fire))
 
     async def _catch_up(self, name: str, fire: datetime) -> None:
         """A missed edition, sent after a first poll: the entries that came in while the
@@ -320,6 +303,11 @@ class Daemon:
                 log_event("abandoned", logging.WARNING, jobs=len(pending))
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.leadership is not None:
+            # After the last job: the next daemon to try takes over a quiet schedule.
+            self.leadership.release()
+            self.leading = False
+        jobs.detach(self)
         if self._own_fetcher is not None:
             await self._own_fetcher.aclose()
             self._own_fetcher = self.fetcher = None

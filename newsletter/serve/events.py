@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from newsletter.errors import NewsletterError
 
@@ -31,3 +32,24 @@ def logged_failure(digest: str, edition: str) -> Iterator[None]:
         yield
     except NewsletterError as exc:
         log_event("send_failed", logging.ERROR, digest=digest, edition=edition, error=str(exc))
+
+
+def log_skipped(digest: str, skipped: Sequence[Any], shown: int = 3) -> None:
+    """The editions a catch-up plan skips (``plan.skipped``): the last ``shown`` by
+    name, the older ones as one count."""
+    for missed in skipped[-shown:]:
+        log_event(
+            "edition_skipped",
+            logging.WARNING,
+            digest=digest,
+            edition=missed.period,
+            reason=missed.reason,
+        )
+    if len(skipped) > shown:
+        log_event(
+            "edition_skipped",
+            logging.WARNING,
+            digest=digest,
+            older=len(skipped) - shown,
+            reason="coalesced",
+        )
