@@ -255,6 +255,9 @@ class Subscriber:
     id: int | None = None
     paused_until: datetime | None = None
     """No mail is sent to the subscriber before this time (None: not paused)."""
+    local_hour: int | None = None
+    """The hour (0-23, in ``timezone``) at which local-hour digests reach this subscriber
+    (None: the digest's ``local_hour``)."""
 
     def paused_at(self, now: datetime) -> bool:
         """Whether the subscriber's pause still holds at ``now``."""

@@ -99,6 +99,7 @@ def prefs_routes(app: WebApp) -> list[Route]:
             "interests": ", ".join(sub.interests),
             "format": sub.format,
             "timezone": sub.timezone,
+            "local_hour": sub.local_hour,
             **(form or {}),
         }
         now = app.clock()
@@ -110,6 +111,7 @@ def prefs_routes(app: WebApp) -> list[Route]:
             action=request.url.path,
             digests=app.digests,
             hints={d.name: schedule_hint(d) for d in app.digests},
+            local_digests=[d.title or d.name for d in app.digests if d.local_hour is not None],
             topic_names=topic_names(app.digests),
             paused_until=f"{paused:%-d %B %Y}" if paused else "",
             pause_weeks=PAUSE_WEEKS,
@@ -182,6 +184,10 @@ def prefs_routes(app: WebApp) -> list[Route]:
         tz = valid_timezone(raw_tz)
         if tz is None:
             errors.append("Choose a time zone like Europe/Paris or America/New_York.")
+        raw_hour = first_value(form, "local_hour").strip()
+        hour = int(raw_hour) if raw_hour.isdigit() and int(raw_hour) <= 23 else None
+        if raw_hour and hour is None:
+            errors.append("Choose an hour from 00:00 to 23:00.")
         if errors or tz is None:
             values = {
                 "chosen": set(chosen),
@@ -189,6 +195,7 @@ def prefs_routes(app: WebApp) -> list[Route]:
                 "interests": raw_interests,
                 "format": fmt,
                 "timezone": raw_tz,
+                "local_hour": hour,
             }
             return show(request, sub, 400, errors=errors, form=values)
         wanted = replace(
@@ -198,6 +205,7 @@ def prefs_routes(app: WebApp) -> list[Route]:
             interests=interests,
             format=fmt,
             timezone=tz,
+            local_hour=hour,
         )
         sub = await asyncio.to_thread(save_subscriber, app.store, wanted, now=now)
         log.info("preferences saved")

@@ -326,7 +326,8 @@ def local_due(
     grace: timedelta,
     done: Collection[tuple[str, int]] = (),
 ) -> dict[str, list[Subscriber]]:
-    """Subscribers whose local ``hour`` has come today, by period (their local date).
+    """Subscribers whose local hour has come today, by period (their local date): their
+    own ``local_hour`` when they chose one, else ``hour`` (the digest's).
 
     A subscriber is due from ``hour`` local time until ``grace`` after it, once per local
     date: ``done`` holds the (period, subscriber id) pairs already handled. Using "has
@@ -341,7 +342,8 @@ def local_due(
     for sub in subscribers:
         zone = subscriber_zone(sub.timezone)
         local_date: date = now.astimezone(zone).date()
-        target = wall_to_instant(datetime.combine(local_date, time(hour)), zone)
+        own = sub.local_hour if sub.local_hour is not None and 0 <= sub.local_hour <= 23 else hour
+        target = wall_to_instant(datetime.combine(local_date, time(own)), zone)
         if not timedelta(0) <= now - target <= grace:
             continue
         period = local_date.isoformat()

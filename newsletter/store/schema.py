@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0003_subscriber_pause"
+REVISION = "0004_subscriber_hour"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -129,6 +129,7 @@ subscribers_table = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # No mail before this time (the preference page's pause); NULL: not paused.
     sa.Column("paused_until", UTCDateTime),
+    sa.Column("local_hour", sa.Integer),
 )
 
 outbox_table = sa.Table(

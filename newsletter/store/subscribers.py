@@ -26,6 +26,7 @@ def _subscriber(row: Any) -> Subscriber:
         status=row["status"],
         format=row["format"],
         paused_until=row["paused_until"],
+        local_hour=row["local_hour"],
     )
 
 
@@ -72,6 +73,7 @@ def save_subscriber(store: Store, sub: Subscriber, *, now: datetime) -> Subscrib
         "status": sub.status,
         "format": sub.format,
         "paused_until": sub.paused_until,
+        "local_hour": sub.local_hour,
         "updated_at": now,
     }
     with store.begin() as conn:

@@ -361,3 +361,27 @@ def test_a_cross_site_resend_is_refused(site: Site) -> None:
         data={"email": "ada@example.org"},
     )
     assert r.status_code == 403
+
+
+def test_the_hour_of_arrival_is_chosen_on_the_page_for_local_hour_digests(store: Store) -> None:
+    settings = make_settings(digests=[{"name": "daily", "title": "Daily", "local_hour": 7}])
+    site = Site(store, settings)
+    add_active(site, "ada@example.org")
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    page = site.get(path).text
+    assert 'name="local_hour"' in page and "The newsletter's own hour" in page
+    base = {"action": "save", "digest": "daily", "format": "html", "timezone": "Europe/Paris"}
+    r = site.post(path, headers=ORIGIN, data={**base, "local_hour": "6"})
+    assert r.status_code == 200, r.text
+    sub = site.subscriber("ada@example.org")
+    assert sub is not None and sub.local_hour == 6
+    assert site.post(path, headers=ORIGIN, data={**base, "local_hour": "31"}).status_code == 400
+    r = site.post(path, headers=ORIGIN, data={**base, "local_hour": ""})
+    sub = site.subscriber("ada@example.org")
+    assert r.status_code == 200 and sub is not None and sub.local_hour is None
+
+
+def test_no_hour_is_offered_for_a_digest_on_a_fixed_schedule(site: Site) -> None:
+    add_active(site, "ada@example.org")
+    path = "/prefs/" + make_token("prefs", "ada@example.org", SECRET)
+    assert 'name="local_hour"' not in site.get(path).text

@@ -286,3 +286,15 @@ def test_the_scheduling_decisions_take_plain_values() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_subscriber_who_chose_an_hour_gets_it_instead_of_the_digests() -> None:
+    early = Subscriber(email="early@example.org", id=1, timezone=PARIS, local_hour=6)
+    usual = subscriber(2, PARIS)
+    grace = timedelta(minutes=30)
+    # 06:10 in Paris: only the one who chose 06:00.
+    due = local_due([early, usual], hour=7, now=utc(2026, 6, 1, 4, 10), grace=grace)
+    assert {p: [s.id for s in v] for p, v in due.items()} == {"2026-06-01": [1]}
+    # 07:10 in Paris: only the digest's own hour.
+    due = local_due([early, usual], hour=7, now=utc(2026, 6, 1, 5, 10), grace=grace)
+    assert {p: [s.id for s in v] for p, v in due.items()} == {"2026-06-01": [2]}
