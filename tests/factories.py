@@ -381,3 +381,28 @@ def seeded_store(
         store.close()
         raise
     return store
+
+
+TOPIC_KINDS = {
+    "quantum": ("Quantum error correction", "qubits and quantum codes on noisy hardware"),
+    "robots": ("Robotics grasping", "robotics policies for arms that pick things up"),
+}
+"""Two kinds of story a digest with a topic per kind keeps apart (the preference tests)."""
+
+
+def topic_stories(now: datetime, tag: str, source: str = "feed") -> list[Entry]:
+    """Two stories of each of ``TOPIC_KINDS``, first seen at ``now``; ``tag`` keeps the
+    ids and titles of one edition apart from another's."""
+    return [
+        make_entry(
+            f"{kind}-{tag}-{i}",
+            source=source,
+            title=f"{title} {tag} {i}",
+            link=f"https://example.org/{kind}/{tag}{i}",
+            hours_ago=i,
+            now=now,
+            text=text,
+        )
+        for kind, (title, text) in TOPIC_KINDS.items()
+        for i in range(2)
+    ]

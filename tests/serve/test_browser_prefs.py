@@ -25,10 +25,10 @@ from newsletter.store.subscribers import get_subscriber
 from tests.factories import (
     digest_config,
     local_smtp,
-    make_entry,
     make_settings,
     make_subscriber,
     seed,
+    topic_stories,
 )
 from tests.serve.test_browser import OUT, READER, WebServer, in_thread, wait_for_mail
 from tests.smtp_server import SmtpSink
@@ -36,10 +36,6 @@ from tests.smtp_server import SmtpSink
 pytestmark = pytest.mark.browser
 
 SECRET = "browser-test-secret"
-KINDS = {
-    "quantum": ("Quantum error correction", "qubits and quantum codes on noisy hardware"),
-    "robots": ("Robotics grasping", "robotics policies for arms that pick things up"),
-}
 
 
 def settings_for(tmp_path: Path, smtp_port: int, web_url: str) -> Settings:
@@ -63,19 +59,7 @@ def settings_for(tmp_path: Path, smtp_port: int, web_url: str) -> Settings:
 
 def send_at(store: Store, settings: Settings, now: datetime, tag: str) -> None:
     """Two stories of each kind first seen at ``now``, then the edition of that day."""
-    entries = [
-        make_entry(
-            f"{kind}-{tag}-{i}",
-            source="feed",
-            title=f"{title} {tag} {i}",
-            link=f"https://example.org/{kind}/{tag}{i}",
-            hours_ago=i,
-            now=now,
-            text=text,
-        )
-        for kind, (title, text) in KINDS.items()
-        for i in range(2)
-    ]
+    entries = topic_stories(now, tag)
     seed(store, now=now, entries=entries)
     in_thread(
         send_edition(

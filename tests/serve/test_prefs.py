@@ -19,7 +19,7 @@ from newsletter.services.delivery import send_edition
 from newsletter.services.tokens import make_token, read_token
 from newsletter.store.database import Store
 from newsletter.store.subscribers import subscribers_of
-from tests.factories import make_entry, make_subscriber, seed
+from tests.factories import make_subscriber, seed, topic_stories
 from tests.serve.test_web import NOW, SECRET, XSS, Site, add_active, form, make_settings
 
 
@@ -83,10 +83,6 @@ def test_the_time_zone_hint_says_when_each_digest_is_sent(store: Store) -> None:
 # -- the preference page -------------------------------------------------------------------
 
 ORIGIN = {"Origin": "https://news.example.org"}
-KINDS = {
-    "quantum": ("Quantum error correction", "qubits and quantum codes on noisy hardware"),
-    "robots": ("Robotics grasping", "robotics policies for arms that pick things up"),
-}
 
 
 def topic_settings() -> Any:
@@ -108,19 +104,7 @@ def topic_settings() -> Any:
 def send_daily(site: Site, now: datetime, tag: str) -> list[tuple[str, bytes]]:
     """Two stories of each kind first seen at ``now``; the daily edition of that day
     sent through the real delivery service: the messages, (recipient, bytes)."""
-    entries = [
-        make_entry(
-            f"{kind}-{tag}-{i}",
-            source="feed",
-            title=f"{title} {tag} {i}",
-            link=f"https://example.org/{kind}/{tag}{i}",
-            hours_ago=i,
-            now=now,
-            text=text,
-        )
-        for kind, (title, text) in KINDS.items()
-        for i in range(2)
-    ]
+    entries = topic_stories(now, tag)
     seed(site.store, now=now, entries=entries)
     mailer = MemoryMailer()
     cfg = site.settings.digests[0]
