@@ -45,6 +45,23 @@ def _web_app(settings: Settings, store: Any, mailer: Any, secret: str) -> Any:
     return create_app(settings, store, mailer=mailer, secret=secret)
 
 
+def _until_stopped(
+    settings: Settings, daemon: Any, app: Any, *, host: str | None, port: int | None
+) -> None:
+    """Run the daemon and/or the web app until SIGTERM or Ctrl-C (``run`` and ``serve``);
+    ``port`` 0 takes any free port."""
+    from newsletter.serve.runner import serve_until_stopped
+
+    asyncio.run(
+        serve_until_stopped(
+            daemon,
+            web_app=app,
+            host=host or settings.web.host,
+            port=settings.web.port if port is None else port,
+        )
+    )
+
+
 def _secret(settings: Settings) -> str:
     """The signing key ``send`` uses too (never a built-in one: see ``secret_key``)."""
     from newsletter.services.tokens import secret_key
@@ -128,7 +145,6 @@ def run(
     from newsletter.serve.daemon import Daemon, DaemonOptions
     from newsletter.serve.events import log_event
     from newsletter.serve.leader import describe_roles
-    from newsletter.serve.runner import serve_until_stopped
 
     roles = _roles(role_values, web)
     settings = load_settings(config_path, required=True)
@@ -155,14 +171,7 @@ def run(
         if daemon is None:  # the web pages only
             log_event("started", roles=describe_roles(roles))
         app = _web_app(settings, store, mailer, secret) if "web" in roles else None
-        asyncio.run(
-            serve_until_stopped(
-                daemon,
-                web_app=app,
-                host=host or settings.web.host,
-                port=settings.web.port if port is None else port,
-            )
-        )
+        _until_stopped(settings, daemon, app, host=host, port=port)
 
 
 @click.command()
@@ -182,21 +191,13 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     Put it behind a reverse proxy for TLS; set web.base_url to the public URL.
     """
     from newsletter.deliver.mailers import make_mailer
-    from newsletter.serve.runner import serve_until_stopped
 
     settings = load_settings(config_path)
     _log_to_stderr()
     secret = _secret(settings)
     with open_store(settings) as store:
         app = _web_app(settings, store, make_mailer(settings), secret)
-        asyncio.run(
-            serve_until_stopped(
-                None,
-                web_app=app,
-                host=host or settings.web.host,
-                port=settings.web.port if port is None else port,
-            )
-        )
+        _until_stopped(settings, None, app, host=host, port=port)
 
 
 @click.command()
