@@ -58,6 +58,83 @@ class Engagement:
         )
 
 
+LinkKind = Literal["paper", "pdf", "code", "project", "discussion", "video"]
+"""The kinds of extra link a rich entry may carry (a paper card shows them in this order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryMedia:
+    """The extra data of a rich entry: a paper (Hugging Face daily papers, arXiv) or a
+    video (YouTube ``media:group``). Every field is optional; ``None`` is "not given".
+
+    ``authors`` are in the paper's order; ``links`` are (kind, absolute URL) pairs, at most
+    one per kind; ``ai_summary`` is the source's own one-line summary (Hugging Face's
+    ``ai_summary``), preferred over one built from the abstract.
+    """
+
+    image: str | None = None
+    """A thumbnail URL (absolute, http(s))."""
+    image_width: int | None = None
+    image_height: int | None = None
+    authors: tuple[str, ...] = ()
+    organization: str | None = None
+    links: tuple[tuple[LinkKind, str], ...] = ()
+    ai_summary: str | None = None
+    keywords: tuple[str, ...] = ()
+
+    def link(self, kind: LinkKind) -> str | None:
+        """The URL of one kind of link, if the source gave it."""
+        return next((url for k, url in self.links if k == kind), None)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict without the empty fields (what the store keeps)."""
+        out: dict[str, object] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None or value == ():
+                continue
+            out[name] = (
+                [list(p) for p in value]
+                if name == "links"
+                else (list(value) if isinstance(value, tuple) else value)
+            )
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> EntryMedia:
+        """The inverse of ``to_json``; unknown keys are ignored (a newer writer's)."""
+
+        def tup(key: str) -> tuple[str, ...]:
+            value = data.get(key)
+            return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+        raw_links = data.get("links")
+        links = tuple(
+            (str(p[0]), str(p[1]))
+            for p in (raw_links if isinstance(raw_links, list) else [])
+            if isinstance(p, list) and len(p) == 2
+        )
+
+        def opt_int(key: str) -> int | None:
+            value = data.get(key)
+            return value if isinstance(value, int) else None
+
+        def opt_str(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return cls(
+            image=opt_str("image"),
+            image_width=opt_int("image_width"),
+            image_height=opt_int("image_height"),
+            authors=tup("authors"),
+            organization=opt_str("organization"),
+            links=links,  # type: ignore[arg-type]
+            ai_summary=opt_str("ai_summary"),
+            keywords=tup("keywords"),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One normalized entry of one source.
@@ -81,6 +158,8 @@ class Entry:
     engagement: Engagement = field(default_factory=Engagement)
     comments_url: str | None = None
     first_seen: datetime | None = None
+    media: EntryMedia | None = None
+    """What a rich source (a paper list, a video feed) says beyond a feed's fields."""
 
     @property
     def key(self) -> str:
@@ -112,6 +191,7 @@ class Entry:
             engagement=self.engagement,
             comments_url=self.comments_url,
             first_seen=when,
+            media=self.media,
         )
 
 

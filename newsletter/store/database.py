@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.models import Edition, Engagement, Entry, SourceState
+from newsletter.models import Edition, Engagement, Entry, EntryMedia, SourceState
 from newsletter.store import migrate
 from newsletter.store.engine import insert_or_skip, make_engine
 from newsletter.store.schema import (
@@ -371,6 +371,7 @@ def _entry_row(e: Entry) -> dict[str, Any]:
         "comments": e.engagement.comments,
         "comments_url": e.comments_url,
         "first_seen": e.first_seen,
+        "media": _TAGS_JSON(e.media.to_json()) if e.media is not None else None,
     }
 
 
@@ -389,6 +390,7 @@ def _row_entry(r: Any) -> Entry:
         engagement=Engagement(points=r["points"], upvotes=r["upvotes"], comments=r["comments"]),
         comments_url=r["comments_url"],
         first_seen=r["first_seen"],
+        media=EntryMedia.from_json(json.loads(r["media"])) if r["media"] else None,
     )
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0004_subscriber_hour"
+REVISION = "0005_entry_media"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -86,6 +86,7 @@ entries_table = sa.Table(
     sa.Column("comments", sa.Integer),
     sa.Column("comments_url", sa.Text),
     sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("media", sa.Text),
     sa.UniqueConstraint("source", "entry_id", name="uq_entries_source_id"),
     sa.Index("ix_entries_first_seen", "first_seen"),
 )

@@ -92,6 +92,7 @@ def test_a_server_is_upgraded_by_db_upgrade_only(pg_url: str, tmp_path: Path) ->
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN topics")
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN paused_until")
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN local_hour")
+        conn.exec_driver_sql("ALTER TABLE entries DROP COLUMN media")
         conn.exec_driver_sql(
             "INSERT INTO subscribers (email, created_at, updated_at) "
             "VALUES ('bob@example.org', now(), now())"

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from newsletter.models import Engagement, Entry
+from newsletter.models import Engagement, Entry, EntryMedia
 from newsletter.store.database import Store
 from tests.factories import make_entry
 from tests.support import open_at_once
@@ -68,6 +68,23 @@ def test_entry_round_trip(store: Store) -> None:
     (got,) = store.entries()
     assert got == e.seen_at(NOW)
     assert got.published is not None and got.published.tzinfo is not None
+
+
+def test_an_entrys_media_round_trips(store: Store) -> None:
+    media = EntryMedia(
+        image="https://e.org/t.png",
+        image_width=640,
+        image_height=360,
+        authors=("Ada Lovelace", "Émile Borel"),
+        organization="Analytical Engines",
+        links=(("pdf", "https://e.org/p.pdf"), ("code", "https://github.com/a/b")),
+        ai_summary="We show that it works.",
+        keywords=("engines",),
+    )
+    store.add_entries([entry(1, media=media), entry(2)], now=NOW)
+    got = {e.id: e for e in store.entries()}
+    assert got["id-1"].media == media and got["id-2"].media is None
+    assert media.link("pdf") == "https://e.org/p.pdf" and media.link("project") is None
 
 
 def test_entries_since_uses_published_else_first_seen(store: Store) -> None:
