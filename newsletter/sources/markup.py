@@ -8,11 +8,15 @@ from __future__ import annotations
 import html as html_lib
 import re
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from newsletter.sources.links import ABSOLUTE_URL, PLAIN_ABSOLUTE_URL
+if TYPE_CHECKING:
+    from inscriptis.model.config import ParserConfig
+
+from newsletter.sources.links import ABSOLUTE_URL, PLAIN_ABSOLUTE_URL, strip_tracking
 
 ALLOWED_TAGS = frozenset(
     {
@@ -84,6 +88,8 @@ def _keep_url(tag: str, attr: str, value: str) -> str | None:
     sanitized (``_current.base``), unsafe schemes dropped."""
     if attr not in _URL_ATTRIBUTES:
         return value
+    if attr == "href" and "?" in value:
+        value = strip_tracking(value)  # readers follow links, and the click is theirs
     if PLAIN_ABSOLUTE_URL.fullmatch(value):
         return value  # the common case: nothing to resolve, squeeze or reject
     base: str | None = getattr(_current, "base", None)
@@ -201,7 +207,7 @@ _LIST_BULLET = re.compile(r"^[ \t]+[*+o-] (?=\S)", re.MULTILINE)
 _LIST_BULLET_CHAR = "\u2022 "
 
 
-def _inscriptis_config() -> object:
+def _inscriptis_config() -> ParserConfig:
     # Built on first use: importing inscriptis costs about 10 ms over lxml, and a
     # worker that only meets plain-text entries never needs it.
     global _CONFIG
@@ -215,7 +221,7 @@ def _inscriptis_config() -> object:
     return _CONFIG
 
 
-_CONFIG: object | None = None
+_CONFIG: ParserConfig | None = None
 
 
 def html_to_text(html: str) -> str:
@@ -241,7 +247,7 @@ def html_to_text(html: str) -> str:
         if s.count("<") > MAX_DEPTH:
             s = _limit_depth(s)
         try:
-            s = get_text(s, _inscriptis_config())  # type: ignore[arg-type]
+            s = get_text(s, _inscriptis_config())
         except (ValueError, RecursionError):
             # lxml refuses some byte soup (a lone NUL, an encoding declaration in a
             # str): the text is then the fragment without its tags.
@@ -277,3 +283,44 @@ def text_to_html(text: str) -> str:
     return "".join(
         "<p>" + html_lib.escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs
     )
+
+
+# What only Markdown writes: a heading ("## Fixes"), a fenced code block, a link or image
+# ("[text](http...)"), strong emphasis ("**x**"), inline code, or a list of two items or
+# more. A "#hashtag", one "- " line or a lone "*" in plain text is not enough.
+_MARKDOWN_SIGNS = re.compile(
+    r"^#{1,6}[ \t]+\S"
+    r"|^(?:```|~~~)"
+    r"|!?\[[^\[\]\n]{1,500}\]\((?:https?://|/|\.{0,2}/|#|mailto:)[^()\s]{0,2000}\)"
+    r"|\*\*(?=\S)[^*\n]{1,500}(?<=\S)\*\*"
+    r"|`[^`\n]{1,500}`"
+    r"|^[ \t]{0,3}(?:[-*+]|\d{1,3}[.)])[ \t]+\S[^\n]*\n[ \t]{0,3}(?:[-*+]|\d{1,3}[.)])[ \t]+\S",
+    re.MULTILINE,
+)
+MARKDOWN_EXTENSIONS = ("fenced_code", "tables", "sane_lists", "nl2br")
+"""Python-Markdown's extensions for entry content: what release notes and JSON Feed
+``content_text`` use (fences, tables), lists that do not merge, and GitHub's rule that a
+line break in the text is a line break."""
+
+
+MAX_MARKDOWN = 200_000
+"""Characters of Markdown rendered at most (Python-Markdown is pure Python; release notes
+and JSON Feed items are far shorter)."""
+
+
+def looks_like_markdown(text: str) -> bool:
+    """Whether plain ``text`` is written in Markdown (see ``_MARKDOWN_SIGNS``), so that it
+    should be rendered rather than shown with its asterisks and brackets."""
+    if not text or len(text) > MAX_MARKDOWN:
+        return False
+    return _MARKDOWN_SIGNS.search(text) is not None
+
+
+def markdown_to_html(text: str) -> str:
+    """``text`` rendered from Markdown to HTML with Python-Markdown (not yet sanitized:
+    raw HTML in Markdown passes through, so give the result to ``sanitize_html``)."""
+    import markdown  # imported on first use: most feeds are HTML
+
+    if len(text) > MAX_MARKDOWN:
+        text = text[:MAX_MARKDOWN]
+    return markdown.markdown(text, extensions=list(MARKDOWN_EXTENSIONS), output_format="html")

@@ -148,7 +148,9 @@ def test_html_to_text_blocks_and_entities() -> None:
         "<h1>Title</h1><p>Hello&nbsp;<b>world</b> &amp; &lt;friends&gt; &#8217;</p>"
         "<p>two<br>lines</p><ul><li>a</li><li>b</li></ul><script>x()</script>tail"
     )
-    assert html_to_text(html) == "Title\n\nHello world & <friends> ’\n\ntwo\nlines\n\n• a\n• b\ntail"
+    assert (
+        html_to_text(html) == "Title\n\nHello world & <friends> ’\n\ntwo\nlines\n\n• a\n• b\ntail"
+    )
 
 
 def test_html_to_text_collapses_whitespace() -> None:

@@ -120,7 +120,7 @@ EXPECTED = [
     ),
     (
         "atom-handmade.xml",
-        "fastfeedparser",
+        "feedparser",  # xml:base: fastfeedparser would ignore it
         2,
         "Relative links & scripts",
         "https://blog.example.com/posts/relative?page=2",
