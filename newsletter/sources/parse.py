@@ -19,6 +19,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 import fastfeedparser
@@ -26,6 +27,7 @@ import fastfeedparser
 from newsletter.errors import ParseError, SourceError
 from newsletter.models import Engagement, Entry, EntryMedia, FeedInfo, ParsedSource, SourceKind
 from newsletter.sources.adapters import HfPapersAdapter
+from newsletter.sources.boilerplate import strip_boilerplate
 from newsletter.sources.links import ABSOLUTE_URL, canonical_link
 from newsletter.sources.markup import html_to_text
 from newsletter.sources.normalize import clean_title, make_entry
@@ -364,8 +366,11 @@ class FeedAdapter:
         return any(t in ctype for t in ("xml", "rss", "atom", "json"))
 
     def parse(self, data: bytes, *, source: str, url: str) -> ParsedSource:
-        """The feed's entries (see ``parse_feed``)."""
-        return parse_feed(data, source=source, url=url)
+        """The feed's entries (see ``parse_feed``), without the lines of the feed's own
+        template ("Continue reading…", "Comments": ``boilerplate.strip_boilerplate``),
+        learned from the feed's entries before anything is stored or summarized."""
+        parsed = parse_feed(data, source=source, url=url)
+        return replace(parsed, entries=tuple(strip_boilerplate(parsed.entries)))
 
 
 ADAPTERS: dict[str, SourceAdapter] = {}
