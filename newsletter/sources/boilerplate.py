@@ -101,9 +101,14 @@ class _Text:
 
     lines: list[str]
     """The text's non-empty lines, stripped."""
-    keys: list[str | None]
+    title: str
+    """The entry's title as ``_key`` compares it."""
     lead: int = 0
     trail: int = 0
+
+    def key(self, i: int) -> str | None:
+        """Line ``i`` as compared across entries (computed for edge lines only)."""
+        return _key(self.lines[i], self.title)
 
     def edge(self, leading: bool) -> int | None:
         """The index of the line at that edge, if any line is left."""
@@ -114,8 +119,7 @@ class _Text:
 
 def _text(entry: Entry) -> _Text:
     lines = [line.strip() for line in entry.text.split("\n") if line.strip()]
-    title = _SPACE.sub(" ", entry.title.strip()).lower()
-    return _Text(lines, [_key(line, title) for line in lines])
+    return _Text(lines, _SPACE.sub(" ", entry.title.strip()).lower())
 
 
 def _is_known(line: str) -> bool:
@@ -127,8 +131,8 @@ def _peel(texts: Sequence[_Text], *, leading: bool, min_share: float, min_count:
     with_text = sum(1 for t in texts if t.lines)
     needed = max(min_count, min_share * with_text)
     for _ in range(MAX_ROUNDS):
-        at_edge = [(t, i) for t in texts if (i := t.edge(leading)) is not None]
-        counts = Counter(t.keys[i] for t, i in at_edge)
+        at_edge = [(t, i, t.key(i)) for t in texts if (i := t.edge(leading)) is not None]
+        counts = Counter(key for _, _, key in at_edge)
         learned = {k for k, n in counts.items() if k is not None and n >= needed}
         if learned:
             # A template's lines are in the same entries: once a line is peeled, the next
@@ -136,8 +140,8 @@ def _peel(texts: Sequence[_Text], *, leading: bool, min_share: float, min_count:
             # common ("Bug fixes" in 8 of 10 releases after "Released on" in 10) stays.
             needed = max(needed, TEMPLATE_SUPPORT * min(counts[k] for k in learned))
         changed = False
-        for t, i in at_edge:
-            if t.keys[i] in learned or _is_known(t.lines[i]):
+        for t, i, key in at_edge:
+            if key in learned or _is_known(t.lines[i]):
                 if leading:
                     t.lead += 1
                 else:

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from newsletter.models import Entry, ParsedSource
@@ -364,3 +366,53 @@ def test_html_to_text_tables_read_by_row() -> None:
 def test_markdown_that_python_markdown_cannot_render_quickly_stays_text(text: str) -> None:
     assert not looks_like_markdown(text)
     assert markdown_to_html(text) == text_to_html(text)
+
+
+# -- the fast path of html_to_text ----------------------------------------------------------
+
+FLOW_PIECES = [
+    "<p>", "</p>", "<div>", "</div>", "<h2>", "</h2>", "<blockquote>", "</blockquote>",
+    "<br>", "<a href='https://x.example/'>", "</a>", "<b>", "</b>", "<em>", "</em>",
+    "<code>", "</code>", "word", "two words", " ", "\n", "  \n\t", "&amp;", "&lt;", "é",
+    "’", ".", ",",
+]  # fmt: skip
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a text, blank ones left out: inscriptis puts one line break around a
+    ``<div>`` or ``<blockquote>`` where the flow path leaves a blank line."""
+    return [line for line in text.split("\n") if line]
+
+
+def _inscriptis(html: str) -> list[str]:
+    from newsletter.sources import markup
+
+    return _lines(markup.normalize_text(markup._layout_text(html)))
+
+
+def _fixture_html() -> list[str]:
+    out = []
+    for path in sorted(FEEDS.iterdir()):
+        if path.suffix not in (".xml", ".json"):
+            continue
+        out += [e.content_html for e in parse(path.name).entries if "<" in e.content_html]
+    return out
+
+
+def test_the_flow_path_reads_every_fixture_entry_as_inscriptis_does() -> None:
+    """The same lines (``_lines``) from the fast path as from inscriptis."""
+    from newsletter.sources import markup
+
+    flow = [h for h in _fixture_html() if not markup._LAYOUT_TAG.search(h)]
+    assert len(flow) > 50  # most entries take the fast path
+    for html in flow:
+        assert _lines(html_to_text(html)) == _inscriptis(html), html[:200]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(FLOW_PIECES), max_size=40))
+def test_the_flow_path_reads_generated_html_as_inscriptis_does(pieces: list[str]) -> None:
+    # Well formed, as every entry's HTML is, and with a tag (text without one keeps its
+    # line breaks: it is text that a feed put in an HTML field).
+    html = sanitize_html("<p>" + "".join(pieces))
+    assert _lines(html_to_text(html)) == _inscriptis(html)
