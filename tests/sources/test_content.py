@@ -421,3 +421,33 @@ def test_the_flow_path_reads_generated_html_as_inscriptis_does(html: str) -> Non
     if "<" not in html:
         html = "<p>" + html + "</p>"  # text without a tag is text (line breaks kept)
     assert _lines(html_to_text(html)) == _inscriptis(html)
+
+
+def test_hnrss_lines_go_but_their_counts_stay() -> None:
+    data = (
+        b'<rss version="2.0"><channel><title>hnrss</title><item><title>Show HN: x</title>'
+        b"<link>https://x.example/</link><description><![CDATA[<p>Article URL: "
+        b'<a href="https://x.example/">https://x.example/</a></p><p>Comments URL: '
+        b'<a href="https://news.ycombinator.com/item?id=1">https://news.ycombinator.com/'
+        b"item?id=1</a></p><p>Points: 120</p><p># Comments: 45</p>]]></description>"
+        b"<comments>https://news.ycombinator.com/item?id=1</comments></item></channel></rss>"
+    )
+    [entry] = parse_source(data, source="s").entries
+    assert (entry.text, entry.content_html) == ("", "")
+    assert (entry.engagement.points, entry.engagement.comments) == (120, 45)
+
+
+def test_substack_buttons_go() -> None:
+    html = (
+        "<p>What I learned this week.</p><p><a href='https://x.substack.com/subscribe'>"
+        "<span>Subscribe now</span></a></p><p>Thanks for reading Field Notes! Subscribe for "
+        "free to receive new posts and support my work.</p>"
+    )
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Field Notes",
+        "items": [{"id": "1", "url": "https://x.substack.com/p/1", "content_html": html}],
+    }
+    [entry] = parse_source(json.dumps(feed).encode(), source="s").entries
+    assert entry.text == "What I learned this week."
+    assert entry.content_html == "<p>What I learned this week.</p>"
