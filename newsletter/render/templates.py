@@ -24,13 +24,16 @@ if TYPE_CHECKING:
     import jinja2
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")
+# The characters Markdown may read as markup; each is escaped only where it would be
+# (``md_escape`` looks at its neighbours), so ordinary text such as ``0.0.1``,
+# ``dependabot[bot]``, ``a | b`` or ``snake_case`` stays as written.
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<]|&(?=#[0-9xX]|\w{1,32};)")
 
 
-_MD_LINE_START = re.compile(r"^(\s*)([#>+\-=])")
+_MD_LINK_END = re.compile(r"\]\s?[(\[:]")
 
 
-_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+_MD_ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
 
 
 _URL_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
@@ -53,13 +56,65 @@ def bundled_template_dir() -> Path:
 
 
 def md_escape(value: object) -> str:
-    """Escape text for Markdown inline context (titles, names) and flatten newlines."""
-    text = " ".join(str(value).split())
-    # Escape only what Markdown would read as markup, so the Markdown stays readable as
-    # plain text (it is also the plain-text part of emails).
-    text = _MD_INLINE.sub(r"\\\1", text)
-    text = _MD_LINE_START.sub(r"\1\\\2", text)
-    return _MD_ORDERED.sub(r"\1\\\2", text)
+    """Text for Markdown inline context (titles, names, summaries), newlines flattened.
+
+    Escapes only what Markdown (Python-Markdown, and CommonMark readers alike) would read
+    as markup, so the Markdown stays readable as plain text: ``0.0.1``, ``[bot]``,
+    ``a | b`` and ``snake_case`` are left alone, while ``*emphasis*``, ``[a](b)``,
+    ``<tag>``, ``&copy;`` and a leading ``#``, ``>``, ``- `` or ``1. `` are escaped."""
+    # Control characters never belong in text (Python-Markdown uses two as markers).
+    text = " ".join(_URL_CONTROL.sub(" ", str(value)).split())
+    if not text:
+        return ""
+    brackets = _md_brackets_need_escape(text)
+
+    def escape(m: re.Match[str]) -> str:
+        c, i = m.group(), m.start()
+        before = text[i - 1] if i else ""
+        after = text[i + 1] if i + 1 < len(text) else ""
+        if c == "\\":
+            # A backslash escapes only punctuation (or a delimiter the template adds next).
+            return c if after.isalnum() or after.isspace() else "\\\\"
+        if c == "*":
+            # Spaced on both sides (``5 * 3``) it can neither open nor close emphasis.
+            return c if before.isspace() and after.isspace() else "\\*"
+        if c == "_":
+            # Inside a word (``snake_case``) it is not emphasis.
+            return c if before.isalnum() and after.isalnum() else "\\_"
+        if c in "[]":
+            return "\\" + c if brackets else c
+        if c == "<":
+            # Only ``<`` before a letter, ``/``, ``!`` or ``?`` starts a tag or autolink.
+            return "&lt;" if after.isalpha() or (after != "" and after in "/!?") else c
+        if c == "&":
+            return "&amp;"  # before an entity name (the pattern checks)
+        return "\\" + c  # the backtick: a code span
+
+    out = _MD_SPECIAL.sub(escape, text)
+    # At the start of a block: a heading, a quote, a list item or a rule.
+    first, second = text[0], text[1:2]
+    if first in "#>" or (first in "+-" and (not second or second.isspace() or not text.strip("-"))):
+        return "\\" + out
+    return _MD_ORDERED.sub(r"\1\\\2", out)
+
+
+def _md_brackets_need_escape(text: str) -> bool:
+    """Whether ``[`` and ``]`` could form a link, an image, a reference or a definition:
+    unbalanced, or a ``]`` followed by ``(``, ``[`` or ``:``. Balanced brackets on their
+    own (``dependabot[bot]``) read as text, even inside a link's text."""
+    if "[" not in text and "]" not in text:
+        return False
+    if _MD_LINK_END.search(text):
+        return True
+    depth = 0
+    for c in text:
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth < 0:
+                return True
+    return depth != 0
 
 
 def safe_url(value: object) -> str:
