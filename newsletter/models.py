@@ -292,6 +292,9 @@ class Digest:
     dropped: int = 0
     """Entries left out before ranking by the candidate caps (``max_candidates``,
     ``max_candidates_per_source``): the oldest of a source or an edition too big to read."""
+    note: str = ""
+    """The editor's note of this edition, Markdown source ('' = none): set by the
+    services from ``--note`` or the digest's ``note`` file."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -216,6 +216,9 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     env.filters["hostname"] = hostname
     env.filters["authors"] = short_authors
     env.filters["date"] = format_date
+    from newsletter.render.text import wrap  # render.text imports safe_url from here
+
+    env.filters["wrap"] = wrap
     return env
 
 
