@@ -102,7 +102,7 @@ def test_markdown_of_hostile_title_makes_no_markup() -> None:
 def test_text_has_no_markup() -> None:
     out = render_digest(make_digest(), "text")
     assert "Trending <papers>" in out
-    assert "  https://arxiv.org/abs/2503.10000" in out
+    assert "\n[1] https://arxiv.org/abs/2503.10000\n" in out  # links are references
     assert "AGENTS & RL" in out
 
 
