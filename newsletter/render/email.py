@@ -3,8 +3,10 @@
 Pure: no network, disk or clock (``now`` and the per-subscriber parts are passed in).
 
 ``render_email`` renders the HTML (CSS inlined with css-inline, one ``<style>`` kept for
-media queries and dark mode) and the Markdown text once, with placeholders where each
-subscriber's greeting and unsubscribe link go. ``message_bytes`` fills those in and
+media queries and dark mode) and the plain text (``email.txt.j2``: wrapped, links as
+numbered references, see ``render.text``) once, with placeholders where each
+subscriber's greeting and unsubscribe link go. A Markdown-format subscriber's text is
+the Markdown (``email.md.j2``) and the HTML is that Markdown through Python-Markdown. ``message_bytes`` fills those in and
 writes the message in its wire form. The bytes are generated here rather than by
 ``email.generator``: Python's header folding RFC 2047-encodes any token of 77+
 characters, which would mangle the long ``List-Unsubscribe`` URL that one-click
@@ -13,9 +15,11 @@ unsubscribe needs verbatim. ``build_message`` parses the bytes back into an
 
 The message::
 
-    multipart/alternative            (a Markdown subscriber gets one text/plain part)
-    ├── text/plain; charset=utf-8    quoted-printable, the Markdown rendering
-    └── text/html; charset=utf-8     quoted-printable, under 90 KB
+    multipart/alternative
+    ├── text/plain; charset=utf-8    quoted-printable: wrapped text (Markdown subscribers:
+    │                                the Markdown)
+    └── text/html; charset=utf-8     quoted-printable, under 90 KB (Markdown subscribers:
+                                     the Markdown rendered and sanitized)
 """
 
 from __future__ import annotations

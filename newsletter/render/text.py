@@ -27,8 +27,12 @@ WIDTH = 76
 """Wrapped text stays within this many columns (mail clients show 78; quoting adds 2)."""
 
 _URL = re.compile(r"<(https?://[^\s<>]+)>|\bhttps?://[^\s<>]+")
-_MD_LINK = re.compile(r"(!?)\[([^\[\]\n]{0,500})\]\(\s*<?([^\s()<>]{1,2000})>?\s*\)")
+_MD_LINK = re.compile(
+    r"(!?)\[([^\[\]\n]{0,500})\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]{0,200}\)){1,2000})>?\s*\)"
+)
 _TRAILING = ".,;:!?'\")]}"
+_REFERENCE = re.compile(r" (\[\d+\])")
+_GLUE = "\u00a0"  # textwrap breaks at ASCII whitespace only
 _LIST_MARK = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+")
 
 
@@ -93,6 +97,8 @@ def wrap(text: object, width: int = WIDTH, indent: str = "", first: str | None =
     if not words:
         return ""
     initial = indent if first is None else first
+    # A reference stays on the line of the word before it, never alone on a line.
+    words = _REFERENCE.sub(_GLUE + r"\1", words)
     return "\n".join(
         textwrap.wrap(
             words,
@@ -103,7 +109,7 @@ def wrap(text: object, width: int = WIDTH, indent: str = "", first: str | None =
             break_long_words=not _URL.search(words),
             break_on_hyphens=False,
         )
-    )
+    ).replace(_GLUE, " ")
 
 
 def _wrap_line(line: str) -> str:
