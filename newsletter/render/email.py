@@ -6,12 +6,12 @@ Pure: no network, disk or clock (``now`` and the per-subscriber parts are passed
 media queries and dark mode) and the plain text (``email.txt.j2``: wrapped, links as
 numbered references, see ``render.text``) once, with placeholders where each
 subscriber's greeting and unsubscribe link go. A Markdown-format subscriber's text is
-the Markdown (``email.md.j2``) and the HTML is that Markdown through Python-Markdown. ``message_bytes`` fills those in and
-writes the message in its wire form. The bytes are generated here rather than by
-``email.generator``: Python's header folding RFC 2047-encodes any token of 77+
-characters, which would mangle the long ``List-Unsubscribe`` URL that one-click
-unsubscribe needs verbatim. ``build_message`` parses the bytes back into an
-``EmailMessage`` for callers that want the object.
+the Markdown (``email.md.j2``) and the HTML is that Markdown through Python-Markdown.
+``message_bytes`` fills those in and writes the message in its wire form. The bytes are
+generated here rather than by ``email.generator``: Python's header folding RFC
+2047-encodes any token of 77+ characters, which would mangle the long
+``List-Unsubscribe`` URL that one-click unsubscribe needs verbatim. ``build_message``
+parses the bytes back into an ``EmailMessage`` for callers that want the object.
 
 The message::
 

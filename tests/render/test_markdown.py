@@ -3,17 +3,32 @@ Markdown through Python-Markdown and comparing the text a reader sees."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+from email.message import EmailMessage
 
 import markdown
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import html as lxml_html
 
+from newsletter.config import MailConfig, SmtpConfig
+from newsletter.deliver.loop import send_one
+from newsletter.deliver.mailers import Outgoing, SmtpMailer
+from newsletter.models import Digest
 from newsletter.render.digest import render_digest
+from newsletter.render.email import (
+    MailSettings,
+    Recipient,
+    message_bytes,
+    parse_message,
+    render_email,
+)
 from newsletter.render.templates import md_escape
 from tests.factories import sample_digest
+from tests.smtp_server import SmtpSink
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
 
@@ -113,3 +128,76 @@ def test_markdown_digest_keeps_version_numbers_and_bot_names() -> None:
         '<a href="https://example.org/papers/0">dependabot[bot] bumps lxml to 0.0.1 | 5.3</a>'
         in page
     )
+
+
+# -- Markdown-format subscribers: the Markdown, and its HTML rendering --------------------
+
+MAIL = MailSettings(
+    MailConfig(domain="news.example.org", from_address="Daily <daily@news.example.org>"),
+    base_url="https://news.example.org",
+)
+UNSUB = "https://news.example.org/unsubscribe/tok.en-1"
+MANAGE = "https://news.example.org/prefs/tok.en-2"
+ADA = Recipient(
+    email="ada@example.org", name="Ada", key="1", unsubscribe_url=UNSUB, manage_url=MANAGE
+)
+
+
+def markdown_mail(digest: Digest) -> EmailMessage:
+    rendered = render_email(digest, period="2026-11-28", settings=MAIL, fmt="markdown")
+    now = digest.generated_at
+    return parse_message(message_bytes(rendered, ADA, settings=MAIL, now=now))
+
+
+def test_markdown_subscribers_get_the_markdown_and_its_html() -> None:
+    msg = markdown_mail(sample_digest(3))
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, page = msg.iter_parts()
+    assert plain.get_content_type() == "text/plain" and page.get_content_type() == "text/html"
+    text = plain.get_content()
+    assert "### [Paper number 1](https://example.org/papers/1)" in text
+    assert f"[Unsubscribe]({UNSUB})" in text
+    doc = lxml_html.fromstring(page.get_content())
+    links = {a.text_content(): a.get("href") for a in doc.xpath("//a")}
+    assert links["Paper number 1"] == "https://example.org/papers/1"
+    assert links["Unsubscribe"] == UNSUB
+    assert links["Manage your subscription (topics, format, time zone, pause)"] == MANAGE
+    assert doc.xpath("//h1")[0].text_content() == "Daily Papers"
+    assert "NLPH" not in text and "NLPH" not in page.get_content()
+
+
+def test_the_html_part_shows_what_the_markdown_says() -> None:
+    """Every title and summary of the Markdown part reads the same in the HTML part."""
+    digest = sample_digest(3, item_title="dependabot[bot] bumps *lxml* to 0.0.1 | <b>5.3</b>")
+    msg = markdown_mail(digest)
+    plain, page = msg.iter_parts()
+    doc = lxml_html.fromstring(page.get_content())
+    titles = [h.text_content() for h in doc.xpath("//h3")]
+    assert titles == ["dependabot[bot] bumps *lxml* to 0.0.1 | <b>5.3</b>"] * 3
+    assert not doc.xpath("//h3//b | //h3//em")
+    assert "dependabot[bot] bumps \\*lxml\\* to 0.0.1 | &lt;b>5.3&lt;/b>" in plain.get_content()
+
+
+def test_a_hostile_digest_makes_no_markup_in_the_html_part() -> None:
+    evil = '<script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror="y">'
+    msg = markdown_mail(sample_digest(2, title=evil, item_title=evil))
+    html_part = msg.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
+    doc = lxml_html.fromstring(html_part.get_content())
+    assert not doc.xpath("//script | //img | //a[starts-with(@href, 'javascript')]")
+    assert not [a for el in doc.iter() for a in el.attrib if a.startswith("on")]
+    assert doc.xpath("//h1")[0].text_content() == " ".join(evil.split())
+
+
+def test_markdown_mail_reaches_a_real_smtp_server(smtp_sink: SmtpSink) -> None:
+    rendered = render_email(sample_digest(2), period="2026-11-28", settings=MAIL, fmt="markdown")
+    data = message_bytes(rendered, ADA, settings=MAIL, now=sample_digest(1).generated_at)
+    mailer = SmtpMailer(
+        SmtpConfig(host="127.0.0.1", port=smtp_sink.port, security="none", timeout=5)
+    )
+    outgoing = Outgoing("daily@news.example.org", "ada@example.org", data)
+    asyncio.run(send_one(mailer, outgoing))
+    (received,) = smtp_sink.recorder.for_rcpt("ada@example.org")
+    msg = parse_message(received)
+    assert received.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]

@@ -88,6 +88,6 @@ def test_a_missing_note_stops_the_edition_before_it_is_recorded(
 ) -> None:
     settings = make_settings(tmp_path, digests=[digest_config(note=str(tmp_path / "gone.md"))])
     seed(store, entries=make_papers(4, now=NOW))
-    with pytest.raises(ConfigError, match="gone.md does not exist"):
+    with pytest.raises(ConfigError, match=r"gone\.md does not exist"):
         plan_edition(store, settings, settings.digests[0], now=NOW)
     assert store.last_edition("daily") is None
