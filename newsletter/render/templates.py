@@ -24,10 +24,23 @@ if TYPE_CHECKING:
     import jinja2
 
 
-# The characters Markdown may read as markup; each is escaped only where it would be
-# (``md_escape`` looks at its neighbours), so ordinary text such as ``0.0.1``,
-# ``dependabot[bot]``, ``a | b`` or ``snake_case`` stays as written.
-_MD_SPECIAL = re.compile(r"[\\`*_\[\]<]|&(?=#[0-9xX]|\w{1,32};)")
+# Markdown markup, each escaped only where Markdown would read it as such (one pass per
+# rule, in C: ``md_escape`` runs on every title and summary). Ordinary text such as
+# ``0.0.1``, ``dependabot[bot]``, ``a | b`` or ``snake_case`` stays as written.
+_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # A backslash escapes punctuation (or a delimiter the template adds after the value).
+    (re.compile(r"\\(?![^\W_]|\s)"), r"\\\\"),
+    # Before an entity name, ``&`` would turn ``&copy;`` into a symbol.
+    (re.compile(r"&(?=#[0-9xX]|\w{1,32};)"), "&amp;"),
+    # Before a letter, ``/``, ``!`` or ``?``, ``<`` starts a tag or an autolink.
+    (re.compile(r"<(?=[^\W\d_]|[/!?])"), "&lt;"),
+    (re.compile(r"`"), r"\\`"),
+    # Spaced on both sides (``5 * 3``), ``*`` can neither open nor close emphasis.
+    (re.compile(r"(?<!\s)\*|\*(?!\s)"), r"\\*"),
+    # Inside a word (``snake_case``), ``_`` is not emphasis.
+    (re.compile(r"(?<![^\W_])_|_(?![^\W_])"), r"\\_"),
+)
+_MD_BRACKETS = str.maketrans({"[": "\\[", "]": "\\]"})
 
 
 _MD_LINK_END = re.compile(r"\]\s?[(\[:]")
@@ -66,31 +79,11 @@ def md_escape(value: object) -> str:
     text = " ".join(_URL_CONTROL.sub(" ", str(value)).split())
     if not text:
         return ""
-    brackets = _md_brackets_need_escape(text)
-
-    def escape(m: re.Match[str]) -> str:
-        c, i = m.group(), m.start()
-        before = text[i - 1] if i else ""
-        after = text[i + 1] if i + 1 < len(text) else ""
-        if c == "\\":
-            # A backslash escapes only punctuation (or a delimiter the template adds next).
-            return c if after.isalnum() or after.isspace() else "\\\\"
-        if c == "*":
-            # Spaced on both sides (``5 * 3``) it can neither open nor close emphasis.
-            return c if before.isspace() and after.isspace() else "\\*"
-        if c == "_":
-            # Inside a word (``snake_case``) it is not emphasis.
-            return c if before.isalnum() and after.isalnum() else "\\_"
-        if c in "[]":
-            return "\\" + c if brackets else c
-        if c == "<":
-            # Only ``<`` before a letter, ``/``, ``!`` or ``?`` starts a tag or autolink.
-            return "&lt;" if after.isalpha() or (after != "" and after in "/!?") else c
-        if c == "&":
-            return "&amp;"  # before an entity name (the pattern checks)
-        return "\\" + c  # the backtick: a code span
-
-    out = _MD_SPECIAL.sub(escape, text)
+    out = text
+    for pattern, replacement in _MD_RULES:
+        out = pattern.sub(replacement, out)
+    if _md_brackets_need_escape(text):
+        out = out.translate(_MD_BRACKETS)
     # At the start of a block: a heading, a quote, a list item or a rule.
     first, second = text[0], text[1:2]
     if first in "#>" or (first in "+-" and (not second or second.isspace() or not text.strip("-"))):

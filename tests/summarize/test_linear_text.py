@@ -16,6 +16,7 @@ import pytest
 
 from newsletter.models import Entry
 from newsletter.render.templates import md_escape, safe_url
+from newsletter.render.text import References, wrap
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
@@ -58,6 +59,8 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "canonical_link": lambda t: canonical_link(t, "https://example.org/"),
     "safe_url": safe_url,
     "md_escape": md_escape,
+    "text_wrap": wrap,
+    "text_references": lambda t: References().markdown(t),
     "clean_text": clean_text,
     "split_sentences": split_sentences,
     "extractive_summary": extractive_summary,
