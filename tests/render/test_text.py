@@ -196,3 +196,13 @@ def test_markdown_note_as_text() -> None:
         "- bad",
     ]
     assert list(refs) == [(1, "https://x.org/post"), (2, "https://x.org/faq")]
+
+
+def test_a_user_text_template_leaves_the_email_text_part_whole(tmp_path: Path) -> None:
+    from newsletter.render.templates import make_environment
+
+    (tmp_path / "digest.txt.j2").write_text("custom {{ digest.item_count }}\n", encoding="utf-8")
+    env = make_environment(tmp_path)
+    assert render_digest(sample_digest(2), "text", env=env) == "custom 2\n"
+    rendered = render_email(sample_digest(2), period="2026-12-01", settings=MAIL, env=env)
+    assert "* Paper number 0 [1]" in rendered.text and "Unsubscribe: [" in rendered.text
