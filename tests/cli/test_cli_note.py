@@ -104,3 +104,16 @@ def test_preview_with_a_note(tmp_path: Path) -> None:
     r = invoke("preview", "--config", str(cfg), "--note", note, "--output", str(out))
     assert r.exit_code == 0, r.output
     assert "<strong>Hello</strong>" in out.read_text(encoding="utf-8")
+
+
+def test_check_reads_the_note_files(tmp_path: Path) -> None:
+    note = tmp_path / "daily.md"
+    cfg = write_config(tmp_path, digests=[digest_config(note=str(note))])
+    r = invoke("check", "--config", str(cfg))
+    assert r.exit_code == 2 and "daily.md does not exist" in r.output
+    note.write_text("Hello", encoding="utf-8")
+    assert invoke("check", "--config", str(cfg)).exit_code == 0
+    per_edition = write_config(
+        tmp_path, digests=[digest_config(note=str(tmp_path / "{period}.md"))]
+    )
+    assert invoke("check", "--config", str(per_edition)).exit_code == 0
