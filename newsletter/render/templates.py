@@ -46,6 +46,9 @@ _MD_BRACKETS = str.maketrans({"[": "\\[", "]": "\\]"})
 _MD_LINK_END = re.compile(r"\]\s?[(\[:]")
 
 
+_MD_LABEL = re.compile(r"\[[^\[\]\n]{1,200}\]\(")
+
+
 _MD_ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
 
 
@@ -130,6 +133,46 @@ def safe_url(value: object) -> str:
     return text
 
 
+MD_WIDTH = 76
+"""Paragraphs of the Markdown output wrap at this many columns (it is also the text part
+of a Markdown-format subscriber's email)."""
+
+
+def md_wrap(value: object, width: int = MD_WIDTH) -> str:
+    """``md_escape`` of ``value``, wrapped at ``width`` columns for a paragraph of its
+    own (``md_fill``)."""
+    return md_fill(md_escape(value), width)
+
+
+def md_fill(markdown: object, width: int = MD_WIDTH) -> str:
+    """One line of Markdown (escaped already) wrapped at ``width`` columns. A line break
+    inside a Markdown paragraph is a space, so it reads the same once rendered; a line
+    that wrapping starts is escaped where Markdown would begin a block there (a heading,
+    quote, list item, rule or a heading's underline). Words are never broken: a longer
+    one (a link's URL) overflows."""
+    import textwrap
+
+    text = str(markdown)
+    if len(text) <= width:
+        return text
+    # A link's text stays on one line ("[3 comments](...)" is not split after "3"): its
+    # spaces are held as NUL, which escaped text never holds, while the line is wrapped.
+    text = _MD_LABEL.sub(lambda m: m.group().replace(" ", "\x00"), text)
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
+    out = "\n".join(lines[:1] + [_md_line_start(line) for line in lines[1:]])
+    return out.replace("\x00", " ")
+
+
+def _md_line_start(line: str) -> str:
+    """A continuation line escaped where Markdown would read its start as a block."""
+    first, second = line[0], line[1:2]
+    if set(line) == {"="}:
+        return "&#61;" + line[1:]  # a setext underline; "\\=" is not an escape in Markdown
+    if first in "#>" or (first in "+-*" and (not second or second == " " or set(line) == {first})):
+        return "\\" + line
+    return _MD_ORDERED.sub(r"\1\\\2", line)
+
+
 def md_url(value: object) -> str:
     """A URL made safe inside Markdown ``(...)`` link syntax (``""`` unless ``safe_url``
     accepts it)."""
@@ -204,6 +247,8 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["md_wrap"] = md_wrap
+    env.filters["md_fill"] = md_fill
     env.filters["md_url"] = md_url
     env.filters["safe_url"] = safe_url
     env.filters["hostname"] = hostname

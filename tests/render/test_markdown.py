@@ -26,7 +26,7 @@ from newsletter.render.email import (
     parse_message,
     render_email,
 )
-from newsletter.render.templates import md_escape
+from newsletter.render.templates import md_escape, md_wrap
 from tests.factories import sample_digest
 from tests.smtp_server import SmtpSink
 
@@ -201,3 +201,43 @@ def test_markdown_mail_reaches_a_real_smtp_server(smtp_sink: SmtpSink) -> None:
     msg = parse_message(received)
     assert received.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+CONTROL_CHARS = CONTROL
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet=" ab1.*_[]()<>&;#!`\\|-+=:~/", max_size=60), width=st.integers(4, 20))
+def test_wrapped_markdown_shows_exactly_the_text(text: str, width: int) -> None:
+    """A paragraph wrapped by ``md_wrap``: no line starts a heading, list, quote or rule."""
+    flat = " ".join(CONTROL_CHARS.sub(" ", text).split())
+    if not flat:
+        return
+    out = markdown.markdown(md_wrap(text, width))
+    m = re.fullmatch(r"<p>(.*)</p>", out, re.DOTALL)
+    assert m is not None and "<" not in m.group(1), out
+    assert " ".join(html.unescape(m.group(1)).split()) == flat
+
+
+def test_markdown_paragraphs_wrap_at_76_columns() -> None:
+    from dataclasses import replace
+
+    digest = sample_digest(2)
+    summary = "A long summary that says a lot, " * 8 + "and 2026. ends # here - yes"
+    digest = replace(
+        digest,
+        sections=tuple(
+            replace(s, summary=summary, items=tuple(replace(i, summary=summary) for i in s.items))
+            for s in digest.sections
+        ),
+    )
+    out = render_digest(digest, "markdown")
+    paragraphs = [p for p in out.split("\n\n") if "A long summary" in p]
+    assert len(paragraphs) == 4
+    for p in paragraphs:
+        assert "\n" in p and all(len(line) <= 78 for line in p.splitlines())
+    doc = lxml_html.fromstring(markdown.markdown(out))
+    shown = [" ".join(p.text_content().split()) for p in doc.xpath("//p")]
+    assert shown.count(" ".join(summary.split())) == 4
+    assert not doc.xpath("//h1[contains(., 'here')] | //ol | //ul")
+    assert len(doc.xpath("//hr")) == 1  # the footer's rule only

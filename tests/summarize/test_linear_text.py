@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from newsletter.models import Entry
-from newsletter.render.templates import md_escape, safe_url
+from newsletter.render.templates import md_escape, md_wrap, safe_url
 from newsletter.render.text import References, wrap
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
@@ -59,6 +59,7 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "canonical_link": lambda t: canonical_link(t, "https://example.org/"),
     "safe_url": safe_url,
     "md_escape": md_escape,
+    "md_wrap": md_wrap,
     "text_wrap": wrap,
     "text_references": lambda t: References().markdown(t),
     "clean_text": clean_text,
