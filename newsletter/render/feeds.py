@@ -145,4 +145,3 @@ def feed_bytes(fg: Any, fmt: FeedFormat, *, what: str) -> bytes:
         return bytes(fg.atom_str(pretty=True))
     except ValueError as exc:
         raise TemplateError(f"cannot build the {fmt} feed of {what}: {exc}") from None
-
