@@ -1,7 +1,7 @@
 """Digest -> RSS 2.0 / Atom (feedgen), valid for the W3C feed validator.
 
 Every entry has an author (its own, else the digest's ``author``, else its title: Atom
-requires one and RSS readers show it), ``updated`` is never before ``published``, sources
+requires one and readers show it), ``updated`` is never before ``published``, sources
 are named by their title (``Source.label``), counts are in the singular for one ("1
 comment"), and the feed links to itself (``rel="self"``) when its public URL is known.
 RSS's ``author`` must be an email address, so RSS names people with ``dc:creator``.
@@ -118,10 +118,12 @@ def render_feed(digest: Digest, fmt: FeedFormat) -> bytes:
             fe.published(published)
             fe.updated(updated)
             name = strip_xml_illegal(e.author or "").strip()
+            # Said on each entry: the feed-level author would do for Atom, but many
+            # readers (feedparser among them) do not carry it down to the entries.
             if fmt == "rss":
                 fe.dc.dc_creator(name or author)
-            elif name:
-                fe.author(name=name)  # else the feed's author stands for it
+            else:
+                fe.author(name=name or author)
             fe.category(term=strip_xml_illegal(section.title) or "Other")
             body = strip_xml_illegal(_item_html(item, digest))
             fe.description(body)
