@@ -122,3 +122,37 @@ def test_digest_of_several_sources_keeps_each() -> None:
     counts = Counter(i.entry.source for i in digest.items)
     assert counts == {"hn": 4, "hf": 4, "arxiv": 4, "blog": 4, "gh": 4}
     assert all(i.score_parts["freshness"] > 0 for i in digest.items[:4])
+
+
+def test_order_inside_a_section_follows_the_upvotes_shown() -> None:
+    # The symptom: ▲122, 41, 41, 129, 107 because the two 41s were also on arXiv.
+    shown = [122, 41, 41, 129, 107]
+    entries = []
+    for n, votes in enumerate(shown):
+        entries.append(
+            make_entry(
+                f"hf-{n}",
+                source="hf",
+                title=f"Paper {n}",
+                link=f"https://huggingface.co/papers/{n}",
+                hours_ago=3,
+                upvotes=votes,
+                now=NOW,
+            )
+        )
+        if votes == 41:  # the same paper on arXiv, merged as a duplicate
+            entries.append(
+                make_entry(
+                    f"ax-{n}",
+                    source="arxiv",
+                    title=f"Paper {n}",
+                    link=f"https://huggingface.co/papers/{n}",
+                    hours_ago=3,
+                    now=NOW,
+                )
+            )
+    cfg = DigestConfig(name="d", group_by="none")
+    digest = build_digest(entries, now=NOW, config=cfg)
+    (section,) = digest.sections
+    assert [i.engagement.upvotes for i in section.items] == [129, 122, 107, 41, 41]
+    assert any(i.duplicates for i in section.items)  # the arXiv copies were merged
