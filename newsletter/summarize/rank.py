@@ -132,6 +132,7 @@ def fair_share(limit: int, sources: int, settings: RankingConfig = DEFAULT_SETTI
     as with one source)."""
     if settings.fair_share is None or sources < 2:
         return None
+    # Less a hair: 1.1 * 50 / 5 is 11.000000000000002 in floating point, and 11 is meant.
     return math.ceil(settings.fair_share * limit / sources - 1e-9)
 
 

@@ -46,7 +46,14 @@ def test_reference_time_is_now_for_live_batches() -> None:
 
 @pytest.mark.parametrize(
     ("limit", "sources", "share", "expected"),
-    [(50, 7, 1.0, 8), (50, 2, 1.0, 25), (50, 1, 1.0, None), (10, 3, 1.5, 5), (10, 3, None, None)],
+    [
+        (50, 7, 1.0, 8),
+        (50, 2, 1.0, 25),
+        (50, 1, 1.0, None),
+        (10, 3, 1.5, 5),
+        (50, 5, 1.1, 11),  # 11.000000000000002 in floating point
+        (10, 3, None, None),
+    ],
 )
 def test_fair_share(limit: int, sources: int, share: float | None, expected: int | None) -> None:
     assert fair_share(limit, sources, RankingConfig(fair_share=share)) == expected
