@@ -204,7 +204,7 @@ def _explain(
     counted from, and each source's share of the items (with the fair-share cap)."""
     from collections import Counter
 
-    from newsletter.summarize.rank import explain, fair_share, reference_time
+    from newsletter.summarize.rank import explain, fair_share, out_of_order, reference_time
 
     ranked = sorted(
         ((item, section.title) for section in digest.sections for item in section.items),
@@ -214,6 +214,9 @@ def _explain(
         click.echo(
             f"{n:>3}. {explain(item)}  [{section_title[:30]}] {item.entry.title[:60]}", err=True
         )
+    for section in digest.sections:
+        for note in out_of_order(section.items):
+            click.echo(f"[{section.title[:30]}] {note}", err=True)
     at = reference_time(digest.items, now)
     if at < now:
         click.echo(f"freshness counted from {at:%Y-%m-%d %H:%M} UTC (the newest entry)", err=True)

@@ -44,6 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 
 from newsletter.config import RankingConfig
@@ -170,6 +171,33 @@ def explain(item: Item) -> str:
     names += sorted(n for n in item.score_parts if n not in PARTS)
     terms = " + ".join(f"{name} {item.score_parts[name]:.2f}" for name in names)
     return f"score {item.score:.2f} = {terms}"
+
+
+def visible_signal(item: Item) -> int | None:
+    """The points and upvotes a reader sees next to the item (None: it shows none)."""
+    e = item.engagement
+    if e.points is None and e.upvotes is None:
+        return None
+    return (e.points or 0) + (e.upvotes or 0)
+
+
+def out_of_order(items: Sequence[Item]) -> list[str]:
+    """For each item ranked above the next one although it shows fewer points or upvotes,
+    why: the score parts that put it there (``digest --explain``), e.g. ``"A" (41) above
+    "B" (129): freshness +0.80, engagement -0.11``."""
+    notes = []
+    for upper, lower in pairwise(items):
+        up, low = visible_signal(upper), visible_signal(lower)
+        if up is None or low is None or up >= low:
+            continue
+        names = [n for n in PARTS if n in upper.score_parts or n in lower.score_parts]
+        diffs = [(n, upper.score_parts.get(n, 0.0) - lower.score_parts.get(n, 0.0)) for n in names]
+        why = ", ".join(f"{n} {d:+.2f}" for n, d in diffs if abs(d) >= 0.005)
+        notes.append(
+            f'"{upper.entry.title[:40]}" ({up}) above "{lower.entry.title[:40]}" ({low}): '
+            + (why or "equal scores, the newer first")
+        )
+    return notes
 
 
 def engagement_fraction(item: Item, settings: RankingConfig = DEFAULT_SETTINGS) -> float:

@@ -4,6 +4,7 @@ share; and its feeds link to themselves."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -105,3 +106,28 @@ def test_configured_digest_feed_names_base_url_and_sender(
     assert [link.get("href") for link in links] == ["https://news.example.org/daily/feed.xml"]
     sender = FROM_ADDRESS.split("<")[0].strip()
     assert sender and f"<dc:creator>{sender}</dc:creator>".encode() in data
+
+
+def test_explain_says_why_fewer_upvotes_come_first(runner: CliRunner, tmp_path: Path) -> None:
+    papers = [
+        {
+            "paper": {"id": f"2606.0000{n}", "upvotes": votes, "title": title},
+            "publishedAt": when,
+            "title": title,
+            "summary": "We show a thing.",
+            "numComments": 0,
+        }
+        for n, (title, votes, when) in enumerate(
+            [
+                ("Fresh but quiet", 41, "2026-06-12T00:00:00.000Z"),
+                ("Old but loud", 129, "2026-06-09T00:00:00.000Z"),
+            ]
+        )
+    ]
+    path = tmp_path / "papers.json"
+    path.write_text(json.dumps(papers), encoding="utf-8")
+    result = runner.invoke(main, ["digest", str(path), "--explain", "--format", "text"])
+    assert result.exit_code == 0, result.output
+    notes = [ln for ln in result.stderr.splitlines() if " above " in ln]
+    assert len(notes) == 1
+    assert '"Fresh but quiet" (41) above "Old but loud" (129): freshness +' in notes[0]

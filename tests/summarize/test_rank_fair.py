@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from newsletter.config import DigestConfig, RankingConfig
 from newsletter.models import Item
 from newsletter.summarize.digest import build_digest
-from newsletter.summarize.rank import fair_order, fair_share, rank_items, reference_time
+from newsletter.summarize.rank import (
+    fair_order,
+    fair_share,
+    out_of_order,
+    rank_items,
+    reference_time,
+    visible_signal,
+)
 from tests.factories import make_entry
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -163,3 +170,16 @@ def test_order_inside_a_section_follows_the_upvotes_shown() -> None:
     (section,) = digest.sections
     assert [i.engagement.upvotes for i in section.items] == [129, 122, 107, 41, 41]
     assert any(i.duplicates for i in section.items)  # the arXiv copies were merged
+
+
+def test_explain_says_why_fewer_upvotes_rank_higher() -> None:
+    fresh = story("hf", 1, title="Fresh paper", hours_ago=1, upvotes=41)
+    old = story("hf", 2, title="Old paper", hours_ago=72, upvotes=129)
+    shown = story("hf", 3, title="Older paper", hours_ago=96, upvotes=5)
+    ranked = rank_items([old, fresh, shown], now=NOW)
+    assert [i.entry.title for i in ranked] == ["Fresh paper", "Old paper", "Older paper"]
+    (note,) = out_of_order(ranked)  # 129 above 5 is in order: no note
+    assert note.startswith('"Fresh paper" (41) above "Old paper" (129): freshness +')
+    assert "engagement -" in note
+    assert visible_signal(story("blog", 1)) is None
+    assert out_of_order([story("blog", 1), story("hn", 2, points=3)]) == []
