@@ -143,6 +143,9 @@ _DONE_RE = re.compile(
 )
 
 
+_ID_TRAILER_RE = re.compile(r"\s*\barXiv:\s*[\w./-]+\s*\Z", re.IGNORECASE)
+
+
 def finding_score(sentence: str) -> int:
     """How much ``sentence`` says what a paper did or found: 3 for a finding or
     contribution, 2 for what was studied or a pointer at the work, 0 for background."""
@@ -193,7 +196,8 @@ def item_summary(item: Item, budget: int = DEFAULT_BUDGET) -> str:
         if own:
             return own
     if media is not None and media.is_paper:
-        return finding_summary(item.entry.text, budget)
+        # The id line a paper list appends ("arXiv: 2503.10018") is a link, not a finding.
+        return finding_summary(_ID_TRAILER_RE.sub("", item.entry.text), budget)
     return extractive_summary(item.entry.text, budget)
 
 

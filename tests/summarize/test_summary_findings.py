@@ -173,3 +173,12 @@ def test_a_digest_of_hf_papers_shows_their_ai_summaries() -> None:
     for item in digest.items:
         assert item.entry.media is not None
         assert item.summary == item.entry.media.ai_summary
+
+
+def test_the_arxiv_id_line_of_an_hf_paper_is_not_part_of_its_summary() -> None:
+    """HF papers' text ends with "arXiv: ID" (a link in the HTML): never in a summary."""
+    text = abstract_of("Reinforcement Learning for Adaptive Time-Stepping")
+    entry = make_entry(1, text=f"{text}\n\narXiv: 2503.10018", media=PAPER)
+    summary = item_summary(Item(entry=entry))
+    assert "We show that this extrapolation works" in summary
+    assert "arXiv" not in summary and "2503.10018" not in summary
