@@ -143,7 +143,19 @@ _DONE_RE = re.compile(
 )
 
 
-_ID_TRAILER_RE = re.compile(r"\s*\barXiv:\s*[\w./-]+\s*\Z", re.IGNORECASE)
+_ID_LINE_RE = re.compile(r"\barXiv:\s*[\w./-]+\Z", re.IGNORECASE)
+MAX_PAPER_TEXT = 20_000
+"""Characters of a paper's text searched for findings: an abstract is a tenth of it, and
+a hostile "paper" must not cost more than that."""
+
+
+def _without_id_line(text: str) -> str:
+    """``text`` without the id line a paper list appends ("arXiv: 2503.10018"): a link in
+    the HTML, not a finding. Only the tail is searched (linear on any text)."""
+    text = text.rstrip()
+    head, tail = text[:-64], text[-64:]
+    match = _ID_LINE_RE.search(tail)
+    return head + tail[: match.start()] if match else text
 
 
 def finding_score(sentence: str) -> int:
@@ -164,7 +176,7 @@ def finding_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
     this is :func:`extractive_summary` (the lead); when the best such sentence alone does
     not fit, it is cut at a word boundary with "…" rather than fall back to background.
     """
-    text = clean_text(text)
+    text = clean_text(text[:MAX_PAPER_TEXT])
     if budget <= 0 or not text:
         return ""
     if len(text) <= budget:
@@ -196,8 +208,7 @@ def item_summary(item: Item, budget: int = DEFAULT_BUDGET) -> str:
         if own:
             return own
     if media is not None and media.is_paper:
-        # The id line a paper list appends ("arXiv: 2503.10018") is a link, not a finding.
-        return finding_summary(_ID_TRAILER_RE.sub("", item.entry.text), budget)
+        return finding_summary(_without_id_line(item.entry.text), budget)
     return extractive_summary(item.entry.text, budget)
 
 
