@@ -191,7 +191,7 @@ class HfPapersAdapter:
         if items and not entries:
             raise ParseError(source, "not a daily-papers JSON list: no item has a paper")
         return ParsedSource(
-            info=FeedInfo(title="Daily Papers", link=HF_PAPERS_URL),
+            info=FeedInfo(title="Hugging Face Daily Papers", link=HF_PAPERS_URL),
             entries=tuple(entries),
             parser=self.kind,
         )

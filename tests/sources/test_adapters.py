@@ -195,3 +195,10 @@ def test_arxiv_creator_lists_are_split(creator: str, names: tuple[str, ...]) -> 
     assert entry.media is not None
     assert entry.media.authors == names
     assert entry.media.link("paper") == "https://arxiv.org/abs/2601.00003v2"
+
+
+def test_the_list_is_titled_as_what_it_is() -> None:
+    """A one-off digest of the list names its source: not "Daily Papers" of anyone."""
+    info = parse("hf-daily-papers-api.json").info
+    assert info.title == "Hugging Face Daily Papers"
+    assert info.link == "https://huggingface.co/papers"
