@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import pytest
 from newsletter.models import EntryMedia, ParsedSource
 from newsletter.sources.adapters import with_arxiv_media
 from newsletter.sources.parse import parse_source
+from newsletter.store.database import Store
+from tests.pg import on_both_databases
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
+database_url = on_both_databases()
 HF = FEEDS / "hf-daily-papers-api.json"
 
 
@@ -77,6 +81,21 @@ def test_hf_media_survives_the_store_format() -> None:
     for entry in parse("hf-daily-papers-api.json").entries:
         assert entry.media is not None
         assert EntryMedia.from_json(json.loads(json.dumps(entry.media.to_json()))) == entry.media
+
+
+def test_paper_cards_are_stored_and_read_back(store: Store) -> None:
+    """HF and arXiv cards through the real database (SQLite and PostgreSQL)."""
+    parsed = [
+        *parse("hf-daily-papers-api.json").entries,
+        *parse("arxiv-api-query.atom.xml", url="http://export.arxiv.org/api/query").entries,
+    ]
+    store.add_entries(parsed, now=datetime(2026, 6, 13, tzinfo=UTC))
+    got = {e.key: e for e in store.entries()}
+    assert len(got) == len(parsed) == 55
+    for entry in parsed:
+        assert entry.media is not None
+        assert got[entry.key].media == entry.media
+        assert got[entry.key].author == entry.author
 
 
 def test_hostile_hf_fields_are_dropped_not_trusted() -> None:
