@@ -95,6 +95,14 @@ def test_the_feeds_open_with_the_note(fmt: str) -> None:
     assert "Editor's note" not in [e.title for e in plain.entries]
 
 
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_a_feed_with_a_note_passes_the_validator_rules(fmt: str) -> None:
+    from tests.render.feed_rules import check_feed
+
+    data = render_digest(replace(noted(EVIL), author="Daily Papers"), fmt)  # type: ignore[arg-type]
+    assert check_feed(data.encode("utf-8")) == []
+
+
 def test_the_markdown_output_has_the_note_as_written() -> None:
     out = render_digest(noted(), "markdown")
     assert NOTE.strip() in out
