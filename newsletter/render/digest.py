@@ -9,7 +9,7 @@ from newsletter.errors import TemplateError
 from newsletter.models import Digest
 from newsletter.render.feeds import render_feed
 from newsletter.render.templates import cached_environment, render_template
-from newsletter.render.text import References
+from newsletter.render.text import References, engagement_text, link_label
 
 if TYPE_CHECKING:
     # Imported where they are used: together they take a tenth of a second, which every
@@ -44,6 +44,8 @@ def digest_context(digest: Digest, **extra: Any) -> dict[str, Any]:
         "note": digest.note,
         "note_html": note_html(digest.note),
         "links": References(),
+        "engagement_text": engagement_text,
+        "link_label": link_label,
         **extra,
     }
 

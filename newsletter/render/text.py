@@ -21,6 +21,7 @@ import re
 import textwrap
 from collections.abc import Iterator
 
+from newsletter.models import Engagement
 from newsletter.render.templates import safe_url
 
 WIDTH = 76
@@ -89,6 +90,33 @@ class References:
         return f"{label} {ref}" if ref else label
 
 
+LINK_LABELS = {
+    "paper": "Paper",
+    "pdf": "PDF",
+    "code": "Code",
+    "project": "Project page",
+    "video": "Video",
+    "discussion": "Discussion",
+}
+"""How the text names a paper's or video's extra links (``EntryMedia.links`` kinds)."""
+
+
+def link_label(kind: str) -> str:
+    """``"pdf"`` -> ``"PDF"``: the name of a kind of extra link."""
+    return LINK_LABELS.get(kind, kind.capitalize())
+
+
+def engagement_text(engagement: Engagement) -> str:
+    """``", 122 upvotes, 7 comments"``: what a source says about a story, each part
+    after a comma ('' when it says nothing)."""
+    parts = (
+        (engagement.upvotes, "upvote"),
+        (engagement.points, "point"),
+        (engagement.comments, "comment"),
+    )
+    return "".join(f", {n} {word}{'' if n == 1 else 's'}" for n, word in parts if n is not None)
+
+
 def wrap(text: object, width: int = WIDTH, indent: str = "", first: str | None = None) -> str:
     """``text`` as lines of at most ``width`` columns: whitespace collapsed, words and URLs
     kept whole, every line after the first indented by ``indent``, the first by ``first``
@@ -132,4 +160,4 @@ def _wrap_line(line: str) -> str:
     )
 
 
-__all__ = ["WIDTH", "References", "wrap"]
+__all__ = ["LINK_LABELS", "WIDTH", "References", "engagement_text", "link_label", "wrap"]

@@ -208,3 +208,65 @@ def test_a_user_text_template_leaves_the_email_text_part_whole(tmp_path: Path) -
     assert render_digest(sample_digest(2), "text", env=env) == "custom 2\n"
     rendered = render_email(sample_digest(2), period="2026-12-01", settings=MAIL, env=env)
     assert "* Paper number 0 [1]" in rendered.text and "Unsubscribe: [" in rendered.text
+
+
+def test_each_source_keeps_its_signals_and_paper_links_are_listed() -> None:
+    from newsletter.models import EntryMedia, Item, Section
+    from tests.factories import make_entry
+
+    hf = make_entry(
+        "hf",
+        source="hf",
+        title="A paper about agents",
+        link="https://huggingface.co/papers/2511.00001",
+        upvotes=122,
+        comments=7,
+        comments_url="https://huggingface.co/papers/2511.00001#community",
+        media=EntryMedia(
+            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+            organization="Analytical Engines Ltd",
+            links=(
+                ("paper", "https://huggingface.co/papers/2511.00001"),
+                ("pdf", "https://arxiv.org/pdf/2511.00001"),
+                ("code", "https://github.com/ada/engine"),
+            ),
+        ),
+    )
+    hn = make_entry(
+        "hn",
+        source="hn",
+        title="A paper about agents",
+        link="https://arxiv.org/abs/2511.00001",
+        points=240,
+        comments=88,
+        comments_url="https://news.ycombinator.com/item?id=1",
+    )
+    digest = replace(
+        sample_digest(1),
+        sections=(Section("Agents", (Item(entry=hf, duplicates=(hn,), summary="It works."),)),),
+        sources={
+            "hf": Source("hf", "https://huggingface.co/papers", title="Hugging Face"),
+            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+        },
+    )
+    text = render_digest(digest, "text")
+    refs = dict((url, f"[{n}]") for n, url in _references(text))
+    flat = " ".join(text.split())
+    assert (
+        "* A paper about agents [1] Hugging Face, Ada Lovelace, Alan Turing, Grace Hopper "
+        "et al., Analytical Engines Ltd, 122 upvotes, 7 comments "
+        + refs["https://huggingface.co/papers/2511.00001#community"]
+        + " It works."
+    ) in flat
+    assert f"  PDF {refs['https://arxiv.org/pdf/2511.00001']}, Code " in text
+    assert (
+        "  Also on: Hacker News, 240 points, 88 comments "
+        + refs["https://news.ycombinator.com/item?id=1"]
+    ) in text
+    assert "Paper [" not in text  # the paper page is the title's own link
+    assert too_long(text) == []
+
+
+def _references(text: str) -> list[tuple[int, str]]:
+    links = text.split("\nLinks:\n", 1)[1]
+    return [(int(n.strip("[]")), url) for n, url in (ln.split(" ", 1) for ln in links.splitlines())]
