@@ -25,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import Settings, settings_from_dict
-from newsletter.models import Digest, Edition, Engagement, Entry, Item, Section, Source, Subscriber
+from newsletter.models import (
+    Digest,
+    Edition,
+    Engagement,
+    Entry,
+    EntryMedia,
+    Item,
+    Section,
+    Source,
+    Subscriber,
+)
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.subscribers import save_subscriber
@@ -166,6 +176,50 @@ def sample_digest(
         generated_at=now,
         sections=sections,
         sources={"arxiv": Source("arxiv", "https://arxiv.org/rss/cs.AI", title="arXiv cs.AI")},
+    )
+
+
+def merged_paper_digest() -> Digest:
+    """One paper found on two sources: Hugging Face (122 upvotes, 7 comments, card data:
+    four authors, an organization, paper/PDF/code links) and Hacker News (240 points, 88
+    comments) linking to the arXiv page; each source with its own discussion page."""
+    hf = make_entry(
+        "hf",
+        source="hf",
+        title="A paper about agents",
+        link="https://huggingface.co/papers/2511.00001",
+        upvotes=122,
+        comments=7,
+        comments_url="https://huggingface.co/papers/2511.00001#community",
+        media=EntryMedia(
+            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+            organization="Analytical Engines Ltd",
+            links=(
+                ("paper", "https://huggingface.co/papers/2511.00001"),
+                ("pdf", "https://arxiv.org/pdf/2511.00001"),
+                ("code", "https://github.com/ada/engine"),
+            ),
+        ),
+    )
+    hn = make_entry(
+        "hn",
+        source="hn",
+        title="A paper about agents",
+        link="https://arxiv.org/abs/2511.00001",
+        points=240,
+        comments=88,
+        comments_url="https://news.ycombinator.com/item?id=1",
+    )
+    item = Item(entry=hf, duplicates=(hn,), summary="It works.")
+    return Digest(
+        name="daily",
+        title="Daily Papers",
+        generated_at=datetime(2026, 11, 28, 7, 0, tzinfo=UTC),
+        sections=(Section("Agents", (item,)),),
+        sources={
+            "hf": Source("hf", "https://huggingface.co/papers", title="Hugging Face"),
+            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+        },
     )
 
 

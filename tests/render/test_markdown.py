@@ -27,7 +27,7 @@ from newsletter.render.email import (
     render_email,
 )
 from newsletter.render.templates import md_escape, md_wrap
-from tests.factories import sample_digest
+from tests.factories import merged_paper_digest, sample_digest
 from tests.smtp_server import SmtpSink
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
@@ -241,3 +241,28 @@ def test_markdown_paragraphs_wrap_at_76_columns() -> None:
     assert shown.count(" ".join(summary.split())) == 4
     assert not doc.xpath("//h1[contains(., 'here')] | //ol | //ul")
     assert len(doc.xpath("//hr")) == 1  # the footer's rule only
+
+
+def test_each_source_keeps_its_signals_in_markdown_and_html() -> None:
+    """HF's upvotes and discussion stay with HF, HN's points and discussion with HN; the
+    paper's PDF and code links follow its summary."""
+    out = render_digest(merged_paper_digest(), "markdown")
+    flat = " ".join(out.split())
+    assert (
+        "Hugging Face · Ada Lovelace, Alan Turing, Grace Hopper et al. · Analytical Engines "
+        "Ltd · ▲ 122 · [7 comments](https://huggingface.co/papers/2511.00001#community)"
+    ) in flat
+    assert "[PDF](https://arxiv.org/pdf/2511.00001) · [Code](https://github.com/ada/engine)" in flat
+    assert (
+        "Also on: [Hacker News](https://news.ycombinator.com/item?id=1) · 240 points · "
+        "[88 comments](https://news.ycombinator.com/item?id=1)"
+    ) in flat
+    for page in (markdown.markdown(out), render_digest(merged_paper_digest(), "html")):
+        doc = lxml_html.fromstring(page)
+        links = {a.text_content(): a.get("href") for a in doc.xpath("//a")}
+        assert links["7 comments"] == "https://huggingface.co/papers/2511.00001#community"
+        assert (
+            links["88 comments"] == links["Hacker News"] == "https://news.ycombinator.com/item?id=1"
+        )
+        assert links["PDF"] == "https://arxiv.org/pdf/2511.00001"
+        assert "95 comments" not in page  # 7 + 88: never summed across sources

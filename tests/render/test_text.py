@@ -24,7 +24,7 @@ from newsletter.render.text import WIDTH, References, wrap
 from newsletter.services.tokens import make_token
 from newsletter.sources.parse import parse_source
 from newsletter.summarize.digest import build_digest
-from tests.factories import FEEDS, sample_digest
+from tests.factories import FEEDS, merged_paper_digest, sample_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCHED = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -211,44 +211,7 @@ def test_a_user_text_template_leaves_the_email_text_part_whole(tmp_path: Path) -
 
 
 def test_each_source_keeps_its_signals_and_paper_links_are_listed() -> None:
-    from newsletter.models import EntryMedia, Item, Section
-    from tests.factories import make_entry
-
-    hf = make_entry(
-        "hf",
-        source="hf",
-        title="A paper about agents",
-        link="https://huggingface.co/papers/2511.00001",
-        upvotes=122,
-        comments=7,
-        comments_url="https://huggingface.co/papers/2511.00001#community",
-        media=EntryMedia(
-            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
-            organization="Analytical Engines Ltd",
-            links=(
-                ("paper", "https://huggingface.co/papers/2511.00001"),
-                ("pdf", "https://arxiv.org/pdf/2511.00001"),
-                ("code", "https://github.com/ada/engine"),
-            ),
-        ),
-    )
-    hn = make_entry(
-        "hn",
-        source="hn",
-        title="A paper about agents",
-        link="https://arxiv.org/abs/2511.00001",
-        points=240,
-        comments=88,
-        comments_url="https://news.ycombinator.com/item?id=1",
-    )
-    digest = replace(
-        sample_digest(1),
-        sections=(Section("Agents", (Item(entry=hf, duplicates=(hn,), summary="It works."),)),),
-        sources={
-            "hf": Source("hf", "https://huggingface.co/papers", title="Hugging Face"),
-            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
-        },
-    )
+    digest = merged_paper_digest()
     text = render_digest(digest, "text")
     refs = dict((url, f"[{n}]") for n, url in _references(text))
     flat = " ".join(text.split())
