@@ -219,7 +219,9 @@ class DigestConfig(_Model):
     """Past this long after its scheduled time an edition is never sent (e.g. "12h")."""
     local_hour: int | None = Field(None, ge=0, le=23)
     """Send at this hour of each subscriber's own time zone instead of on ``schedule``."""
-    subject: str = "{title} — {date}"
+    subject: str = "{title} — {headline}"
+    """The email's subject: {title}, {headline} ("<top story> and 14 more"), {top},
+    {more}, {date}, {count}, {name}, {period}."""
     min_items: int = Field(1, ge=1, le=10_000)
     """Sending rule: an edition goes out only with at least this many new items; with
     fewer it waits (the items carry over to the next run)."""
@@ -286,6 +288,13 @@ class MailConfig(_Model):
     """The mailto target of List-Unsubscribe (default ``unsubscribe@<domain>``)."""
     logo_url: str | None = None
     """An optional logo at the top of HTML emails (https URL, shown 120x40)."""
+    # What one HTML email shows (render/mail_layout.py); the web edition shows everything.
+    highlights: int = Field(3, ge=0, le=20)
+    """The best stories shown in full at the top (thumbnail, summary, links); the rest
+    are compact lines under their sections."""
+    screens: float = Field(6.0, ge=1, le=100)
+    """About how many phone screens (375 px wide) the HTML email may fill; the stories
+    past that are left to the full web edition, and the footer says how many."""
 
 
 class SmtpConfig(_Model):

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from newsletter.summarize.digest import Preferences
 
 
+FULL_EDITION_ITEMS = 1_000_000
+"""The web edition's cap: none in practice (an edition holds at most ``max_candidates``)."""
+
+
 def period_for(cfg: DigestConfig, now: datetime) -> str:
     """The idempotency key of a daily edition: the local date in the digest's zone."""
     return now.astimezone(ZoneInfo(cfg.timezone)).date().isoformat()
@@ -244,13 +248,17 @@ def archived_edition(
     *,
     env: jinja2.Environment,
 ) -> ArchivedEdition:
-    """A stored edition's archive page: its digest rebuilt and rendered."""
+    """A stored edition's archive page: its digest rebuilt with every story of the
+    edition (no ``max_items`` cap: the email's footer sends readers here for the stories
+    it had no room for) and rendered."""
     plan = EditionPlan.stored(edition, store.edition_entries(edition.id))
     sources = with_titles(digest_sources(settings, cfg), store)
+    full = cfg.model_copy(update={"max_items": FULL_EDITION_ITEMS})
     # Imported here: feedgen and lxml come with it, which sending never needs.
     from newsletter.render.archive import archive_page
 
-    return archive_page(edition, edition_digest(cfg, plan, sources=sources), env=env)
+    digest = edition_digest(full, plan, sources=sources)
+    return archive_page(edition, digest, env=env, highlights=settings.mail.highlights)
 
 
 class Composer:

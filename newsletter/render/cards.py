@@ -1,0 +1,170 @@
+"""What a reader sees of one story, ready for a template: the paper card.
+
+Pure: built from an ``Item`` and the digest's sources. The HTML email and the web edition
+lay the same ``Card`` out (``templates/_cards.html.j2``), so both say the same thing.
+
+Each signal stays with its own source: a story merged from Hugging Face, arXiv and Hacker
+News shows HF's upvotes with HF's discussion link, HN's points with the HN discussion,
+and the arXiv link plain (``Card.signals``, one ``SourceSignal`` per merged entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from newsletter.models import Entry, Item, LinkKind, Source
+from newsletter.render.templates import MAX_AUTHORS, safe_url, short_authors
+
+CARD_WIDTH = 552
+"""The width (px) a highlight's thumbnail is shown at: the email's 600 px less its padding."""
+DEFAULT_ASPECT = (16, 9)
+"""The shape assumed for a thumbnail whose size the source did not give."""
+LINK_LABELS: tuple[tuple[LinkKind, str], ...] = (
+    ("paper", "Paper"),
+    ("pdf", "PDF"),
+    ("code", "Code"),
+    ("project", "Project page"),
+    ("video", "Video"),
+)
+"""The extra links a card shows, in this order (``discussion`` goes with its source)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSignal:
+    """One source of a story and what that source says about it."""
+
+    label: str
+    link: str
+    upvotes: int | None = None
+    points: int | None = None
+    comments: int | None = None
+    discussion: str = ""
+    """That source's own discussion page ('' when it has none)."""
+
+    @property
+    def has_numbers(self) -> bool:
+        """Whether the source gave any engagement figure."""
+        return any(v is not None for v in (self.upvotes, self.points, self.comments))
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """An image to show with a story (never alone: the title and summary go with it)."""
+
+    url: str
+    alt: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One story as the email and the web edition show it."""
+
+    item: Item
+    title: str
+    link: str
+    section: str
+    """The title of the section the story is in (a highlight names it)."""
+    anchor: str
+    byline: str
+    """First authors and "et al.", else the entry's author ('' when unknown)."""
+    organization: str
+    when: datetime | None
+    summary: str
+    thumbnail: Thumbnail | None
+    links: tuple[tuple[str, str], ...]
+    """(label, URL) of the paper page, PDF, code, project page."""
+    signals: tuple[SourceSignal, ...]
+
+    @property
+    def top_signal(self) -> int | None:
+        """The largest figure a reader sees (upvotes or points), for the badge."""
+        values = [v for s in self.signals for v in (s.upvotes, s.points) if v is not None]
+        return max(values) if values else None
+
+
+def _signal(entry: Entry, label: str) -> SourceSignal:
+    e = entry.engagement
+    media_discussion = entry.media.link("discussion") if entry.media else None
+    return SourceSignal(
+        label=label,
+        link=safe_url(entry.link),
+        upvotes=e.upvotes,
+        points=e.points,
+        comments=e.comments,
+        discussion=safe_url(entry.comments_url or media_discussion or ""),
+    )
+
+
+def _byline(item: Item) -> str:
+    for entry in item.entries:
+        if entry.media and entry.media.authors:
+            names = [n.strip() for n in entry.media.authors if n.strip()]
+            if len(names) > MAX_AUTHORS:
+                return ", ".join(names[:MAX_AUTHORS]) + " et al."
+            return ", ".join(names)
+    author = next((e.author for e in item.entries if e.author), None)
+    return short_authors(author) if author else ""
+
+
+def _thumbnail(item: Item, width: int) -> Thumbnail | None:
+    for entry in item.entries:
+        media = entry.media
+        if media is None or not safe_url(media.image or ""):
+            continue
+        w, h = DEFAULT_ASPECT
+        if media.image_width and media.image_height:
+            w, h = media.image_width, media.image_height
+        height = max(1, round(width * h / w))
+        return Thumbnail(str(media.image), f"Figure: {item.entry.title}", width, height)
+    return None
+
+
+def _links(item: Item) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for kind, label in LINK_LABELS:
+        for entry in item.entries:
+            url = safe_url(entry.media.link(kind) or "") if entry.media else ""
+            if url:
+                out.append((label, url))
+                break
+    return tuple(out)
+
+
+def make_card(
+    item: Item,
+    sources: Mapping[str, Source],
+    *,
+    section: str = "",
+    anchor: str = "",
+    image_width: int = CARD_WIDTH,
+) -> Card:
+    """The card of one story: its byline, organization, thumbnail, extra links and one
+    signal per source it appeared in (primary first)."""
+
+    def label(name: str) -> str:
+        return sources[name].label if name in sources else name
+
+    organization = next(
+        (e.media.organization for e in item.entries if e.media and e.media.organization), ""
+    )
+    return Card(
+        item=item,
+        title=item.entry.title,
+        link=safe_url(item.entry.link),
+        section=section,
+        anchor=anchor,
+        byline=_byline(item),
+        organization=organization or "",
+        when=item.entry.when,
+        summary=item.summary,
+        thumbnail=_thumbnail(item, image_width),
+        links=_links(item),
+        signals=tuple(_signal(e, label(e.source)) for e in item.entries),
+    )
+
+
+__all__ = ["CARD_WIDTH", "Card", "SourceSignal", "Thumbnail", "make_card"]
