@@ -157,16 +157,10 @@ def launch() -> Iterator[Any]:
             browser.close()
 
 
-def take(
-    browser: Any,
-    page_html: str,
-    *,
-    views: Sequence[View] = VIEWS,
-    folder: Path | None = None,
-    stem: str = "email",
-) -> list[Shot]:
-    """Load the email in each view, measure it and (with ``folder``) write a full-page
-    PNG named ``<stem>-<view>.png``."""
+@contextmanager
+def view_page(browser: Any, page_html: str, view: View) -> Iterator[Any]:
+    """A Playwright page showing the email in one view (closed on exit). Images are
+    answered with placeholders of their declared size; every other request is refused."""
     sizes = image_sizes(page_html)
 
     def answer(route: Any) -> None:
@@ -177,33 +171,52 @@ def take(
         else:
             route.abort()
 
+    context = browser.new_context(
+        viewport={"width": view.width, "height": PHONE_HEIGHT},
+        color_scheme="dark" if view.dark else "light",
+    )
+    try:
+        page = context.new_page()
+        page.route("**/*", answer)
+        page.set_content(page_html, wait_until="load")
+        if not view.styles:
+            page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+        yield page
+    finally:
+        context.close()
+
+
+def measure(page: Any) -> tuple[int, int, int]:
+    """(height, scrollWidth, clientWidth) of a page's document, in CSS pixels."""
+    m = page.evaluate(
+        "() => [document.documentElement.scrollHeight,"
+        " document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    return int(m[0]), int(m[1]), int(m[2])
+
+
+def take(
+    browser: Any,
+    page_html: str,
+    *,
+    views: Sequence[View] = VIEWS,
+    folder: Path | None = None,
+    stem: str = "email",
+) -> list[Shot]:
+    """Load the email in each view, measure it and (with ``folder``) write a full-page
+    PNG named ``<stem>-<view>.png``."""
     shots = []
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     for view in views:
-        context = browser.new_context(
-            viewport={"width": view.width, "height": PHONE_HEIGHT},
-            color_scheme="dark" if view.dark else "light",
-        )
-        try:
-            page = context.new_page()
-            page.route("**/*", answer)
-            page.set_content(page_html, wait_until="load")
-            if not view.styles:
-                page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
-            m = page.evaluate(
-                "() => ({h: document.documentElement.scrollHeight,"
-                " sw: document.documentElement.scrollWidth,"
-                " cw: document.documentElement.clientWidth})"
-            )
+        with view_page(browser, page_html, view) as page:
+            height, scroll_width, client_width = measure(page)
             path = ""
             if folder is not None:
                 target = folder / f"{stem}-{view.name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 path = str(target)
-            shots.append(Shot(view, int(m["h"]), int(m["sw"]), int(m["cw"]), path))
-        finally:
-            context.close()
+            shots.append(Shot(view, height, scroll_width, client_width, path))
     return shots
 
 
@@ -220,8 +233,10 @@ __all__ = [
     "chromium_path",
     "image_sizes",
     "launch",
+    "measure",
     "placeholder_png",
     "screenshots",
     "take",
     "unavailable",
+    "view_page",
 ]

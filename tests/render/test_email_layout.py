@@ -30,7 +30,6 @@ from newsletter.render.email import (
 from newsletter.render.mail_layout import PHONE_HEIGHT, plan_layout
 from tests.factories import (
     PAPER_SOURCES,
-    digest_config,
     paper_digest,
     paper_item,
     sample_digest,
@@ -314,4 +313,4 @@ def test_edition_count_matches_header_and_footer() -> None:
     rendered = render_email(digest, period="2026-11-28", settings=mail())
     page = html_of(digest)
     assert f"{rendered.items} stories" in page
-    assert f"All 60 on the web" in page
+    assert "All 60 on the web" in page
