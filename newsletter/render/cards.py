@@ -79,12 +79,6 @@ class Card:
     """(label, URL) of the paper page, PDF, code, project page."""
     signals: tuple[SourceSignal, ...]
 
-    @property
-    def top_signal(self) -> int | None:
-        """The largest figure a reader sees (upvotes or points), for the badge."""
-        values = [v for s in self.signals for v in (s.upvotes, s.points) if v is not None]
-        return max(values) if values else None
-
 
 def _signal(entry: Entry, label: str) -> SourceSignal:
     e = entry.engagement
@@ -116,8 +110,8 @@ def _thumbnail(item: Item, width: int) -> Thumbnail | None:
         if media is None or not safe_url(media.image or ""):
             continue
         w, h = DEFAULT_ASPECT
-        if media.image_width and media.image_height:
-            w, h = media.image_width, media.image_height
+        if (media.image_width or 0) > 0 and (media.image_height or 0) > 0:
+            w, h = int(media.image_width or 0), int(media.image_height or 0)
         height = max(1, round(width * h / w))
         return Thumbnail(str(media.image), f"Figure: {item.entry.title}", width, height)
     return None

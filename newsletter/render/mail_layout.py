@@ -46,8 +46,6 @@ class CompactSection:
     anchor: str
     title: str
     cards: tuple[Card, ...]
-    total: int
-    """How many stories the section has in the digest the layout was planned from."""
     summary: str = ""
 
 
@@ -159,9 +157,7 @@ def plan_layout(
         cards = tuple(placed[i][3] for i in chosen_rest if placed[i][0] == si)
         if cards:
             compact.append(
-                CompactSection(
-                    _anchor(section, si), section.title, cards, len(section.items), section.summary
-                )
+                CompactSection(_anchor(section, si), section.title, cards, section.summary)
             )
         kept = tuple(placed[i][2] for i in sorted(chosen) if placed[i][0] == si)
         if kept:

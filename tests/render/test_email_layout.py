@@ -314,3 +314,33 @@ def test_edition_count_matches_header_and_footer() -> None:
     page = html_of(digest)
     assert f"{rendered.items} stories" in page
     assert "All 60 on the web" in page
+
+
+@pytest.mark.parametrize(
+    ("image", "width", "height", "expected"),
+    [
+        ("https://cdn.example.org/t.png", 0, 648, (552, 310)),  # unknown size: 16:9
+        ("https://cdn.example.org/t.png", -5, 10, (552, 310)),
+        ("https://cdn.example.org/t.png", 400, 400, (552, 552)),
+        ("javascript:alert(1)", 1200, 648, None),
+        ("data:image/png;base64,AAAA", 1200, 648, None),
+    ],
+    ids=["zero-width", "negative", "square", "javascript", "data-url"],
+)
+def test_hostile_or_partial_thumbnails(
+    image: str, width: int, height: int, expected: tuple[int, int] | None
+) -> None:
+    item = paper_item(4)
+    media = item.entry.media
+    assert media is not None
+    entry = replace(
+        item.entry, media=replace(media, image=image, image_width=width, image_height=height)
+    )
+    card = make_card(replace(item, entry=entry), PAPER_SOURCES)
+    if expected is None:
+        assert card.thumbnail is None
+        page = html_of(Digest("daily", "D", NOW, (Section("A", (card.item,)),)))
+        assert "<img" not in page and "javascript:" not in page
+    else:
+        assert card.thumbnail is not None
+        assert (card.thumbnail.width, card.thumbnail.height) == expected
