@@ -32,9 +32,9 @@ _LINE_TITLE_BIG = 25
 _LINE_TITLE = 22
 _LINE_BODY = 23
 _LINE_META = 20
-_FRAME = 420
+_FRAME = 390
 """Masthead, greeting, "In this issue" heading and the footer, without their lists."""
-_SECTION = 58
+_SECTION = 54
 """A section's heading with its rule and spacing."""
 _TOC_LINE = 24
 
@@ -81,7 +81,7 @@ def _meta_text(card: Card) -> str:
 
 def highlight_height(card: Card) -> int:
     """The estimated height (px at 375 px wide) of a story shown in full."""
-    height = 40  # padding, the section kicker
+    height = 48  # padding, the rule, the section kicker
     if card.thumbnail is not None:
         shown_width = PHONE_WIDTH - 32
         height += round(shown_width * card.thumbnail.height / card.thumbnail.width) + 12
@@ -98,7 +98,7 @@ def highlight_height(card: Card) -> int:
 def line_height(card: Card) -> int:
     """The estimated height (px at 375 px wide) of a story shown as a compact line."""
     meta = _meta_text(card)
-    return 12 + _lines(card.title, _CHARS_TITLE) * _LINE_TITLE + _lines(meta, _CHARS_META) * 19
+    return 16 + _lines(card.title, _CHARS_TITLE) * _LINE_TITLE + _lines(meta, _CHARS_META) * 19
 
 
 def _anchor(section: Section, index: int) -> str:
