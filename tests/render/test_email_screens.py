@@ -147,3 +147,19 @@ def test_thumbnails_fit_a_phone_without_media_queries(chromium: Any) -> None:
         assert loaded and alt.startswith("Figure: ")
         assert right <= 375 and width > 250
         assert abs(height - width * 648 / 1200) <= 2  # the thumbnail keeps its shape
+
+
+def test_web_edition_reads_on_a_phone(chromium: Any) -> None:
+    from newsletter.render.archive import edition_html
+    from newsletter.render.templates import make_environment
+
+    digest = paper_digest(24)
+    page = edition_html(digest, env=make_environment())
+    shots = take(chromium, page, views=(PHONE, VIEWS[1], VIEWS[3]), folder=SHOTS, stem="web")
+    for shot in shots:
+        assert not shot.overflows, shot.describe()
+        assert Path(shot.path).read_bytes()[:4] == b"\x89PNG"
+    with view_page(chromium, page, VIEWS[1]) as tab:
+        found = tab.evaluate(CONTRAST, ["h1", "article h3 a", "p.sig", "span.up", "a.lk"])
+    for selector, ratio, _ in found:
+        assert ratio is not None and ratio >= 4.5, (selector, ratio)
