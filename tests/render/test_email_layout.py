@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import MailConfig, load_config
 from newsletter.errors import ConfigError
@@ -344,3 +346,46 @@ def test_hostile_or_partial_thumbnails(
     else:
         assert card.thumbnail is not None
         assert (card.thumbnail.width, card.thumbnail.height) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 12), min_size=0, max_size=6),
+    scores=st.lists(st.floats(-10, 10, allow_nan=False), min_size=80, max_size=80),
+    highlights=st.integers(0, 6),
+    screens=st.floats(1, 20),
+    max_items=st.integers(1, 100),
+    omitted=st.integers(0, 50),
+)
+def test_layout_shows_or_counts_every_story(
+    sizes: list[int],
+    scores: list[float],
+    highlights: int,
+    screens: float,
+    max_items: int,
+    omitted: int,
+) -> None:
+    n = 0
+    sections = []
+    for k, size in enumerate(sizes):
+        items = tuple(replace(paper_item(n + j), score=scores[n + j]) for j in range(size))
+        n += size
+        if items:
+            sections.append(Section(f"S{k}", items, key=f"k{k}"))
+    digest = Digest("daily", "D", NOW, tuple(sections), sources=PAPER_SOURCES, omitted=omitted)
+    layout = plan_layout(digest, highlights=highlights, screens=screens, max_items=max_items)
+    shown = layout.shown
+    assert shown.item_count + shown.omitted == n + omitted
+    assert shown.item_count <= max_items and len(layout.highlights) <= highlights
+    assert (shown.item_count >= 1) == (n >= 1)
+    # The highlights are the best-scored stories shown; nothing is shown twice.
+    lines = [c.item for s in layout.sections for c in s.cards]
+    tops = [c.item for c in layout.highlights]
+    assert len({id(i) for i in lines + tops}) == len(lines) + len(tops) == shown.item_count
+    if tops and lines:
+        assert min(i.score for i in tops) >= max(i.score for i in lines)
+    # Inside a section the lines keep the given order.
+    for compact in layout.sections:
+        given = next(s for s in digest.sections if s.title == compact.title).items
+        positions = [given.index(c.item) for c in compact.cards]
+        assert positions == sorted(positions)
