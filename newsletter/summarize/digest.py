@@ -17,8 +17,8 @@ from newsletter.config import DigestConfig
 from newsletter.models import Digest, Entry, Item, Section, Source
 from newsletter.summarize.dedupe import merge_duplicates
 from newsletter.summarize.group import group_texts, section_summary
-from newsletter.summarize.rank import rank_items
-from newsletter.summarize.summary import extractive_summary
+from newsletter.summarize.rank import fair_order, rank_items
+from newsletter.summarize.summary import item_summary
 from newsletter.summarize.text import entry_text
 
 OTHER = "Other"
@@ -154,8 +154,8 @@ def build_digest(
     grouper: Grouper | None = None,
 ) -> Digest:
     """Build a digest from entries: merge duplicates, rank, keep ``max_items``, group into
-    sections (ranked within each), and write an extractive summary per item. ``config``
-    says how (``DigestConfig``); ``preferences`` are one reader's changes to it."""
+    sections (ranked within each), and write a summary per item (``item_summary``).
+    ``config`` says how (``DigestConfig``); ``preferences`` are one reader's changes."""
     sources = dict(sources or {})
     entries, dropped = cap_candidates(
         entries, per_source=config.max_candidates_per_source, total=config.max_candidates
@@ -171,12 +171,10 @@ def build_digest(
     )
     if preferences.only_topics:
         ranked = _only_topics(ranked, config, preferences.only_topics)
+    ranked = fair_order(ranked, config.max_items, config.ranking)
     kept = ranked[: config.max_items]
     omitted = len(ranked) - len(kept)
-    kept = [
-        replace(item, summary=extractive_summary(item.entry.text, config.summary_chars))
-        for item in kept
-    ]
+    kept = [replace(item, summary=item_summary(item, config.summary_chars)) for item in kept]
     group = grouper or GROUPERS[config.group_by]
     sections = group(kept, config, sources)
     used = {i.entry.source for i in kept} | {d.source for i in kept for d in i.duplicates}

@@ -14,14 +14,20 @@ from collections.abc import Callable
 
 import pytest
 
-from newsletter.models import Entry
+from newsletter.models import Entry, EntryMedia, Item
 from newsletter.render.templates import md_escape, safe_url
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
 from newsletter.summarize import dedupe
 from newsletter.summarize.group import section_summary, slugify
-from newsletter.summarize.summary import clean_text, extractive_summary, split_sentences
+from newsletter.summarize.summary import (
+    clean_text,
+    extractive_summary,
+    finding_summary,
+    item_summary,
+    split_sentences,
+)
 from newsletter.summarize.text import analyze, display_form, entry_text
 
 SIZE = 512 * 1024
@@ -48,6 +54,9 @@ def _entry(text: str) -> Entry:
     return Entry(id="x", source="s", title=text[:2000], link="", text=text)
 
 
+_PAPER = EntryMedia(links=(("pdf", "https://arxiv.org/pdf/2601.00001"),))
+
+
 FUNCTIONS: dict[str, Callable[[str], object]] = {
     "sanitize_html": lambda t: sanitize_html(t, "https://example.org/"),
     "html_to_text": html_to_text,
@@ -61,6 +70,10 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "clean_text": clean_text,
     "split_sentences": split_sentences,
     "extractive_summary": extractive_summary,
+    "finding_summary": finding_summary,
+    "item_summary (paper)": lambda t: item_summary(
+        Item(entry=Entry(id="x", source="s", title="T", text=t, media=_PAPER))
+    ),
     "entry_text": lambda t: entry_text(t, t),
     "analyze": analyze,
     "display_form": lambda t: display_form("abc", [t]),
