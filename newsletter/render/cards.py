@@ -5,7 +5,8 @@ lay the same ``Card`` out (``templates/_cards.html.j2``), so both say the same t
 
 Each signal stays with its own source: a story merged from Hugging Face, arXiv and Hacker
 News shows HF's upvotes with HF's discussion link, HN's points with the HN discussion,
-and the arXiv link plain (``Card.signals``, one ``SourceSignal`` per merged entry).
+and the arXiv link plain (``Card.signals``: ``Item.signals`` with labels and checked
+links, one per source).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from newsletter.models import Entry, Item, LinkKind, Source
+from newsletter.models import EntryMedia, Item, LinkKind, Signal, Source
 from newsletter.render.templates import MAX_AUTHORS, safe_url, short_authors
 
 CARD_WIDTH = 552
@@ -80,52 +81,43 @@ class Card:
     signals: tuple[SourceSignal, ...]
 
 
-def _signal(entry: Entry, label: str) -> SourceSignal:
-    e = entry.engagement
-    media_discussion = entry.media.link("discussion") if entry.media else None
+def _signal(signal: Signal, label: str) -> SourceSignal:
+    e = signal.engagement
     return SourceSignal(
         label=label,
-        link=safe_url(entry.link),
+        link=safe_url(signal.link),
         upvotes=e.upvotes,
         points=e.points,
         comments=e.comments,
-        discussion=safe_url(entry.comments_url or media_discussion or ""),
+        discussion=safe_url(signal.discussion or ""),
     )
 
 
-def _byline(item: Item) -> str:
-    for entry in item.entries:
-        if entry.media and entry.media.authors:
-            names = [n.strip() for n in entry.media.authors if n.strip()]
-            if len(names) > MAX_AUTHORS:
-                return ", ".join(names[:MAX_AUTHORS]) + " et al."
-            return ", ".join(names)
+def _byline(item: Item, media: EntryMedia | None) -> str:
+    names = [n.strip() for n in (media.authors if media else ()) if n.strip()]
+    if names:
+        if len(names) > MAX_AUTHORS:
+            return ", ".join(names[:MAX_AUTHORS]) + " et al."
+        return ", ".join(names)
     author = next((e.author for e in item.entries if e.author), None)
     return short_authors(author) if author else ""
 
 
-def _thumbnail(item: Item, width: int) -> Thumbnail | None:
-    for entry in item.entries:
-        media = entry.media
-        if media is None or not safe_url(media.image or ""):
-            continue
-        w, h = DEFAULT_ASPECT
-        if (media.image_width or 0) > 0 and (media.image_height or 0) > 0:
-            w, h = int(media.image_width or 0), int(media.image_height or 0)
-        height = max(1, round(width * h / w))
-        return Thumbnail(str(media.image), f"Figure: {item.entry.title}", width, height)
-    return None
+def _thumbnail(item: Item, media: EntryMedia | None, width: int) -> Thumbnail | None:
+    if media is None or not safe_url(media.image or ""):
+        return None
+    w, h = DEFAULT_ASPECT
+    if (media.image_width or 0) > 0 and (media.image_height or 0) > 0:
+        w, h = int(media.image_width or 0), int(media.image_height or 0)
+    height = max(1, round(width * h / w))
+    return Thumbnail(str(media.image), f"Figure: {item.entry.title}", width, height)
 
 
-def _links(item: Item) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for kind, label in LINK_LABELS:
-        for entry in item.entries:
-            url = safe_url(entry.media.link(kind) or "") if entry.media else ""
-            if url:
-                out.append((label, url))
-                break
-    return tuple(out)
+def _links(media: EntryMedia | None) -> tuple[tuple[str, str], ...]:
+    if media is None:
+        return ()
+    found = ((label, safe_url(media.link(kind) or "")) for kind, label in LINK_LABELS)
+    return tuple((label, url) for label, url in found if url)
 
 
 def make_card(
@@ -142,22 +134,20 @@ def make_card(
     def label(name: str) -> str:
         return sources[name].label if name in sources else name
 
-    organization = next(
-        (e.media.organization for e in item.entries if e.media and e.media.organization), ""
-    )
+    media = item.media  # the primary entry's, completed from the duplicates'
     return Card(
         item=item,
         title=item.entry.title,
         link=safe_url(item.entry.link),
         section=section,
         anchor=anchor,
-        byline=_byline(item),
-        organization=organization or "",
+        byline=_byline(item, media),
+        organization=(media.organization if media else None) or "",
         when=item.entry.when,
         summary=item.summary,
-        thumbnail=_thumbnail(item, image_width),
-        links=_links(item),
-        signals=tuple(_signal(e, label(e.source)) for e in item.entries),
+        thumbnail=_thumbnail(item, media, image_width),
+        links=_links(media),
+        signals=tuple(_signal(s, label(s.source)) for s in item.signals),
     )
 
 
