@@ -30,6 +30,8 @@ LINK_LABELS: tuple[tuple[LinkKind, str], ...] = (
     ("video", "Video"),
 )
 """The extra links a card shows, in this order (``discussion`` goes with its source)."""
+NOWRAP_LABEL = 28
+"""Source labels up to this long are never split across lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,12 @@ class SourceSignal:
     comments: int | None = None
     discussion: str = ""
     """That source's own discussion page ('' when it has none)."""
+
+    @property
+    def display(self) -> str:
+        """The label as shown: a short one kept on one line (no-break spaces), so
+        "arXiv cs.LG" never splits; a long one may wrap, or it would overflow a phone."""
+        return self.label.replace(" ", "\u00a0") if len(self.label) <= NOWRAP_LABEL else self.label
 
     @property
     def has_numbers(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from newsletter.config import MailConfig
-from newsletter.models import Digest, Section
+from newsletter.models import Digest, Section, Source
 from newsletter.render.email import MailSettings, Recipient, message_bytes, parse_message
 from newsletter.render.email import render_email as render
 from newsletter.render.mail_layout import PHONE_HEIGHT, plan_layout
@@ -123,9 +123,11 @@ def test_hostile_content_never_scrolls_sideways(chromium: Any) -> None:
         word,
         NOW,
         (Section(word, (long_item, paper_item(2), paper_item(3)), key="x"),),
-        sources=PAPER_SOURCES,
+        # A source titled with one endless word: labels that long may wrap anywhere.
+        sources={**PAPER_SOURCES, "papers": Source("papers", url, title=f"{word} {word}")},
     )
     page = email_html(digest)
+    assert word in page
     for view in (PHONE, NO_STYLE, View("narrow", 320, styles=False)):
         with view_page(chromium, page, view) as tab:
             sizes = tab.evaluate(

@@ -94,7 +94,7 @@ def test_web_edition_page_has_cards_contents_and_anchors() -> None:
     assert all('alt="Figure: ' in i and 'width="' in i and 'height="' in i for i in imgs)
     # Each signal beside its own source: HN's points link to HN's discussion.
     assert 'href="https://news.ycombinator.com/item?id=9000"' in page
-    assert "Hacker News</a> <span" in page
+    assert "Hacker\xa0News</a> <span" in page  # a short label is kept on one line
     for item in digest.items:
         assert f">{item.entry.title}</a>" in unescape(page)
     assert "<html" not in body_of(page) and "Highlights" in body_of(page)
