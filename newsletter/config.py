@@ -20,7 +20,7 @@ Environment overrides (see ``ENV_OVERRIDES``)::
     NEWSLETTER_LLM_BASE_URL      llm.base_url
     NEWSLETTER_LLM_MODEL         llm.model
     NEWSLETTER_LLM_API_KEY       the LLM API key (the variable named by llm.api_key_env)
-    NEWSLETTER_BOUNCES_IMAP_PASSWORD / _WEBHOOK_SECRET / _MAILGUN_KEY / _POSTMARK_PASSWORD
+    NEWSLETTER_BOUNCES_IMAP_PASSWORD / _WEBHOOK_SECRET / _MAILGUN_KEY
                                  bounces.* secrets
 """
 
@@ -384,9 +384,6 @@ class BouncesConfig(_Model):
     ``NEWSLETTER_BOUNCES_WEBHOOK_SECRET``); None: those endpoints answer 404."""
     mailgun_signing_key: SecretStr | None = None
     """Mailgun's webhook signing key (``NEWSLETTER_BOUNCES_MAILGUN_KEY``) for ``/bounces/mailgun``."""
-    postmark_password: SecretStr | None = None
-    """Basic-auth password (user ``postmark``) of ``/bounces/postmark``
-    (``NEWSLETTER_BOUNCES_POSTMARK_PASSWORD``)."""
 
     @field_validator("poll_interval")
     @classmethod
@@ -489,7 +486,6 @@ ENV_OVERRIDES: dict[str, str] = {
     "NEWSLETTER_BOUNCES_IMAP_PASSWORD": "bounces.imap_password",
     "NEWSLETTER_BOUNCES_WEBHOOK_SECRET": "bounces.webhook_secret",
     "NEWSLETTER_BOUNCES_MAILGUN_KEY": "bounces.mailgun_signing_key",
-    "NEWSLETTER_BOUNCES_POSTMARK_PASSWORD": "bounces.postmark_password",
 }
 
 
