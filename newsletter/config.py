@@ -383,7 +383,8 @@ class BouncesConfig(_Model):
     """HMAC-SHA256 key of ``POST /bounces/raw`` and ``/bounces/events`` (from
     ``NEWSLETTER_BOUNCES_WEBHOOK_SECRET``); None: those endpoints answer 404."""
     mailgun_signing_key: SecretStr | None = None
-    """Mailgun's webhook signing key (``NEWSLETTER_BOUNCES_MAILGUN_KEY``) for ``/bounces/mailgun``."""
+    """Mailgun's webhook signing key for ``/bounces/mailgun`` (only from
+    ``NEWSLETTER_BOUNCES_MAILGUN_KEY``); None: that endpoint answers 404."""
 
     @field_validator("poll_interval")
     @classmethod
