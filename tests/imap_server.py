@@ -128,8 +128,8 @@ def dovecot(root: Path) -> Iterator[ImapServer]:
             "(`bash .ci/ensure-dovecot`, or `apt-get install dovecot-imapd`)"
         )
     root.mkdir(parents=True, exist_ok=True)
-    # The mail and the password file live outside ``root`` (a pytest folder only its owner may enter): in a
-    # folder of its own under the system's temp folder, which dovecot's user can reach.
+    # The mail and the password file live outside ``root`` (a pytest folder that only its
+    # owner may enter), in a folder of their own that dovecot's user can reach.
     home = Path(tempfile.mkdtemp(prefix="newsletter-imap-"))
     (home / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n", encoding="ascii")
     if os.geteuid() == 0:
