@@ -91,9 +91,9 @@ def process_report(
     if isinstance(report, Skipped):
         log.info("bounce %s skipped: %s", report.source_id, report.why)
         return Outcome(report.source_id, "skipped", report.why)
-    if report.kind == "unsubscribe":
-        return _unsubscribe(store, report, secret=secret, digests=digests, now=now)
     target = _target(store, report, secret, trust_message_id)
+    if report.kind == "unsubscribe":
+        return _unsubscribe(store, report, target, secret=secret, digests=digests, now=now)
     if target is None:
         why = "no bounce token signed with our key (unsigned, forged or from another sender)"
         log.warning("bounce %s (%s) ignored: %s", report.source_id, report.kind, why)
@@ -213,16 +213,27 @@ def _apply(
 
 
 def _unsubscribe(
-    store: Store, report: Report, *, secret: str, digests: Sequence[str], now: datetime
+    store: Store,
+    report: Report,
+    target: events.Target | None,
+    *,
+    secret: str,
+    digests: Sequence[str],
+    now: datetime,
 ) -> Outcome:
+    """By the signed unsubscribe token of the mailto link; else (a service's event) by
+    the message the report names: off that edition's digest."""
     try:
         digest, email = parse_unsubscribe_value(
             read_token("unsubscribe", report.unsubscribe_token, secret)
         )
     except BadTokenError:
-        why = "the unsubscribe token is not ours (forged or damaged)"
-        log.warning("unsubscribe %s ignored: %s", report.source_id, why)
-        return Outcome(report.source_id, "unmatched", why)
+        found = events.edition_digest(store, target.edition_id) if target else None
+        if target is None or found is None:
+            why = "the unsubscribe token is not ours (forged or damaged)"
+            log.warning("unsubscribe %s ignored: %s", report.source_id, why)
+            return Outcome(report.source_id, "unmatched", why)
+        digest, email = found, target.email
     return record_unsubscribe(
         store,
         email,
@@ -231,6 +242,7 @@ def _unsubscribe(
         reason=report.reason,
         digests=digests,
         now=now,
+        target=target,
     )
 
 
@@ -243,9 +255,12 @@ def record_unsubscribe(
     reason: str,
     digests: Sequence[str],
     now: datetime,
+    target: events.Target | None = None,
 ) -> Outcome:
-    """Take ``email`` off ``digest`` and count it against the last edition it received."""
-    target = events.latest_target(store, email, digest)
+    """Take ``email`` off ``digest`` and count it against ``target``'s edition, else the
+    last edition of ``digest`` it received."""
+    if target is None or target.email != email:
+        target = events.latest_target(store, email, digest)
     if not events.record_event(
         store,
         source_id=source_id,

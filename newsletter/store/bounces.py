@@ -90,6 +90,13 @@ def latest_target(store: Store, email: str, digest: str | None = None) -> Target
     return Target(*row) if row else None
 
 
+def edition_digest(store: Store, edition_id: int) -> str | None:
+    """The digest an edition belongs to."""
+    e = editions_table
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(e.c.digest).where(e.c.id == edition_id)).scalar()
+
+
 def record_event(
     store: Store,
     *,
