@@ -85,14 +85,16 @@ def test_done_messages_move_to_the_processed_folder(
 
 def test_a_wrong_password_is_a_clear_error(tmp_path: Path, imap: ImapServer) -> None:
     settings = settings_for(tmp_path, imap, imap_password="wrong")
-    with pytest.raises(MailboxError, match="refused us .*NEWSLETTER_BOUNCES_IMAP_PASSWORD"):
-        with Mailbox(settings.bounces):
-            pass
+    with (
+        pytest.raises(MailboxError, match=r"refused us .*NEWSLETTER_BOUNCES_IMAP_PASSWORD"),
+        Mailbox(settings.bounces),
+    ):
+        pass
 
 
 def test_plain_imap_is_only_for_this_machine(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path, bounces={"imap_host": "imap.example.org", "imap_security": "none"}
     )
-    with pytest.raises(MailboxError, match="password in clear to imap.example.org"):
+    with pytest.raises(MailboxError, match=r"password in clear to imap\.example\.org"):
         Mailbox(settings.bounces)

@@ -41,7 +41,7 @@ def status(store: Store, email: str) -> tuple[str, str | None]:
 
 
 def test_a_hard_bounce_deactivates_with_its_reason(store: Store, tmp_path: Path) -> None:
-    ada, bob = send_for_bounces(store, tmp_path, ["ada@example.org", "bob@example.org"])
+    ada, _ = send_for_bounces(store, tmp_path, ["ada@example.org", "bob@example.org"])
     assert process(store, bounce_message("dsn-hard", ada)) == "recorded"
     state, reason = status(store, "ada@example.org")
     assert state == "bounced"
