@@ -172,6 +172,15 @@ def poll_mailbox(store: Store, settings: Settings, *, secret: str, now: datetime
     return tally
 
 
+def edition_stats(
+    store: Store, *, digest: str | None = None, edition: str | None = None, limit: int = 10
+) -> list[events.EditionStats]:
+    """What became of the messages of the latest ``limit`` editions (of ``digest``), or
+    of the one ``edition`` names (an id or a period): ``newsletter stats``."""
+    ids = events.edition_ids(store, digest=digest, edition=edition, limit=limit)
+    return events.edition_stats(store, ids)
+
+
 def _target(
     store: Store, report: Report, secret: str, trust_message_id: bool
 ) -> events.Target | None:

@@ -208,6 +208,22 @@ def events(store: Store, *, edition_id: int | None = None) -> list[dict[str, obj
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def edition_ids(
+    store: Store, *, digest: str | None = None, edition: str | None = None, limit: int = 10
+) -> list[int]:
+    """Editions, newest first: of ``digest`` (or every digest), only the one ``edition``
+    names (its id, or its period) when given, at most ``limit``."""
+    e = editions_table
+    q = sa.select(e.c.id).order_by(e.c.created_at.desc(), e.c.id.desc()).limit(limit)
+    if digest is not None:
+        q = q.where(e.c.digest == digest)
+    if edition is not None:
+        by_period = e.c.period == edition
+        q = q.where(sa.or_(e.c.id == int(edition), by_period) if edition.isdigit() else by_period)
+    with store.engine.connect() as conn:
+        return [int(r[0]) for r in conn.execute(q)]
+
+
 def edition_stats(store: Store, edition_ids: list[int]) -> list[EditionStats]:
     """The figures of each edition in ``edition_ids`` (in that order)."""
     if not edition_ids:
