@@ -172,6 +172,21 @@ def poll_mailbox(store: Store, settings: Settings, *, secret: str, now: datetime
     return tally
 
 
+def count_unsubscribe(store: Store, email: str, digest: str, *, how: str, now: datetime) -> None:
+    """Count an unsubscribe made elsewhere (the web page's button, one-click) against the
+    last edition of ``digest`` the address received, for ``newsletter stats``."""
+    target = events.latest_target(store, email, digest)
+    events.record_event(
+        store,
+        source_id=f"{how}:{digest}:{email}:{now.isoformat()}",
+        kind="unsubscribe",
+        email=email,
+        reason=how,
+        target=target,
+        now=now,
+    )
+
+
 def edition_stats(
     store: Store, *, digest: str | None = None, edition: str | None = None, limit: int = 10
 ) -> list[events.EditionStats]:

@@ -241,3 +241,22 @@ def test_whole_messages_fit_and_too_many_bad_signatures_are_refused(hooks: Hooks
     good = bounce_message("dsn-hard", hooks.sent["bob@example.org"])
     assert hooks.post("/bounces/raw", good, sign_body(good, HOOK_SECRET)).status_code == 429
     assert hooks.status("bob@example.org") == "active"
+
+
+def test_a_one_click_unsubscribe_counts_against_the_last_edition(hooks: Hooks) -> None:
+    token = make_token("unsubscribe", unsubscribe_value("daily", "cy@example.org"), SECRET, now=NOW)
+    response = hooks.client.post(
+        f"/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    assert hooks.status("cy@example.org") == "unsubscribed"
+    [stats] = events.edition_stats(hooks.store, [1])
+    assert (stats.sent, stats.unsubscribed, stats.bounced) == (3, 1, 0)
+    [event] = events.events(hooks.store)
+    assert (event["kind"], event["reason"], event["edition_id"]) == (
+        "unsubscribe",
+        "one-click unsubscribe",
+        1,
+    )
