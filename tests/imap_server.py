@@ -31,7 +31,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal}
@@ -52,7 +52,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -69,6 +70,8 @@ class ImapServer:
     """Where the test server listens and who may log in."""
 
     port: int
+    tls_port: int = 0
+    """The implicit-TLS port (0: no TLS); ``port`` offers STARTTLS then."""
     user: str = USER
     password: str = PASSWORD
     host: str = "127.0.0.1"
@@ -105,10 +108,16 @@ class ImapServer:
             conn.logout()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ports(n: int) -> list[int]:
+    """``n`` different ports the kernel gave out (held together, so never the same one)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _accepts(port: int) -> bool:
@@ -120,8 +129,9 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def dovecot(root: Path) -> Iterator[ImapServer]:
-    """Dovecot serving one user's maildir under ``root`` until the block ends."""
+def dovecot(root: Path, tls: tuple[Path, Path] | None = None) -> Iterator[ImapServer]:
+    """Dovecot serving one user's maildir under ``root`` until the block ends; with
+    ``tls`` (certificate, key), also on an implicit-TLS port, and STARTTLS on the other."""
     if not Path(DOVECOT).exists():
         raise RuntimeError(
             "dovecot is missing: the bounce tests need Debian's dovecot-imapd "
@@ -144,12 +154,21 @@ def dovecot(root: Path) -> Iterator[ImapServer]:
         me = pwd.getpwuid(os.getuid()).pw_name
         internal = login = me
         uid, gid = os.getuid(), os.getgid()
+    ssl_lines = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}" if tls else "ssl = no"
     for _ in range(5):
-        port = _port()
+        port, tls_port = _ports(2) if tls else (*_ports(1), 0)
         conf = root / "dovecot.conf"
         conf.write_text(
             _CONFIG.format(
-                root=root, home=home, port=port, uid=uid, gid=gid, internal=internal, login=login
+                root=root,
+                home=home,
+                port=port,
+                tls_port=tls_port,
+                ssl=ssl_lines,
+                uid=uid,
+                gid=gid,
+                internal=internal,
+                login=login,
             ),
             encoding="ascii",
         )
@@ -169,7 +188,7 @@ def dovecot(root: Path) -> Iterator[ImapServer]:
         log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
         raise RuntimeError(f"dovecot did not start: {log[-2000:]}")
     try:
-        yield ImapServer(port)
+        yield ImapServer(port, tls_port)
     finally:
         _stop(proc)
         shutil.rmtree(home, ignore_errors=True)

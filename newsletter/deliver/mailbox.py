@@ -31,7 +31,15 @@ _BATCH = 200
 class Mailbox:
     """One IMAP session on the configured folder (a context manager)."""
 
-    def __init__(self, cfg: BouncesConfig, *, password: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: BouncesConfig,
+        *,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``ssl_context``: how to check the server's certificate (default: the system's
+        certificate authorities, host name checked)."""
         if not cfg.imap_host:
             raise MailboxError("no bounce mailbox is configured: set bounces.imap_host")
         if cfg.imap_security == "none" and cfg.imap_host not in _LOCAL_HOSTS:
@@ -43,20 +51,22 @@ class Mailbox:
         secret = cfg.imap_password.get_secret_value() if cfg.imap_password else None
         self.password = password if password is not None else secret
         self.conn: imaplib.IMAP4 | None = None
+        self.ssl_context = ssl_context
 
     def __enter__(self) -> Mailbox:
         cfg = self.cfg
         where = f"{cfg.imap_host}:{cfg.imap_port}"
         host = str(cfg.imap_host)
+        context = self.ssl_context or ssl.create_default_context()
         try:
             if cfg.imap_security == "tls":
                 conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    host, cfg.imap_port, ssl_context=ssl.create_default_context(), timeout=_TIMEOUT
+                    host, cfg.imap_port, ssl_context=context, timeout=_TIMEOUT
                 )
             else:
                 conn = imaplib.IMAP4(host, cfg.imap_port, timeout=_TIMEOUT)
                 if cfg.imap_security == "starttls":
-                    conn.starttls(ssl.create_default_context())
+                    conn.starttls(context)
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
             raise MailboxError(f"cannot reach the bounce mailbox at {where}: {exc}") from None
         self.conn = conn

@@ -19,6 +19,7 @@ from newsletter.store.database import Store
 from newsletter.store.subscribers import get_subscriber
 from tests.factories import NOW, SECRET, bounce_message, make_settings, send_for_bounces
 from tests.imap_server import ImapServer, dovecot
+from tests.smtp_server import client_context
 
 
 @pytest.fixture
@@ -98,3 +99,23 @@ def test_plain_imap_is_only_for_this_machine(tmp_path: Path) -> None:
     )
     with pytest.raises(MailboxError, match=r"password in clear to imap\.example\.org"):
         Mailbox(settings.bounces)
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_and_starttls_check_the_certificate(
+    store: Store, tmp_path: Path, tls_certs: tuple[Path, Path], security: str
+) -> None:
+    [ada] = send_for_bounces(store, tmp_path, ["ada@example.org"])
+    with dovecot(tmp_path / "imap", tls=tls_certs) as imap:
+        imap.deliver(bounce_message("dsn-hard", ada))
+        port = imap.tls_port if security == "tls" else imap.port
+        cfg = settings_for(tmp_path, imap, imap_security=security, imap_port=port).bounces
+        with Mailbox(cfg, ssl_context=client_context(tls_certs[0])) as box:
+            [(uid, raw)] = list(box.new_messages())
+            assert b"is not a registered gateway user" in raw
+            box.mark_done(uid)
+        # The system's authorities do not know the test certificate: refused, clearly.
+        with pytest.raises(MailboxError, match=r"cannot reach the bounce mailbox.*certificate"):
+            Mailbox(cfg).__enter__()
+        [(flags, _)] = imap.messages()
+    assert DONE_FLAG in flags
