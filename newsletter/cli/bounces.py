@@ -79,5 +79,44 @@ def bounces_read(config_path: Path | None, files: tuple[str, ...]) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@bounces.command("list")
+@config_option
+@click.option("--email", default=None, help="Only the events of this address.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="How many of the latest events to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per event).")
+@handle_errors
+def bounces_list(config_path: Path | None, email: str | None, limit: int, as_json: bool) -> None:
+    """The latest bounces, complaints and unsubscribes recorded: when, what, which
+    address and edition, and why."""
+    import json
+    from datetime import datetime
+
+    from newsletter.services.bounces import recent_events
+    from newsletter.services.subscriptions import normalize_address
+
+    settings = load_settings(config_path)
+    with open_store(settings) as store:
+        rows = recent_events(store, email=normalize_address(email) if email else None, limit=limit)
+    keys = ("received_at", "kind", "email", "edition_id", "reason")
+    if as_json:
+        data = [{k: r[k] for k in keys} | {"received_at": str(r["received_at"])} for r in rows]
+        click.echo(json.dumps({"events": data}, indent=2))
+        return
+    if not rows:
+        click.echo("no bounces, complaints or unsubscribes recorded")
+        return
+    for r in rows:
+        received = r["received_at"]
+        when = received.strftime("%Y-%m-%d %H:%M") if isinstance(received, datetime) else "?"
+        edition = r["edition_id"] if r["edition_id"] is not None else "-"
+        click.echo(f"{when}  {r['kind']:<11} {r['email']}  edition {edition}  {r['reason']}")
+
+
 COMMANDS = (bounces,)
 """The commands this module adds to ``newsletter`` (see ``newsletter.cli.LAZY_COMMANDS``)."""

@@ -35,8 +35,8 @@ def stats(
     config_path: Path | None, digest: str | None, edition: str | None, limit: int, as_json: bool
 ) -> None:
     """Per edition: messages queued (not sent yet), sent, failed, and the addresses that
-    bounced, complained or unsubscribed through a bounce, feedback report or unsubscribe
-    mail. Exit 1 when an --edition is given and not found."""
+    bounced, complained (a spam report) or unsubscribed after it. Exit 1 when an
+    --edition is given and not found."""
     from newsletter.services.bounces import edition_stats
 
     settings = load_settings(config_path)

@@ -196,6 +196,14 @@ def edition_stats(
     return events.edition_stats(store, ids)
 
 
+def recent_events(
+    store: Store, *, email: str | None = None, limit: int = 50
+) -> list[dict[str, object]]:
+    """The latest ``limit`` bounce, complaint and unsubscribe events (of ``email``),
+    oldest first: ``newsletter bounces list``."""
+    return events.events(store, email=email, latest=limit)
+
+
 def _target(
     store: Store, report: Report, secret: str, trust_message_id: bool
 ) -> events.Target | None:

@@ -198,14 +198,22 @@ def status_reason(store: Store, email: str) -> str | None:
         return conn.execute(sa.select(t.c.status_reason).where(t.c.email == email)).scalar()
 
 
-def events(store: Store, *, edition_id: int | None = None) -> list[dict[str, object]]:
-    """Stored events (of one edition), oldest first."""
+def events(
+    store: Store, *, edition_id: int | None = None, email: str | None = None, latest: int = 0
+) -> list[dict[str, object]]:
+    """Stored events (of one edition, of one address), oldest first; with ``latest``,
+    only that many of the newest."""
     t = bounce_events_table
-    q = sa.select(t).order_by(t.c.id)
+    q = sa.select(t).order_by(t.c.id.desc() if latest else t.c.id)
     if edition_id is not None:
         q = q.where(t.c.edition_id == edition_id)
+    if email is not None:
+        q = q.where(t.c.email == email)
+    if latest:
+        q = q.limit(latest)
     with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+    return rows[::-1] if latest else rows
 
 
 def edition_ids(

@@ -129,3 +129,26 @@ def test_stats_as_a_table_and_as_json(
 
 
 COLUMNS = ["queued", "sent", "failed", "bounced", "complained", "unsubscribed"]
+
+
+def test_bounces_list_shows_what_was_recorded(
+    runner: CliRunner, store: Store, database_url: str, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, database_url)
+    empty = runner.invoke(main, ["bounces", "list", "--config", cfg])
+    assert empty.stdout.strip() == "no bounces, complaints or unsubscribes recorded"
+    sent = {m.recipient: m for m in send_for_bounces(store, tmp_path, PEOPLE)}
+    for name, who in (("dsn-hard", "ada"), ("dsn-soft", "cy")):
+        path = tmp_path / f"{name}.eml"
+        path.write_bytes(bounce_message(name, sent[f"{who}@example.org"]))
+        assert runner.invoke(main, ["bounces", "read", "--config", cfg, str(path)]).exit_code == 0
+    listed = runner.invoke(main, ["bounces", "list", "--config", cfg])
+    assert listed.exit_code == 0, listed.output
+    first, second = listed.stdout.splitlines()
+    assert "hard" in first and "ada@example.org  edition 1  5.0.0 smtp; 550" in first
+    assert "soft" in second and "cy@example.org  edition 1  4.0.0 smtp; 426" in second
+    only = runner.invoke(
+        main, ["bounces", "list", "--config", cfg, "--json", "--email", "CY@example.org"]
+    )
+    [event] = json.loads(only.stdout)["events"]
+    assert (event["kind"], event["email"], event["edition_id"]) == ("soft", "cy@example.org", 1)
