@@ -74,7 +74,7 @@ def parse_events(body: bytes) -> list[Report | Skipped]:
             Report(
                 kind=kind,
                 source_id=f"event:{event_id}",
-                reason=_text(item.get("reason"))[:500] or kind.replace("_", " "),
+                reason=_text(item.get("reason"))[:500] or _text(item.get("type")).replace("_", " "),
                 tokens=(token,) if token else (),
                 recipient=_text(item.get("email")).lower(),
                 unsubscribe_token=token if kind == "unsubscribe" else "",

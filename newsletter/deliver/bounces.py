@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses, parseaddr
@@ -125,7 +126,7 @@ def _classify(msg: Message, source_id: str) -> Report | Skipped:
         return _dsn(msg, source_id)
     if ctype == "multipart/report" and report_type == "feedback-report":
         return _arf(msg, source_id)
-    subject = _clean(str(msg.get("Subject", "") or ""))
+    subject = _clean(_decoded(msg.get("Subject", "")))
     m = re.match(r"^(?:re:\s*)?unsubscribe\s+(\S+)\s*$", subject, re.IGNORECASE)
     if m:
         return Report(
@@ -260,6 +261,15 @@ def _typed_address(value: object) -> str:
     text = str(value or "")
     _, _, addr = text.rpartition(";")
     return parseaddr(addr.strip())[1].lower()
+
+
+def _decoded(value: object) -> str:
+    """A header's text with RFC 2047 encoded words decoded (a mail client may encode a
+    subject it was handed)."""
+    try:
+        return str(make_header(decode_header(str(value or ""))))
+    except (ValueError, LookupError, UnicodeError):
+        return str(value or "")
 
 
 def _clean(text: str) -> str:

@@ -113,6 +113,12 @@ def test_an_unsubscribe_mail() -> None:
     )
 
 
+def test_an_unsubscribe_mail_with_an_encoded_subject() -> None:
+    data = b"From: ada@example.org\r\nSubject: =?utf-8?q?unsubscribe_abc=2EDEF-123?=\r\n\r\n"
+    report = parse_report(data)
+    assert isinstance(report, Report) and report.unsubscribe_token == "abc.DEF-123"
+
+
 @pytest.mark.parametrize(
     ("data", "why"),
     [
