@@ -187,8 +187,14 @@ class RankingConfig(_Model):
     """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
     source_weight: float = Field(0.5, ge=0)
     """Score added per doubling of a source's configured weight."""
-    duplicate_bonus: float = Field(0.3, ge=0)
-    """Score added per doubling of the number of distinct sources."""
+    duplicate_bonus: float = Field(0.0, ge=0)
+    """Score added per doubling of the number of distinct sources of a story. 0 by
+    default: a reader sees each source's own signals, not a bonus for being on several,
+    so with it the order inside a section no longer follows what is shown."""
+    fair_share: float | None = Field(1.0, ge=1.0)
+    """When several sources contribute, none takes more than this multiple of an equal
+    share of the items (``max_items / sources``, rounded up) while another source still
+    has candidates; unset (no value) lets the score alone decide."""
     interest_boost: float = Field(0.5, ge=0)
     max_interest_matches: int = Field(3, ge=0, le=100)
 

@@ -292,6 +292,10 @@ class Digest:
     dropped: int = 0
     """Entries left out before ranking by the candidate caps (``max_candidates``,
     ``max_candidates_per_source``): the oldest of a source or an edition too big to read."""
+    author: str = ""
+    """Who the feeds name as author where an entry names none (the digest's from name)."""
+    feed_urls: Mapping[str, str] = field(default_factory=dict)
+    """Each feed format's public URL (``rss``, ``atom``): the feed's ``rel="self"`` link."""
 
     @property
     def items(self) -> tuple[Item, ...]:

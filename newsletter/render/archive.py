@@ -34,6 +34,8 @@ class FeedMeta:
     title: str
     description: str = ""
     base_url: str = "http://127.0.0.1:8025"
+    author: str = ""
+    """The feed's author (the digest's from name); the title when empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +85,12 @@ def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: Feed
     base = meta.base_url.rstrip("/")
     index_url = f"{base}/archive/{quote(meta.name, safe='')}/"
     fg = FeedGenerator()
+    if fmt == "rss":
+        fg.load_extension("dc", atom=False, rss=True)
     fg.id(index_url)
     fg.title(strip_xml_illegal(meta.title) or meta.name)
+    author = strip_xml_illegal(meta.author).strip() or strip_xml_illegal(meta.title) or meta.name
+    fg.author(name=author)
     # feedgen gives RSS the last link added: the alternate one must come last.
     fg.link(href=base + feed_path(meta.name, fmt), rel="self")
     fg.link(href=index_url, rel="alternate")
@@ -109,6 +115,8 @@ def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: Feed
         fe.link(href=url)
         fe.published(e.created_at)
         fe.updated(e.created_at)
+        if fmt == "rss":
+            fe.dc.dc_creator(author)  # RSS's own <author> must be an email address
         count = item.digest.item_count
         fe.description(f"{count} item{'s' if count != 1 else ''} ({e.period})")
         # Escaped rather than CDATA: a "]]>" in an entry cannot break the feed.

@@ -17,7 +17,7 @@ from newsletter.config import DigestConfig
 from newsletter.models import Digest, Entry, Item, Section, Source
 from newsletter.summarize.dedupe import merge_duplicates
 from newsletter.summarize.group import group_texts, section_summary
-from newsletter.summarize.rank import rank_items
+from newsletter.summarize.rank import fair_order, rank_items
 from newsletter.summarize.summary import extractive_summary
 from newsletter.summarize.text import entry_text
 
@@ -171,6 +171,7 @@ def build_digest(
     )
     if preferences.only_topics:
         ranked = _only_topics(ranked, config, preferences.only_topics)
+    ranked = fair_order(ranked, config.max_items, config.ranking)
     kept = ranked[: config.max_items]
     omitted = len(ranked) - len(kept)
     kept = [
