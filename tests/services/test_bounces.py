@@ -5,18 +5,32 @@ nothing; per-edition figures follow."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from newsletter.config import BouncesConfig
 from newsletter.deliver.bounces import Report
+from newsletter.deliver.mailers import Outgoing, SmtpMailer
 from newsletter.services.bounces import process_message, process_report
+from newsletter.services.delivery import send_edition
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store import bounces as events
 from newsletter.store.database import Store
 from newsletter.store.subscribers import get_subscriber
-from tests.factories import NOW, SECRET, bounce_message, send_for_bounces
+from tests.factories import (
+    BOUNCE_ADDRESS,
+    NOW,
+    SECRET,
+    bounce_message,
+    local_smtp,
+    make_entry,
+    make_settings,
+    seed,
+    send_for_bounces,
+)
 from tests.pg import on_both_databases
+from tests.smtp_server import SmtpSink
 
 database_url = on_both_databases()
 DIGESTS = ["daily"]
@@ -148,3 +162,41 @@ def test_edition_figures(store: Store, tmp_path: Path) -> None:
     [stats] = events.edition_stats(store, [1])
     assert (stats.digest, stats.queued, stats.sent, stats.failed) == ("daily", 0, 4, 0)
     assert (stats.bounced, stats.complained, stats.unsubscribed) == (2, 1, 1)
+
+
+def test_through_a_real_smtp_server_the_envelope_names_the_message(
+    store: Store, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    # The send goes out over SMTP; the DSN is written about the bytes the server got
+    # and addressed to the envelope sender it saw (MAIL FROM), as a real MTA would.
+    settings = make_settings(
+        tmp_path,
+        bounces={"address": BOUNCE_ADDRESS},
+        smtp=local_smtp(smtp_sink.port),
+    )
+    seed(
+        store,
+        now=NOW,
+        entries=[make_entry("A story", source="papers", now=NOW, hours_ago=0)],
+        subscribers=["ada@example.org", "bob@example.org"],
+    )
+    asyncio.run(
+        send_edition(
+            store,
+            settings,
+            settings.digests[0],
+            SmtpMailer(settings.smtp),
+            now=NOW,
+            clock=lambda: NOW,
+            secret=SECRET,
+        )
+    )
+    got = {r.rcpt_tos[0]: r for r in smtp_sink.recorder.messages}
+    assert set(got) == {"ada@example.org", "bob@example.org"}
+    ada = got["ada@example.org"]
+    assert ada.mail_from.startswith("bounces+") and ada.mail_from.endswith("@news.example.org")
+    assert ada.mail_from != got["bob@example.org"].mail_from
+    wire = Outgoing(sender=ada.mail_from, recipient="ada@example.org", data=ada.data)
+    assert process(store, bounce_message("dsn-hard", wire)) == "recorded"
+    assert status(store, "ada@example.org")[0] == "bounced"
+    assert status(store, "bob@example.org") == ("active", None)
