@@ -32,6 +32,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/ensure-browser
 	bash .ci/ensure-postgres
+	bash .ci/ensure-dovecot
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

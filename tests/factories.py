@@ -521,3 +521,79 @@ def topic_stories(now: datetime, tag: str, source: str = "feed") -> list[Entry]:
         for kind, (title, text) in TOPIC_KINDS.items()
         for i in range(2)
     ]
+
+
+# -- bounces ---------------------------------------------------------------------------------
+
+BOUNCES = Path(__file__).resolve().parent / "fixtures" / "bounces"
+"""DSN and ARF messages written from the RFCs' examples (see README.md there)."""
+SECRET = "test-secret-key-of-32-characters!"
+BOUNCE_ADDRESS = f"bounces@{DOMAIN}"
+
+
+def send_for_bounces(
+    store: Store,
+    tmp_path: Path,
+    subscribers: Sequence[str],
+    *,
+    now: datetime = NOW,
+    period: str | None = None,
+    bounces: Mapping[str, Any] | None = None,
+    **sections: Any,
+) -> list[Any]:
+    """Send an edition of ``daily`` (one story first seen at ``now``) to ``subscribers``
+    through a ``MemoryMailer``, signed with ``SECRET`` and VERP to ``BOUNCE_ADDRESS``
+    (``bounces`` adds settings); the ``Outgoing`` messages, in the order sent."""
+    import asyncio
+
+    from newsletter.deliver.mailers import MemoryMailer
+    from newsletter.services.delivery import send_edition
+
+    settings = make_settings(
+        tmp_path, bounces={"address": BOUNCE_ADDRESS, **(bounces or {})}, **sections
+    )
+    tag = period or f"{now:%Y-%m-%d}"
+    seed(
+        store,
+        now=now,
+        entries=[make_entry(f"Story {tag}", source="papers", now=now, hours_ago=0)],
+        subscribers=[s for s in subscribers if not _subscribed(store, s)],
+    )
+    mailer = MemoryMailer()
+    asyncio.run(
+        send_edition(
+            store,
+            settings,
+            settings.digests[0],
+            mailer,
+            now=now,
+            clock=lambda: now,
+            secret=SECRET,
+            period=tag,
+        )
+    )
+    return list(mailer.messages)
+
+
+def _subscribed(store: Store, email: str) -> bool:
+    from newsletter.store.subscribers import get_subscriber
+
+    return get_subscriber(store, email) is not None
+
+
+def bounce_message(name: str, sent: Any, *, report_id: str = "", verp: str | None = None) -> bytes:
+    """The fixture ``name`` (``dsn-hard``, ``dsn-soft``, ``dsn-delayed``, ``arf-abuse``)
+    about the message ``sent`` (an ``Outgoing``): delivered to its envelope sender
+    (``verp``: another address), quoting its headers or the whole message."""
+    from string import Template
+
+    head, _, _ = sent.data.partition(b"\r\n\r\n")
+    text = (BOUNCES / f"{name}.eml").read_bytes().decode("ascii")
+    filled = Template(text).substitute(
+        verp=sent.sender if verp is None else verp,
+        rcpt=sent.recipient,
+        report_id=report_id or f"{name}.{sent.recipient}@mta.example.net",
+        original=sent.data.decode("ascii"),
+        original_headers=head.decode("ascii") + "\r\n",
+    )
+    return filled.encode("ascii")

@@ -137,6 +137,8 @@ class Recipient:
     unsubscribe_mailto: str = ""
     manage_url: str = ""
     """The signed link to the preference page (``/prefs/{token}``)."""
+    bounce_token: str = ""
+    """Ties a bounce or complaint to this message (``X-Newsletter-Token``; deliver/bounces)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -445,6 +447,8 @@ def message_bytes(
     if url.startswith("https://") or (http_ok and url.startswith("http://")):
         out.append(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     out += [header("Auto-Submitted", "auto-generated"), header("Precedence", "bulk")]
+    if recipient.bounce_token:
+        out.append(header("X-Newsletter-Token", clean_header_text(recipient.bounce_token, 80)))
     if rendered.html is None:
         return b"".join(out) + part("text/plain", text)
     body_html = fill(

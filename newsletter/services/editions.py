@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from newsletter.config import DigestConfig, Settings, parse_duration
+from newsletter.deliver.bounces import bounce_token, verp_address
 from newsletter.deliver.mailers import Outgoing
 from newsletter.models import Digest, Edition, Entry, MailFormat, Source
 from newsletter.render.email import (
@@ -280,8 +281,10 @@ class Composer:
         env: jinja2.Environment | None = None,
         list_title: str = "",
         topics: Collection[str] | None = None,
+        bounce_address: str | None = None,
     ) -> None:
         self.digest_for = digest_for
+        self.bounce_address = bounce_address
         self.topics = None if topics is None else frozenset(topics)
         self.mail = mail
         self.period = period
@@ -316,8 +319,10 @@ class Composer:
         fmt: MailFormat,
         now: datetime,
         topics: Sequence[str] = (),
+        outbox_id: int | None = None,
     ) -> Outgoing:
-        """One recipient's message."""
+        """One recipient's message; with ``outbox_id``, signed with its bounce token (a
+        header, and the envelope sender when a bounce address is set: VERP)."""
         rendered = self.rendered(interests, fmt, topics)
         key = f"{key}/{email}"  # the Message-ID stays unique across databases
         token = make_token(
@@ -330,12 +335,16 @@ class Composer:
             unsubscribe_url=unsubscribe_url(self.mail, token),
             unsubscribe_mailto=unsubscribe_mailto(self.mail, token),
             manage_url=manage_url(self.mail, make_token("prefs", email, self.secret, now=now)),
+            bounce_token=bounce_token(outbox_id, self.secret) if outbox_id is not None else "",
         )
         data = message_bytes(
             rendered, recipient, settings=self.mail, now=now, list_title=self.list_title
         )
+        sender = self.sender
+        if self.bounce_address and recipient.bounce_token:
+            sender = verp_address(self.bounce_address, recipient.bounce_token)
         return Outgoing(
-            sender=self.sender,
+            sender=sender,
             recipient=email,
             data=data,
             message_id=message_id(self.mail, rendered, key or email),
@@ -355,6 +364,7 @@ class Composer:
             topics=row.topics,
             fmt=row.format,
             now=now,
+            outbox_id=row.id,
         )
 
 
@@ -379,4 +389,5 @@ def composer_for(
         env=mail_environment(settings.template_dir),
         list_title=cfg.title,
         topics=[t.name for t in cfg.topics],
+        bounce_address=settings.bounces.address,
     )
