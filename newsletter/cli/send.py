@@ -169,6 +169,14 @@ def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> 
     help="Where to write the HTML (default: <mail_dir>/<digest>-preview.html).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open it in the default browser.")
+@click.option(
+    "--screenshots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write PNG screenshots of the email to this folder (375 and 600 px, light "
+    "and dark, and without <style>) and print each one's height; needs chromium "
+    "(skipped with a message without it).",
+)
 @note_option
 @handle_errors
 def preview(
@@ -176,6 +184,7 @@ def preview(
     digest_name: str | None,
     output: Path | None,
     open_browser: bool,
+    screenshots: Path | None,
     note: Path | None,
 ) -> None:
     """Write the HTML email of the current edition to a file and print its size
@@ -195,10 +204,24 @@ def preview(
         f"message {kb(len(sample.message.data))}, {plural(rendered.items, 'item')}"
         + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
     )
+    if screenshots is not None:
+        _screenshots(html, screenshots, cfg.name)
     if open_browser:
         import webbrowser  # only `preview --open` starts a browser
 
         webbrowser.open(path.resolve().as_uri())
+
+
+def _screenshots(html: str, folder: Path, stem: str) -> None:
+    """Screenshots of the email, or why there are none (a demo goes on without them)."""
+    from newsletter.services import screenshots as shots
+
+    reason = shots.unavailable()
+    if reason:
+        click.echo(f"screenshots skipped: {reason}", err=True)
+        return
+    for shot in shots.screenshots(html, folder, stem=stem):
+        click.echo(f"wrote {shot.path}: {shot.describe()}")
 
 
 COMMANDS = (

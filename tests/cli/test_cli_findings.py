@@ -209,7 +209,9 @@ def test_init_writes_a_starter_config_that_works(tmp_path: Path) -> None:
 def test_subject_and_body_show_the_same_local_date(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = write_config(tmp_path, digests=[digest_config(timezone="Europe/Berlin")])
+    cfg = write_config(
+        tmp_path, digests=[digest_config(timezone="Europe/Berlin", subject="{title} — {date}")]
+    )
     now = datetime(2026, 11, 30, 23, 10, tzinfo=UTC)  # 00:10 on 1 December in Berlin
     seeded_store(
         db_url(tmp_path), now=now, entries=make_papers(3, now=now), subscribers=["ada@example.org"]
