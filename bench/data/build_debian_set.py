@@ -24,10 +24,11 @@ import random
 import re
 import sys
 
-TOPICAL = (
-    "science games sound graphics fonts math mail editors database video electronics "
-    "hamradio tex vcs httpd news education shells"
-).split()
+_TOPICAL = """
+    science games sound graphics fonts math mail editors database video electronics
+    hamradio tex vcs httpd news education shells
+"""
+TOPICAL = frozenset(_TOPICAL.split())
 SKIP = re.compile(
     r"^(lib|python3?-|ruby-|node-|golang-|r-cran-|haskell-|perl-|php-)"
     r"|(-dev|-doc|-dbg|-data|-common|-bin|-utils|-examples|-plugins?)$"

@@ -79,7 +79,8 @@ def entry_text(title: str, body: str = "") -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """Return ``word`` with a plural folded into the singular ("galaxies" -> "galaxy")."""
     # Enough to see "star" and "stars" or "galaxy" and "galaxies" as one label word.
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
@@ -91,7 +92,7 @@ def _stem(word: str) -> str:
 def analyze(text: str) -> list[str]:
     """Return the terms TF-IDF counts in ``text``: its words (stop words removed, plurals
     folded into the singular) and each pair of consecutive words."""
-    words = [_stem(w) for w in tokenize(text)]
+    words = [stem(w) for w in tokenize(text)]
     return words + [f"{a} {b}" for a, b in pairwise(words)]
 
 
@@ -155,7 +156,7 @@ def pick_terms(ranked: Sequence[str], limit: int) -> list[str]:
     chosen: list[str] = []
     stems: list[set[str]] = []
     for term in ranked:
-        words = {_stem(w) for w in term.split()}
+        words = {stem(w) for w in term.split()}
         absorbed = [i for i, s in enumerate(stems) if s < words]
         # A term repeating words of another chosen term ("state entanglement" after
         # "quantum states") adds little.
@@ -206,7 +207,7 @@ of motion" is the phrase ``equation motion``)."""
 
 
 def _variants(word: str) -> str:
-    """A regular expression for the forms :func:`_stem` folds into ``word``."""
+    """A regular expression for the forms :func:`stem` folds into ``word``."""
     if word.endswith("y"):
         return re.escape(word[:-1]) + "(?:y|ies)"
     return re.escape(word) + "s?"

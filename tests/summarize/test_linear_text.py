@@ -67,7 +67,7 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "normalize_title": dedupe.normalize_title,
     "exact_keys": lambda t: dedupe.exact_keys(_entry(t)),
     "slugify": slugify,
-    "section_summary": lambda t: section_summary(t, 3, t),
+    "section_summary": lambda t: section_summary(t, 3, "items", [t]),
 }
 
 

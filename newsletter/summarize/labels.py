@@ -1,0 +1,323 @@
+"""Section labels: a short topic name per section, built from the section's own items.
+
+How a label is found (pure, deterministic, no model):
+
+1. Each text is cut into **chunks** at punctuation, numbers and the function words of
+   its language (``language.detect_language``), so a chunk is a run of content words:
+   "A faster GPU kernel for sparse attention" gives "faster GPU kernel" and "sparse
+   attention". Every run of one to three consecutive words of a chunk is a candidate
+   phrase. Phrases are compared by their words lower-cased and folded to the singular
+   ("GPUs" and "GPU" are one word), and shown as the texts mostly write them.
+2. Each candidate is scored against the **rest of the edition**, class-based TF-IDF
+   style: the share of the section's items that hold it, times how rare it is in the
+   edition (``log(1 + n / df)``), with a small bonus per extra word so that "language
+   models" beats "language" when both cover the same items.
+3. What may never be a label: a function word of any language the section's items are
+   written in, a word that says how something is written rather than what it is about
+   (``text.STOP_WORDS``, ``text.LABEL_STOP_WORDS``), feed boilerplate ("Continue
+   reading", "Comments", "Read more", "appeared first", "Things"), and phrases held by
+   most of the edition (boilerplate the feeds repeat on every item).
+4. The label is the best phrase in Title Case, acronyms and brand spellings kept as
+   written (GPU, LLMs, iPhone); a second phrase joins it with " & " when the first
+   covers less than half the section, and never repeats one of its words.
+
+A section whose items share no phrase has no topic a reader could name:
+:func:`section_label` returns ``None`` for it, and the caller files its items under
+"Other".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from newsletter.summarize.language import detect_language
+from newsletter.summarize.stopwords import STOP_WORDS_BY_LANGUAGE
+from newsletter.summarize.text import LABEL_STOP_WORDS, STOP_WORDS, stem
+
+_FEED_BOILERPLATE = """
+    comment comments continue continued reading read more appeared first post posts
+    posted thing things stuff click here link links share shares subscribe subscribed
+    newsletter http https www com org html htm rss feed feeds view views watch page pages
+    article articles story stories today yesterday week weeks year years day days time
+    times way ways lot lots people said says say told according update updates updated
+    abstract announce type arxiv cross replace submitted version author authors introduction
+    release released notes photo photos video videos list lists item items look looks
+    need needs make makes want wants know knows good better best great little really
+    actually many much first second last next bad part parts one two three four five
+    six seven eight nine ten et al available access
+"""
+FEED_BOILERPLATE = frozenset(_FEED_BOILERPLATE.split())
+"""Words feeds put around every item ("Continue reading", "Comments", "The post ...
+appeared first on ...") or that name no topic ("Things", "people", "time"): never in a
+label."""
+
+_ACRONYMS = """
+    ai ml llm llms gpu gpus cpu cpus tpu api apis nlp rl vr ar xr iot os ui ux css html
+    sql json xml pdf usb ssd ram cuda gpt bert rag ci cd aws gcp eu uk us usa un nasa
+    esa cern lhc qcd dna rna covid seo cdn dns tls ssl ssh http vpn ios ipo ceo cto
+"""
+ACRONYMS = frozenset(_ACRONYMS.split())
+"""Acronyms written in capitals even where a feed writes them in lower case ("llms" in
+tags): the texts' own spelling decides for the rest."""
+
+MAX_WORDS = 3
+"""Longest candidate phrase: a label is a name, not a sentence."""
+
+MAX_CHARS = 40
+"""Longest label phrase, in characters."""
+
+PHRASE_BONUS = 0.15
+"""Score bonus per extra word: a phrase that covers the same items as its head word
+names the topic better ("Language Models" over "Language")."""
+
+EDITION_SHARE = 0.5
+"""A phrase held by more than this share of the whole edition (of at least
+:data:`EDITION_MIN` items) is boilerplate of the feeds, not a topic."""
+EDITION_MIN = 8
+
+LABEL_CHARS = 34
+"""Longest pair of phrases a label joins (one phrase alone may be longer)."""
+
+PROMOTE = 0.4
+"""A longer phrase replaces the best phrase it holds when it covers this share of the
+best phrase's items: the longer name says more ("Phase Transition", not "Phase")."""
+
+SECOND_PHRASE_BELOW = 0.5
+"""When the best phrase covers less than this share of a section, a second phrase
+joins it."""
+
+HEAD_CHARS = 600
+"""How much of each text is read for phrases: the title (which ``entry_text`` puts
+first, twice) and the start of the body say what an item is about, and the bound keeps
+10,000 entries fast."""
+
+SAMPLE = 300
+"""Items of one section read for its label (a sorted, so stable, sample)."""
+
+_SPLIT = re.compile(r"[^\w\s'’\-]+|\s[\-–—]\s|(?<!\w)[\-']|[\-'](?!\w)|_")
+_WORD = re.compile(r"[^\W_][\w'’\-]*[^\W_]|[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A candidate label: its words folded (``key``), how it is shown, what it covers."""
+
+    key: tuple[str, ...]
+    shown: str
+    count: int
+    score: float
+
+
+def _fold(word: str) -> str:
+    lower = word.lower().replace("’", "'")
+    # "GPUs", "LLMs": an acronym's plural, which ``stem`` leaves alone when it ends in
+    # "us" (as "virus" should be).
+    if lower.endswith("s") and (lower[:-1] in ACRONYMS or re.fullmatch(r"[A-Z0-9]+s", word)):
+        return lower[:-1]
+    return stem(lower)
+
+
+def _stop_words(languages: Iterable[str]) -> frozenset[str]:
+    words: set[str] = set(STOP_WORDS) | LABEL_STOP_WORDS | FEED_BOILERPLATE
+    for code in {"en", *languages}:
+        words |= STOP_WORDS_BY_LANGUAGE.get(code, frozenset())
+    return frozenset(words)
+
+
+def _usable(word: str, stop: frozenset[str]) -> bool:
+    lower = word.lower()
+    if lower in stop or _fold(word) in stop or len(lower) < 2:
+        return False
+    # A word needs a letter; "2024" or "v1" name nothing.
+    letters = sum(c.isalpha() for c in lower)
+    return letters >= 2 and not lower.startswith(("http", "www"))
+
+
+def chunks(text: str, stop: frozenset[str]) -> list[list[str]]:
+    """Return the runs of content words of ``text``, as written: cut at punctuation,
+    numbers and the words of ``stop``."""
+    result: list[list[str]] = []
+    for piece in _SPLIT.split(text):
+        run: list[str] = []
+        for word in _WORD.findall(piece):
+            word = word.strip("'’")
+            if _usable(word, stop):
+                run.append(word)
+            elif run:
+                result.append(run)
+                run = []
+        if run:
+            result.append(run)
+    return result
+
+
+def phrases(text: str, stop: frozenset[str]) -> dict[tuple[str, ...], str]:
+    """Return the candidate phrases of ``text``: folded words -> the text's spelling."""
+    found: dict[tuple[str, ...], str] = {}
+    for run in chunks(text, stop):
+        for size in range(1, MAX_WORDS + 1):
+            for start in range(len(run) - size + 1):
+                words = run[start : start + size]
+                key = tuple(_fold(w) for w in words)
+                # "GPU GPUs" or "model models" repeats one word: never a name.
+                if len(set(key)) == len(key):
+                    found.setdefault(key, " ".join(words))
+    return found
+
+
+def _title_word(forms: Counter[str]) -> str:
+    """Return one word in Title Case: capitals and inner capitals as the texts write
+    them (GPU, LLMs, iPhone, PyTorch), else a capital first letter (Test-Time)."""
+    total = sum(forms.values())
+    lower = next(iter(forms)).lower()
+    folded = _fold(lower)
+    capitals = sum(n for f, n in forms.items() if len(f) > 1 and f.rstrip("s").isupper())
+    if folded in ACRONYMS or lower in ACRONYMS:
+        plural = lower.endswith("s") and lower[:-1] in ACRONYMS
+        return lower[:-1].upper() + "s" if plural else lower.upper()
+    if capitals * 3 >= total:
+        best = max((f for f in forms if f.rstrip("s").isupper()), key=lambda f: (forms[f], f))
+        return best
+    inner = [f for f in forms if any(c.isupper() for c in f[1:]) and not f.isupper()]
+    if inner:
+        best = max(inner, key=lambda f: (forms[f], f))
+        if forms[best] * 2 >= total:
+            return best
+    return "-".join(p[:1].upper() + p[1:] for p in lower.split("-"))
+
+
+def title_case(spellings: Counter[str]) -> str:
+    """Return a phrase in Title Case from how the texts spell it (counted)."""
+    # The most common sequence of lower-cased words decides singular or plural.
+    by_lower: Counter[str] = Counter()
+    for form, n in spellings.items():
+        by_lower[form.lower()] += n
+    chosen = min(by_lower, key=lambda f: (-by_lower[f], len(f), f)).split()
+    result = []
+    for position, word in enumerate(chosen):
+        forms: Counter[str] = Counter()
+        for form, n in spellings.items():
+            words = form.split()
+            if len(words) == len(chosen) and words[position].lower() == word:
+                forms[words[position]] += n
+        result.append(_title_word(forms or Counter({word: 1})))
+    return " ".join(result)
+
+
+def edition_phrases(texts: Sequence[str]) -> tuple[list[str], list[dict[tuple[str, ...], str]]]:
+    """Return each text's language and its candidate phrases."""
+    languages = [detect_language(t) for t in texts]
+    stops = {code: _stop_words([code]) for code in set(languages)}
+    found = [phrases(t[:HEAD_CHARS], stops[lang]) for t, lang in zip(texts, languages, strict=True)]
+    return languages, found
+
+
+def rank_phrases(
+    members: Sequence[int],
+    found: Sequence[dict[tuple[str, ...], str]],
+    languages: Sequence[str],
+    df: Counter[tuple[str, ...]],
+) -> list[Phrase]:
+    """Return the candidate labels of a section (indices ``members``), best first.
+
+    ``found`` and ``languages`` are :func:`edition_phrases` of the whole edition;
+    ``df`` counts the edition's items holding each phrase.
+    """
+    n = len(found)
+    sample = sorted(members)[:SAMPLE]
+    stop = _stop_words(languages[i] for i in sample)
+    counts: Counter[tuple[str, ...]] = Counter()
+    spellings: dict[tuple[str, ...], Counter[str]] = {}
+    for i in sample:
+        for key, shown in found[i].items():
+            counts[key] += 1
+            spellings.setdefault(key, Counter())[shown] += 1
+    need = 2 if len(sample) > 1 else 1
+    ranked: list[Phrase] = []
+    for key, count in counts.items():
+        if count < need or any(w in stop for w in key):
+            continue
+        if n >= EDITION_MIN and df[key] > EDITION_SHARE * n:
+            continue
+        shown = title_case(spellings[key])
+        if len(shown) > MAX_CHARS:
+            continue
+        share = count / len(sample)
+        score = share * math.log(1 + n / max(df[key], 1)) * (1 + PHRASE_BONUS * (len(key) - 1))
+        ranked.append(Phrase(key=key, shown=shown, count=count, score=score))
+    ranked.sort(key=lambda p: (-p.score, p.key))
+    return ranked
+
+
+def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return bool(set(a) & set(b))
+
+
+def _apart(key: tuple[str, ...], other: tuple[str, ...], ranked: Sequence[Phrase]) -> bool:
+    """Whether ``key`` names something besides ``other``: no shared word, and not two
+    halves of one phrase ("Phase" & "Transition" are "Phase Transition")."""
+    if _overlaps(key, other):
+        return False
+    both = set(key) | set(other)
+    return not any(both <= set(p.key) for p in ranked)
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    size = len(shorter)
+    return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
+
+
+def _promote(best: Phrase, ranked: Sequence[Phrase]) -> Phrase:
+    """Return the best longer phrase holding ``best`` that covers enough of its items
+    ("Phase" -> "Phase Transition"), else ``best``."""
+    longer = [
+        p
+        for p in ranked
+        if len(p.key) > len(best.key)
+        and _contains(p.key, best.key)
+        and p.count >= PROMOTE * best.count
+    ]
+    return max(longer, key=lambda p: (p.count, p.score, p.key), default=best)
+
+
+def section_label(
+    ranked: Sequence[Phrase], size: int, taken: set[str], *, min_share: float = 0.0
+) -> tuple[str, list[str]] | None:
+    """Return a section's label and its other topic phrases, or ``None`` when no phrase
+    covers ``min_share`` of the section (its items share no topic).
+
+    ``taken`` holds labels already given (lower case): a label is never given twice.
+    """
+    size = max(1, min(size, SAMPLE))
+    usable = [p for p in ranked if p.count >= min_share * size]
+    for candidate in usable:
+        first = _promote(candidate, usable)
+        label = first.shown
+        if first.count < SECOND_PHRASE_BELOW * size:
+            apart = [p for p in usable if _apart(p.key, first.key, ranked)]
+            second = _promote(apart[0], apart) if apart else None
+            if second is not None and len(first.shown) + len(second.shown) <= LABEL_CHARS:
+                label = f"{first.shown} & {second.shown}"
+        if label.lower() in taken:
+            label = first.shown
+        if label.lower() in taken:
+            continue
+        words = set(label_words(label))
+        extra: list[str] = []
+        for p in ranked:
+            if len(extra) == 3:
+                break
+            if not words & set(p.key):
+                extra.append(p.shown)
+                words |= set(p.key)
+        return label, extra
+    return None
+
+
+def label_words(label: str) -> list[str]:
+    """Return the words of a label folded as phrases are compared ("GPUs" -> "gpu")."""
+    return [_fold(w) for w in _WORD.findall(label)]
