@@ -95,9 +95,16 @@ HEAD_CHARS = 600
 first, twice) and the start of the body say what an item is about, and the bound keeps
 10,000 entries fast."""
 
+EXTRA_TERMS = 3
+"""Topic phrases returned with a label for the section's intro line."""
+
 SAMPLE = 300
 """Items of one section read for its label (a sorted, so stable, sample)."""
 
+_DOTTED = re.compile(r"\w+(?:\.\w+)+")
+"""Dotted tokens: category codes ("cs.AI"), versions ("0.0.1"), host names, "e.g.": never
+part of a phrase."""
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _SPLIT = re.compile(r"[^\w\s'’\-]+|\s[\-–—]\s|(?<!\w)[\-']|[\-'](?!\w)|_")
 _WORD = re.compile(r"[^\W_][\w'’\-]*[^\W_]|[^\W\d_]")
 
@@ -118,7 +125,21 @@ def _fold(word: str) -> str:
     # "us" (as "virus" should be).
     if lower.endswith("s") and (lower[:-1] in ACRONYMS or re.fullmatch(r"[A-Z0-9]+s", word)):
         return lower[:-1]
+    if lower.endswith("es") and lower[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return lower[:-2]  # "fixes", "boxes", "patches"
     return stem(lower)
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Whether two folded words are one word in two forms ("fix", "fixed")."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 3 and long.startswith(short) and len(long) - len(short) <= 2
+
+
+def _repeats(words: Sequence[str]) -> bool:
+    return any(_same_word(a, b) for i, a in enumerate(words) for b in words[i + 1 :])
 
 
 def _stop_words(languages: Iterable[str]) -> frozenset[str]:
@@ -130,6 +151,10 @@ def _stop_words(languages: Iterable[str]) -> frozenset[str]:
 
 def _usable(word: str, stop: frozenset[str]) -> bool:
     lower = word.lower()
+    if "'" in lower or "’" in lower:
+        return False  # "don't", "we're": contractions of function words
+    if not lower[:1].isalpha():
+        return False  # "1-alpha", "2024s": versions and numbers name no topic
     if lower in stop or _fold(word) in stop or len(lower) < 2:
         return False
     # A word needs a letter; "2024" or "v1" name nothing.
@@ -141,10 +166,10 @@ def chunks(text: str, stop: frozenset[str]) -> list[list[str]]:
     """Return the runs of content words of ``text``, as written: cut at punctuation,
     numbers and the words of ``stop``."""
     result: list[list[str]] = []
-    for piece in _SPLIT.split(text):
+    for piece in _SPLIT.split(_DOTTED.sub(" | ", text)):
         run: list[str] = []
         for word in _WORD.findall(piece):
-            word = word.strip("'’")
+            word = _POSSESSIVE.sub("", word.strip("'’"))
             if _usable(word, stop):
                 run.append(word)
             elif run:
@@ -164,7 +189,7 @@ def phrases(text: str, stop: frozenset[str]) -> dict[tuple[str, ...], str]:
                 words = run[start : start + size]
                 key = tuple(_fold(w) for w in words)
                 # "GPU GPUs" or "model models" repeats one word: never a name.
-                if len(set(key)) == len(key):
+                if not _repeats(key):
                     found.setdefault(key, " ".join(words))
     return found
 
@@ -253,17 +278,26 @@ def rank_phrases(
     return ranked
 
 
-def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    return bool(set(a) & set(b))
+def _overlaps(a: Sequence[str], b: Sequence[str]) -> bool:
+    return any(_same_word(x, y) for x in a for y in b)
 
 
-def _apart(key: tuple[str, ...], other: tuple[str, ...], ranked: Sequence[Phrase]) -> bool:
+def _apart(key: Sequence[str], other: Sequence[str], ranked: Sequence[Phrase]) -> bool:
     """Whether ``key`` names something besides ``other``: no shared word, and not two
     halves of one phrase ("Phase" & "Transition" are "Phase Transition")."""
     if _overlaps(key, other):
         return False
     both = set(key) | set(other)
     return not any(both <= set(p.key) for p in ranked)
+
+
+def _part_of(key: Sequence[str], words: Sequence[str], ranked: Sequence[Phrase]) -> bool:
+    """Whether ``key`` is a piece of a longer phrase sharing a word with ``words``
+    ("Large" of "Large Language Models" once "Language Models" is named)."""
+    return any(
+        len(p.key) > len(key) and _contains(p.key, tuple(key)) and _overlaps(p.key, words)
+        for p in ranked
+    )
 
 
 def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
@@ -306,14 +340,14 @@ def section_label(
             label = first.shown
         if label.lower() in taken:
             continue
-        words = set(label_words(label))
+        words = tuple(label_words(label))
         extra: list[str] = []
         for p in ranked:
-            if len(extra) == 3:
+            if len(extra) == EXTRA_TERMS:
                 break
-            if not words & set(p.key):
+            if _apart(p.key, words, ranked) and not _part_of(p.key, words, ranked):
                 extra.append(p.shown)
-                words |= set(p.key)
+                words += p.key
         return label, extra
     return None
 
