@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,13 +42,7 @@ from scipy import sparse
 from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
-from newsletter.summarize.labels import (
-    Phrase,
-    edition_phrases,
-    label_words,
-    rank_phrases,
-    section_label,
-)
+from newsletter.summarize.labels import Edition, label_words, section_label
 from newsletter.summarize.text import tfidf_matrix
 
 OTHER_LABEL = "Other"
@@ -242,12 +235,7 @@ def group_texts(
     items" when it is the only one).
     """
     matched = assign_topics(texts, topics)
-    languages, found = edition_phrases(texts)
-    df: Counter[tuple[str, ...]] = Counter(key for f in found for key in f)
-
-    def ranked(members: Sequence[int]) -> list[Phrase]:
-        return rank_phrases(members, found, languages, df)
-
+    ranked = Edition(texts).rank
     groups: list[Group] = []
     taken: set[str] = set()
     keys: set[str] = set()

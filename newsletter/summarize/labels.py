@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from newsletter.summarize.language import detect_language
 from newsletter.summarize.stopwords import STOP_WORDS_BY_LANGUAGE
@@ -90,7 +91,7 @@ SECOND_PHRASE_BELOW = 0.5
 """When the best phrase covers less than this share of a section, a second phrase
 joins it."""
 
-HEAD_CHARS = 600
+HEAD_CHARS = 400
 """How much of each text is read for phrases: the title (which ``entry_text`` puts
 first, twice) and the start of the body say what an item is about, and the bound keeps
 10,000 entries fast."""
@@ -98,7 +99,14 @@ first, twice) and the start of the body say what an item is about, and the bound
 EXTRA_TERMS = 3
 """Topic phrases returned with a label for the section's intro line."""
 
-SAMPLE = 300
+CANDIDATES = 60
+"""Best phrases of a section kept as candidates: the label and its intro's topics are
+among the first few; the rest only tell which words belong together in a phrase."""
+
+BACKGROUND = 1000
+"""Most texts read to count how common a phrase is in the edition."""
+
+SAMPLE = 200
 """Items of one section read for its label (a sorted, so stable, sample)."""
 
 _DOTTED = re.compile(r"\w+(?:\.\w+)+")
@@ -119,6 +127,7 @@ class Phrase:
     score: float
 
 
+@lru_cache(maxsize=1 << 16)
 def _fold(word: str) -> str:
     lower = word.lower().replace("’", "'")
     # "GPUs", "LLMs": an acronym's plural, which ``stem`` leaves alone when it ends in
@@ -138,7 +147,8 @@ def _same_word(a: str, b: str) -> bool:
     return len(short) >= 3 and long.startswith(short) and len(long) - len(short) <= 2
 
 
-def _repeats(words: Sequence[str]) -> bool:
+@lru_cache(maxsize=1 << 16)
+def _repeats(words: tuple[str, ...]) -> bool:
     return any(_same_word(a, b) for i, a in enumerate(words) for b in words[i + 1 :])
 
 
@@ -149,6 +159,7 @@ def _stop_words(languages: Iterable[str]) -> frozenset[str]:
     return frozenset(words)
 
 
+@lru_cache(maxsize=1 << 16)
 def _usable(word: str, stop: frozenset[str]) -> bool:
     lower = word.lower()
     if "'" in lower or "’" in lower:
@@ -189,7 +200,7 @@ def phrases(text: str, stop: frozenset[str]) -> dict[tuple[str, ...], str]:
                 words = run[start : start + size]
                 key = tuple(_fold(w) for w in words)
                 # "GPU GPUs" or "model models" repeats one word: never a name.
-                if not _repeats(key):
+                if size == 1 or not _repeats(key):
                     found.setdefault(key, " ".join(words))
     return found
 
@@ -233,49 +244,68 @@ def title_case(spellings: Counter[str]) -> str:
     return " ".join(result)
 
 
-def edition_phrases(texts: Sequence[str]) -> tuple[list[str], list[dict[tuple[str, ...], str]]]:
-    """Return each text's language and its candidate phrases."""
-    languages = [detect_language(t) for t in texts]
-    stops = {code: _stop_words([code]) for code in set(languages)}
-    found = [phrases(t[:HEAD_CHARS], stops[lang]) for t, lang in zip(texts, languages, strict=True)]
-    return languages, found
+class Edition:
+    """The texts of one edition, read for phrases on demand (each text once).
 
-
-def rank_phrases(
-    members: Sequence[int],
-    found: Sequence[dict[tuple[str, ...], str]],
-    languages: Sequence[str],
-    df: Counter[tuple[str, ...]],
-) -> list[Phrase]:
-    """Return the candidate labels of a section (indices ``members``), best first.
-
-    ``found`` and ``languages`` are :func:`edition_phrases` of the whole edition;
-    ``df`` counts the edition's items holding each phrase.
+    Phrase counts of the edition (``df``) come from at most :data:`BACKGROUND` texts,
+    evenly spaced, scaled to the whole: a rare phrase is as rare in a 1,000-text sample
+    of 10,000, and reading every text would cost more than the grouping.
     """
-    n = len(found)
-    sample = sorted(members)[:SAMPLE]
-    stop = _stop_words(languages[i] for i in sample)
-    counts: Counter[tuple[str, ...]] = Counter()
-    spellings: dict[tuple[str, ...], Counter[str]] = {}
-    for i in sample:
-        for key, shown in found[i].items():
-            counts[key] += 1
-            spellings.setdefault(key, Counter())[shown] += 1
-    need = 2 if len(sample) > 1 else 1
-    ranked: list[Phrase] = []
-    for key, count in counts.items():
-        if count < need or any(w in stop for w in key):
-            continue
-        if n >= EDITION_MIN and df[key] > EDITION_SHARE * n:
-            continue
-        shown = title_case(spellings[key])
-        if len(shown) > MAX_CHARS:
-            continue
-        share = count / len(sample)
-        score = share * math.log(1 + n / max(df[key], 1)) * (1 + PHRASE_BONUS * (len(key) - 1))
-        ranked.append(Phrase(key=key, shown=shown, count=count, score=score))
-    ranked.sort(key=lambda p: (-p.score, p.key))
-    return ranked
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+        self._found: dict[int, dict[tuple[str, ...], str]] = {}
+        self._languages: dict[int, str] = {}
+        self._stops: dict[str, frozenset[str]] = {}
+        n = len(texts)
+        step = max(1, math.ceil(n / BACKGROUND))
+        background = range(0, n, step)
+        self.scale = n / max(len(background), 1)
+        self.df: Counter[tuple[str, ...]] = Counter(k for i in background for k in self.found(i))
+
+    def language(self, i: int) -> str:
+        """Return the language of text ``i``."""
+        if i not in self._languages:
+            self._languages[i] = detect_language(self.texts[i][:HEAD_CHARS])
+        return self._languages[i]
+
+    def found(self, i: int) -> dict[tuple[str, ...], str]:
+        """Return the candidate phrases of text ``i``: folded words -> its spelling."""
+        if i not in self._found:
+            code = self.language(i)
+            if code not in self._stops:
+                self._stops[code] = _stop_words([code])
+            self._found[i] = phrases(self.texts[i][:HEAD_CHARS], self._stops[code])
+        return self._found[i]
+
+    def rank(self, members: Iterable[int]) -> list[Phrase]:
+        """Return the candidate labels of a section (indices ``members``), best first:
+        at most :data:`CANDIDATES` of them."""
+        n = len(self.texts)
+        sample = sorted(members)[:SAMPLE]
+        stop = _stop_words(self.language(i) for i in sample)
+        counts: Counter[tuple[str, ...]] = Counter()
+        for i in sample:
+            counts.update(self.found(i).keys())
+        need = 2 if len(sample) > 1 else 1
+        scored: list[tuple[float, tuple[str, ...]]] = []
+        for key, count in counts.items():
+            if count < need or any(w in stop for w in key):
+                continue
+            df = max(self.df[key] * self.scale, count)
+            if n >= EDITION_MIN and df > EDITION_SHARE * n:
+                continue
+            share = count / len(sample)
+            bonus = 1 + PHRASE_BONUS * (len(key) - 1)
+            scored.append((share * math.log(1 + n / df) * bonus, key))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        ranked: list[Phrase] = []
+        for score, key in scored[:CANDIDATES]:
+            spellings = Counter(self.found(i)[key] for i in sample if key in self.found(i))
+            shown = title_case(spellings)
+            if len(shown) <= MAX_CHARS:
+                ranked.append(Phrase(key=key, shown=shown, count=counts[key], score=score))
+        return ranked
 
 
 def _overlaps(a: Sequence[str], b: Sequence[str]) -> bool:
