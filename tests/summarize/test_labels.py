@@ -17,7 +17,7 @@ from newsletter.models import Digest, Entry, Section
 from newsletter.sources.parse import parse_source
 from newsletter.summarize.digest import build_digest
 from newsletter.summarize.group import ALL_LABEL, OTHER_LABEL
-from newsletter.summarize.labels import edition_phrases, rank_phrases, section_label, title_case
+from newsletter.summarize.labels import Edition, section_label, title_case
 from newsletter.summarize.language import detect_language
 from tests.factories import make_entry
 
@@ -170,9 +170,7 @@ def test_a_group_whose_items_share_no_phrase_gets_no_label() -> None:
         "glibc release fixes a memory bug",
         "Apple ships an iPhone update",
     ]
-    languages, found = edition_phrases(texts)
-    df: Counter[tuple[str, ...]] = Counter(k for f in found for k in f)
-    ranked = rank_phrases(range(4), found, languages, df)
+    ranked = Edition(texts).rank(range(4))
     assert ranked == []
     assert section_label(ranked, 4, set(), min_share=0.25) is None
 
