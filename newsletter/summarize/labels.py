@@ -87,6 +87,10 @@ PROMOTE = 0.4
 """A longer phrase replaces the best phrase it holds when it covers this share of the
 best phrase's items: the longer name says more ("Phase Transition", not "Phase")."""
 
+SECOND_SCORE = 0.6
+"""A second phrase must score this share of the first: a weak second word ("Phase &
+Quantum") blurs a name more than it adds."""
+
 SECOND_PHRASE_BELOW = 0.5
 """When the best phrase covers less than this share of a section, a second phrase
 joins it."""
@@ -248,8 +252,9 @@ class Edition:
     """The texts of one edition, read for phrases on demand (each text once).
 
     Phrase counts of the edition (``df``) come from at most :data:`BACKGROUND` texts,
-    evenly spaced, scaled to the whole: a rare phrase is as rare in a 1,000-text sample
-    of 10,000, and reading every text would cost more than the grouping.
+    evenly spaced in text order, scaled to the whole: a rare phrase is as rare in a
+    1,000-text sample of 10,000, and reading every text would cost more than the
+    grouping.
     """
 
     def __init__(self, texts: Sequence[str]) -> None:
@@ -259,7 +264,9 @@ class Edition:
         self._stops: dict[str, frozenset[str]] = {}
         n = len(texts)
         step = max(1, math.ceil(n / BACKGROUND))
-        background = range(0, n, step)
+        # Samples are taken in text order, so the same texts in any order give the same
+        # labels.
+        background = sorted(range(n), key=texts.__getitem__)[::step]
         self.scale = n / max(len(background), 1)
         self.df: Counter[tuple[str, ...]] = Counter(k for i in background for k in self.found(i))
 
@@ -282,7 +289,7 @@ class Edition:
         """Return the candidate labels of a section (indices ``members``), best first:
         at most :data:`CANDIDATES` of them."""
         n = len(self.texts)
-        sample = sorted(members)[:SAMPLE]
+        sample = sorted(members, key=self.texts.__getitem__)[:SAMPLE]
         stop = _stop_words(self.language(i) for i in sample)
         counts: Counter[tuple[str, ...]] = Counter()
         for i in sample:
@@ -358,13 +365,21 @@ def section_label(
     """
     size = max(1, min(size, SAMPLE))
     usable = [p for p in ranked if p.count >= min_share * size]
-    for candidate in usable:
+    # Words other sections are named by come last: two sections called "Quantum ..."
+    # tell the reader less than one "Quantum" and one "Entanglement".
+    used = tuple(w for label in taken for w in label_words(label))
+    fresh = [p for p in usable if not _overlaps(p.key, used)]
+    for candidate in fresh + [p for p in usable if p not in fresh]:
         first = _promote(candidate, usable)
         label = first.shown
         if first.count < SECOND_PHRASE_BELOW * size:
-            apart = [p for p in usable if _apart(p.key, first.key, ranked)]
+            apart = [p for p in fresh if _apart(p.key, first.key, ranked)]
             second = _promote(apart[0], apart) if apart else None
-            if second is not None and len(first.shown) + len(second.shown) <= LABEL_CHARS:
+            if (
+                second is not None
+                and second.score >= SECOND_SCORE * first.score
+                and len(first.shown) + len(second.shown) <= LABEL_CHARS
+            ):
                 label = f"{first.shown} & {second.shown}"
         if label.lower() in taken:
             label = first.shown

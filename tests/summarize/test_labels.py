@@ -16,7 +16,7 @@ from newsletter.config import DigestConfig, TopicConfig
 from newsletter.models import Digest, Entry, Section
 from newsletter.sources.parse import parse_source
 from newsletter.summarize.digest import build_digest
-from newsletter.summarize.group import ALL_LABEL, OTHER_LABEL
+from newsletter.summarize.group import ALL_LABEL, OTHER_LABEL, group_texts
 from newsletter.summarize.labels import Edition, section_label, title_case
 from newsletter.summarize.language import detect_language
 from tests.factories import make_entry
@@ -205,3 +205,24 @@ def test_title_case(spellings: dict[str, int], expected: str) -> None:
 )
 def test_detect_language(text: str, language: str) -> None:
     assert detect_language(text) == language
+
+
+def test_labels_do_not_depend_on_input_order() -> None:
+    # More texts than a section's label sample, so the sample itself must not follow
+    # the input order.
+    entries = _entries(FEEDS + LABEL_FEEDS)
+    texts = [f"{e.title}. {e.title}. {e.text}" for e in entries]
+    shuffled = list(reversed(texts))
+    first = group_texts(texts, min_auto=4)
+    second = group_texts(shuffled, min_auto=4)
+    assert sorted(g.label for g in first) == sorted(g.label for g in second)
+    assert sorted(g.summary_terms for g in first) == sorted(g.summary_terms for g in second)
+
+
+def test_two_sections_are_not_named_by_the_same_word() -> None:
+    digest = _digest(_entries(FEEDS + LABEL_FEEDS))
+    seen: dict[str, str] = {}
+    for section in _auto(digest):
+        for word in {_fold(w) for w in _words(section.title)}:
+            assert word not in seen, (section.title, seen[word])
+            seen[word] = section.title
