@@ -315,8 +315,17 @@ class Edition:
         return ranked
 
 
+def _abbreviates(word: str, words: Sequence[str]) -> bool:
+    """Whether ``word`` is the initials of ``words`` ("dnn", deep neural network)."""
+    return len(words) > 1 and word == "".join(w[:1] for w in words)
+
+
 def _overlaps(a: Sequence[str], b: Sequence[str]) -> bool:
-    return any(_same_word(x, y) for x in a for y in b)
+    """Whether two phrases share a word, or one is the other's acronym ("LLMs" and
+    "Large Language Models" name one thing)."""
+    if any(_same_word(x, y) for x in a for y in b):
+        return True
+    return (len(a) == 1 and _abbreviates(a[0], b)) or (len(b) == 1 and _abbreviates(b[0], a))
 
 
 def _apart(key: Sequence[str], other: Sequence[str], ranked: Sequence[Phrase]) -> bool:

@@ -226,3 +226,21 @@ def test_two_sections_are_not_named_by_the_same_word() -> None:
         for word in {_fold(w) for w in _words(section.title)}:
             assert word not in seen, (section.title, seen[word])
             seen[word] = section.title
+
+
+def test_an_acronym_and_its_phrase_are_one_name() -> None:
+    # "Language models · llms" and "Deep Neural Networks & DNNs" named one thing twice.
+    llm = [
+        f"Large language models {w}. LLMs {w} better than small language models."
+        for w in ("plan", "reason", "code", "translate", "summarize", "retrieve", "chat")
+    ]
+    robots = [
+        f"Robot grasping {w}. A robot hand {w} when grasping with tactile sensing."
+        for w in ("slips", "adapts", "learns", "fails", "improves", "generalizes", "stops")
+    ]
+    groups = group_texts(llm + robots, min_auto=4)
+    holder = next(g for g in groups if 0 in g.members)
+    assert holder.label not in (OTHER_LABEL, ALL_LABEL)
+    named = [holder.label, *holder.summary_terms]
+    folded = {_fold(w) for term in named for w in _words(term)}
+    assert not ({"llm"} <= folded and {"large", "language", "model"} <= folded), named
