@@ -139,7 +139,12 @@ def group_auto(
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest."""
     texts = [_item_text(i) for i in items]
-    groups = group_texts(texts, topics=config.topics, max_groups=config.max_sections)
+    groups = group_texts(
+        texts,
+        topics=config.topics,
+        max_groups=config.max_sections,
+        sources=[i.entry.source for i in items],
+    )
     return _sections_from_groups(items, [(g.label, g.members, g.summary_terms) for g in groups])
 
 

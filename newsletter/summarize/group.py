@@ -223,6 +223,7 @@ def group_texts(
     max_groups: int = 8,
     min_auto: int = 12,
     seed: int = 0,
+    sources: Sequence[str] | None = None,
 ) -> list[Group]:
     """Split texts into sections: configured topics, then automatic groups, then "Other".
 
@@ -232,10 +233,11 @@ def group_texts(
     ``min_auto`` texts remain, into at most ``max_groups`` sections counting the
     configured ones, biggest first, each named by ``labels.section_label``; a group
     whose items share no nameable topic joins the last section, "Other" (or "All
-    items" when it is the only one).
+    items" when it is the only one). ``sources`` (each text's source, when known) lets
+    labels leave out what one source writes on every item.
     """
     matched = assign_topics(texts, topics)
-    ranked = Edition(texts).rank
+    ranked = Edition(texts, sources).rank
     groups: list[Group] = []
     taken: set[str] = set()
     keys: set[str] = set()

@@ -75,6 +75,12 @@ PHRASE_BONUS = 0.15
 """Score bonus per extra word: a phrase that covers the same items as its head word
 names the topic better ("Language Models" over "Language")."""
 
+SOURCE_SHARE = 0.8
+SOURCE_MIN = 5
+SOURCE_SAMPLE = 50
+"""A phrase on at least 80% of one source's items (of a source with five or more,
+read from up to 50) is that source's boilerplate, not a topic."""
+
 EDITION_SHARE = 0.5
 """A phrase held by more than this share of the whole edition (of at least
 :data:`EDITION_MIN` items) is boilerplate of the feeds, not a topic."""
@@ -257,7 +263,7 @@ class Edition:
     grouping.
     """
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], sources: Sequence[str] | None = None) -> None:
         self.texts = texts
         self._found: dict[int, dict[tuple[str, ...], str]] = {}
         self._languages: dict[int, str] = {}
@@ -269,6 +275,22 @@ class Edition:
         background = sorted(range(n), key=texts.__getitem__)[::step]
         self.scale = n / max(len(background), 1)
         self.df: Counter[tuple[str, ...]] = Counter(k for i in background for k in self.found(i))
+        self.boilerplate = self._source_boilerplate(sources) if sources else frozenset()
+
+    def _source_boilerplate(self, sources: Sequence[str]) -> frozenset[tuple[str, ...]]:
+        """Return the phrases one source puts on nearly all its items ("World news" on
+        every Guardian story, "Medium" in "Continue reading on Medium")."""
+        by_source: dict[str, list[int]] = {}
+        for i in sorted(range(len(self.texts)), key=self.texts.__getitem__):
+            by_source.setdefault(sources[i], []).append(i)
+        found: set[tuple[str, ...]] = set()
+        for members in by_source.values():
+            sample = members[:SOURCE_SAMPLE]
+            if len(sample) < SOURCE_MIN:
+                continue
+            counts = Counter(k for i in sample for k in self.found(i))
+            found.update(k for k, c in counts.items() if c >= SOURCE_SHARE * len(sample))
+        return frozenset(found)
 
     def language(self, i: int) -> str:
         """Return the language of text ``i``."""
@@ -297,7 +319,7 @@ class Edition:
         need = 2 if len(sample) > 1 else 1
         scored: list[tuple[float, tuple[str, ...]]] = []
         for key, count in counts.items():
-            if count < need or any(w in stop for w in key):
+            if count < need or key in self.boilerplate or any(w in stop for w in key):
                 continue
             df = max(self.df[key] * self.scale, count)
             if n >= EDITION_MIN and df > EDITION_SHARE * n:
