@@ -119,7 +119,7 @@ BACKGROUND = 1000
 SAMPLE = 200
 """Items of one section read for its label (a sorted, so stable, sample)."""
 
-_DOTTED = re.compile(r"\w+(?:\.\w+)+")
+_DOTTED = re.compile(r"(?<!\w)\w+(?:\.\w+)+")
 """Dotted tokens: category codes ("cs.AI"), versions ("0.0.1"), host names, "e.g.": never
 part of a phrase."""
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
