@@ -62,6 +62,15 @@ _ACRONYMS = """
     esa cern lhc qcd dna rna covid seo cdn dns tls ssl ssh http vpn ios ipo ceo cto
 """
 ACRONYMS = frozenset(_ACRONYMS.split())
+
+_VAGUE = """
+    model theory data analysis effect state function property process structure case
+    form order type level value term field set group space system tool application
+    study learning problem result quality user version feature support issue change
+"""
+VAGUE_ALONE = frozenset(_VAGUE.split())
+"""Words (folded) that name a topic only inside a phrase: "Language Models", "Group
+Theory", "Magnetic Field" are topics; "Model", "Group", "Field" alone are not."""
 """Acronyms written in capitals even where a feed writes them in lower case ("llms" in
 tags): the texts' own spelling decides for the rest."""
 
@@ -320,6 +329,8 @@ class Edition:
         scored: list[tuple[float, tuple[str, ...]]] = []
         for key, count in counts.items():
             if count < need or key in self.boilerplate or any(w in stop for w in key):
+                continue
+            if len(key) == 1 and key[0] in VAGUE_ALONE:
                 continue
             df = max(self.df[key] * self.scale, count)
             if n >= EDITION_MIN and df > EDITION_SHARE * n:
