@@ -26,7 +26,7 @@ from newsletter.summarize.group import (
     group_texts,
     section_summary,
 )
-from newsletter.summarize.text import analyze, display_form, entry_text, pick_terms, tokenize
+from newsletter.summarize.text import analyze, entry_text, tokenize
 
 DEV = Path(__file__).resolve().parents[2] / "bench" / "data" / "arxiv-2007-dev.jsonl"
 
@@ -244,19 +244,6 @@ def test_analyze_folds_plurals_and_pairs_words() -> None:
         "galaxy", "galaxy", "dark", "matter", "halo",
         "galaxy galaxy", "galaxy dark", "dark matter", "matter halo",
     ]  # fmt: skip
-
-
-def test_display_form_uses_how_texts_write_it() -> None:
-    texts = ["QCD jets", "Lattice QCD", "Equations of motion for galaxies", "qcd"]
-    assert display_form("qcd", texts) == "QCD"
-    assert display_form("galaxy", texts) == "galaxies"
-    assert display_form("equation motion", texts) == "equations of motion"
-    assert display_form("absent", texts) == "absent"
-
-
-def test_pick_terms_prefers_phrases_and_skips_repeats() -> None:
-    ranked = ["matter", "dark matter", "dark", "halos", "halo", "matter halo", "stars"]
-    assert pick_terms(ranked, 3) == ["dark matter", "halos", "stars"]
 
 
 @pytest.mark.parametrize(

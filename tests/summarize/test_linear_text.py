@@ -24,7 +24,7 @@ from newsletter.summarize.group import section_summary, slugify
 from newsletter.summarize.labels import Edition, phrases
 from newsletter.summarize.language import detect_language
 from newsletter.summarize.summary import clean_text, extractive_summary, split_sentences
-from newsletter.summarize.text import analyze, display_form, entry_text
+from newsletter.summarize.text import analyze, entry_text
 
 SIZE = 512 * 1024
 SECONDS_PER_MB = 5.0
@@ -65,7 +65,6 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "extractive_summary": extractive_summary,
     "entry_text": lambda t: entry_text(t, t),
     "analyze": analyze,
-    "display_form": lambda t: display_form("abc", [t]),
     "normalize_title": dedupe.normalize_title,
     "exact_keys": lambda t: dedupe.exact_keys(_entry(t)),
     "slugify": slugify,
