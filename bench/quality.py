@@ -251,6 +251,8 @@ def curve(papers: Sequence[Paper], seed: int) -> None:
             f" NMI {nmi:.3f} groups {groups}"
             f" (raw clusters: NMI {raw_nmi:.3f}, {len(set(raw))} clusters)"
         )
+    print("curve: time is wall time, which counts other processes on a shared machine; cpu")
+    print("is the grouping's own (labels included); the budget for 10,000 entries is 5 s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
