@@ -15,11 +15,16 @@ How a label is found (pure, deterministic, no model):
 3. What may never be a label: a function word of any language the section's items are
    written in, a word that says how something is written rather than what it is about
    (``text.STOP_WORDS``, ``text.LABEL_STOP_WORDS``), feed boilerplate ("Continue
-   reading", "Comments", "Read more", "appeared first", "Things"), and phrases held by
-   most of the edition (boilerplate the feeds repeat on every item).
-4. The label is the best phrase in Title Case, acronyms and brand spellings kept as
-   written (GPU, LLMs, iPhone); a second phrase joins it with " & " when the first
-   covers less than half the section, and never repeats one of its words.
+   reading", "Comments", "Read more", "appeared first", "Things"), category codes and
+   versions ("cs.AI", "0.0.1-alpha"), a vague word alone ("Model", "Group"), phrases
+   one source puts on nearly all its items ("World news"), and phrases held by most of
+   the edition.
+4. The label is the best phrase (or a longer phrase holding it that covers enough of
+   its items: "Phase Transition" over "Phase") in Title Case, acronyms and brand
+   spellings kept as written (GPU, LLMs, iPhone). A second phrase joins it with " & "
+   when the first covers less than half the section and the second scores close to
+   it; the two never share a word (plural and case variants, or an acronym and its
+   phrase, count as one), and words another section is named by come last.
 
 A section whose items share no phrase has no topic a reader could name:
 :func:`section_label` returns ``None`` for it, and the caller files its items under
