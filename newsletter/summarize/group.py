@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
@@ -164,20 +163,18 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cluster(
-    texts: Sequence[str], seed: int, target: int | None = None
-) -> tuple[list[int], sparse.csr_matrix, list[str]]:
-    """Return group numbers, TF-IDF rows (both in input order) and the TF-IDF terms.
+def _cluster(texts: Sequence[str], seed: int, target: int | None = None) -> list[int]:
+    """Return a group number for each text, in input order, the biggest group ``0``.
 
     With a ``target``, linked groups are merged until no more than ``target`` remain.
     """
     n = len(texts)
     order = sorted(range(n), key=lambda i: texts[i])
-    rows, terms = tfidf_matrix([texts[i] for i in order])
+    rows, _ = tfidf_matrix([texts[i] for i in order])
     back = np.empty(n, dtype=np.int64)
     back[order] = np.arange(n)
     if n < 2 or rows.shape[1] == 0:
-        return [0] * n, sparse.csr_matrix(rows[back]), terms
+        return [0] * n
     graph = knn_graph(rows, neighbor_count(n))
     if graph.nnz == 0:
         canonical = np.arange(n)
@@ -189,7 +186,8 @@ def _cluster(
         if target is not None:
             canonical = merge_communities(graph, _by_size(canonical), target)
     canonical = _by_size(canonical)
-    return canonical[back].tolist(), sparse.csr_matrix(rows[back]), terms
+    result: list[int] = canonical[back].tolist()
+    return result
 
 
 def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
@@ -199,7 +197,7 @@ def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
     any word in common with another text form groups of their own; when no text has a
     usable word, all are in group ``0``.
     """
-    return _cluster(texts, seed)[0]
+    return _cluster(texts, seed)
 
 
 def _unique_key(label: str, used: set[str]) -> str:
@@ -266,7 +264,7 @@ def group_texts(
     if len(rest) >= min_auto and budget > 0:
         # Merging to the budget keeps a big collection's many small topics in sections
         # rather than in one huge "Other".
-        raw = _cluster(rest_texts, seed, target=budget)[0]
+        raw = _cluster(rest_texts, seed, target=budget)
         by_cluster: dict[int, list[int]] = {}
         for position, c in enumerate(raw):
             by_cluster.setdefault(c, []).append(position)
