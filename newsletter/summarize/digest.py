@@ -144,6 +144,7 @@ def group_auto(
         topics=config.topics,
         max_groups=config.max_sections,
         sources=[i.entry.source for i in items],
+        weights=[i.score for i in items],
     )
     return _sections_from_groups(items, [(g.label, g.members, g.summary_terms) for g in groups])
 

@@ -222,6 +222,7 @@ def group_texts(
     min_auto: int = 12,
     seed: int = 0,
     sources: Sequence[str] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[Group]:
     """Split texts into sections: configured topics, then automatic groups, then "Other".
 
@@ -232,10 +233,11 @@ def group_texts(
     configured ones, biggest first, each named by ``labels.section_label``; a group
     whose items share no nameable topic joins the last section, "Other" (or "All
     items" when it is the only one). ``sources`` (each text's source, when known) lets
-    labels leave out what one source writes on every item.
+    labels leave out what one source writes on every item; ``weights`` (each text's
+    rank score, when known) let a label fit the item a section shows first.
     """
     matched = assign_topics(texts, topics)
-    ranked = Edition(texts, sources).rank
+    ranked = Edition(texts, sources, weights).rank
     groups: list[Group] = []
     taken: set[str] = set()
     keys: set[str] = set()

@@ -85,6 +85,11 @@ MAX_WORDS = 3
 MAX_CHARS = 40
 """Longest label phrase, in characters."""
 
+LEAD_BONUS = 1.25
+"""Score factor for a phrase the section's first item holds: of two near-equal names,
+the one that fits the item the reader sees first ("Apple & iPhone" over a glibc post
+reads as a mistake)."""
+
 PHRASE_BONUS = 0.15
 """Score bonus per extra word: a phrase that covers the same items as its head word
 names the topic better ("Language Models" over "Language")."""
@@ -277,8 +282,14 @@ class Edition:
     grouping.
     """
 
-    def __init__(self, texts: Sequence[str], sources: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        sources: Sequence[str] | None = None,
+        weights: Sequence[float] | None = None,
+    ) -> None:
         self.texts = texts
+        self.weights = weights
         self._found: dict[int, dict[tuple[str, ...], str]] = {}
         self._languages: dict[int, str] = {}
         self._stops: dict[str, frozenset[str]] = {}
@@ -321,16 +332,27 @@ class Edition:
             self._found[i] = phrases(self.texts[i][:HEAD_CHARS], self._stops[code])
         return self._found[i]
 
+    def _lead(self, members: Sequence[int]) -> dict[tuple[str, ...], str]:
+        """Return the phrases of the section's heaviest item (the one the reader sees
+        first), or none when no weights were given."""
+        if not self.weights or not members:
+            return {}
+        weights = self.weights
+        top = max(members, key=lambda i: (weights[i], self.texts[i]))
+        return self.found(top)
+
     def rank(self, members: Iterable[int]) -> list[Phrase]:
         """Return the candidate labels of a section (indices ``members``), best first:
         at most :data:`CANDIDATES` of them."""
         n = len(self.texts)
+        members = list(members)
         sample = sorted(members, key=self.texts.__getitem__)[:SAMPLE]
         stop = _stop_words(self.language(i) for i in sample)
         counts: Counter[tuple[str, ...]] = Counter()
         for i in sample:
             counts.update(self.found(i).keys())
         need = 2 if len(sample) > 1 else 1
+        lead = self._lead(members)
         scored: list[tuple[float, tuple[str, ...]]] = []
         for key, count in counts.items():
             if count < need or key in self.boilerplate or any(w in stop for w in key):
@@ -342,6 +364,8 @@ class Edition:
                 continue
             share = count / len(sample)
             bonus = 1 + PHRASE_BONUS * (len(key) - 1)
+            if key in lead:
+                bonus *= LEAD_BONUS
             scored.append((share * math.log(1 + n / df) * bonus, key))
         scored.sort(key=lambda x: (-x[0], x[1]))
         ranked: list[Phrase] = []

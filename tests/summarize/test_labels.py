@@ -246,3 +246,18 @@ def test_an_acronym_and_its_phrase_are_one_name() -> None:
     named = [holder.label, *holder.summary_terms]
     folded = {_fold(w) for term in named for w in _words(term)}
     assert not ({"llm"} <= folded and {"large", "language", "model"} <= folded), named
+
+
+@pytest.mark.parametrize("lead", [0, 3], ids=["solar-first", "wind-first"])
+def test_a_label_fits_the_item_shown_first(lead: int) -> None:
+    # "Apple · iphone" led by a glibc post: of two names as good as each other, the
+    # one the section's first (highest-scored) item holds wins.
+    texts = [
+        *(f"Solar panels {w}. Solar panels on roofs." for w in ("grow", "shrink", "fail")),
+        *(f"Wind turbines {w}. Wind turbines at sea." for w in ("spin", "stop", "break")),
+    ]
+    weights = [1.0] * 6
+    weights[lead] = 9.0
+    ranked = Edition(texts, weights=weights).rank(range(6))
+    expected = "Solar Panels" if lead == 0 else "Wind Turbines"
+    assert ranked[0].shown == expected
