@@ -67,6 +67,8 @@ _ACRONYMS = """
     esa cern lhc qcd dna rna covid seo cdn dns tls ssl ssh http vpn ios ipo ceo cto
 """
 ACRONYMS = frozenset(_ACRONYMS.split())
+"""Acronyms written in capitals even where a feed writes them in lower case ("llms" in
+tags): the texts' own spelling decides for the rest."""
 
 _VAGUE = """
     model theory data analysis effect state function property process structure case
@@ -76,8 +78,6 @@ _VAGUE = """
 VAGUE_ALONE = frozenset(_VAGUE.split())
 """Words (folded) that name a topic only inside a phrase: "Language Models", "Group
 Theory", "Magnetic Field" are topics; "Model", "Group", "Field" alone are not."""
-"""Acronyms written in capitals even where a feed writes them in lower case ("llms" in
-tags): the texts' own spelling decides for the rest."""
 
 MAX_WORDS = 3
 """Longest candidate phrase: a label is a name, not a sentence."""
