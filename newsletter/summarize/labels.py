@@ -64,7 +64,7 @@ label."""
 _ACRONYMS = """
     ai ml llm llms gpu gpus cpu cpus tpu api apis nlp rl vr ar xr iot os ui ux css html
     sql json xml pdf usb ssd ram cuda gpt bert rag ci cd aws gcp eu uk us usa un nasa
-    esa cern lhc qcd dna rna covid seo cdn dns tls ssl ssh http vpn ios ipo ceo cto
+    esa cern lhc qcd dna rna covid seo cdn dns tls ssl ssh http vpn ipo ceo cto
 """
 ACRONYMS = frozenset(_ACRONYMS.split())
 """Acronyms written in capitals even where a feed writes them in lower case ("llms" in
@@ -241,17 +241,17 @@ def _title_word(forms: Counter[str]) -> str:
     lower = next(iter(forms)).lower()
     folded = _fold(lower)
     capitals = sum(n for f, n in forms.items() if len(f) > 1 and f.rstrip("s").isupper())
+    inner = [f for f in forms if any(c.isupper() for c in f[1:]) and not f.isupper()]
+    if inner:
+        best = max(inner, key=lambda f: (forms[f], f))
+        if forms[best] * 2 >= total:
+            return best  # "iPhone", "PyTorch", "LLMs" as mostly written
     if folded in ACRONYMS or lower in ACRONYMS:
         plural = lower.endswith("s") and lower[:-1] in ACRONYMS
         return lower[:-1].upper() + "s" if plural else lower.upper()
     if capitals * 3 >= total:
         best = max((f for f in forms if f.rstrip("s").isupper()), key=lambda f: (forms[f], f))
         return best
-    inner = [f for f in forms if any(c.isupper() for c in f[1:]) and not f.isupper()]
-    if inner:
-        best = max(inner, key=lambda f: (forms[f], f))
-        if forms[best] * 2 >= total:
-            return best
     return "-".join(p[:1].upper() + p[1:] for p in lower.split("-"))
 
 

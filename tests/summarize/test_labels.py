@@ -187,8 +187,18 @@ def test_a_group_whose_items_share_no_phrase_gets_no_label() -> None:
         ({"llms": 2}, "LLMs"),
         ({"ai safety": 1, "AI safety": 1}, "AI Safety"),
         ({"Energiewende": 2}, "Energiewende"),
+        ({"ios": 1, "iOS": 2}, "iOS"),
     ],
-    ids=["acronym-plural", "title-case", "brand", "hyphen", "known-acronym", "mixed", "german"],
+    ids=[
+        "acronym-plural",
+        "title-case",
+        "brand",
+        "hyphen",
+        "known-acronym",
+        "mixed",
+        "german",
+        "brand-acronym",
+    ],
 )
 def test_title_case(spellings: dict[str, int], expected: str) -> None:
     assert title_case(Counter(spellings)) == expected
