@@ -67,11 +67,15 @@ def _noun(items: Sequence[Item]) -> str:
 
 
 def _sections_from_groups(
-    items: Sequence[Item], groups: Sequence[tuple[str, Sequence[int]]]
+    items: Sequence[Item],
+    groups: Sequence[tuple[str, Sequence[int]] | tuple[str, Sequence[int], Sequence[str]]],
 ) -> list[Section]:
+    """Return sections of ``items``: each group's label, members ranked, and an intro
+    line from the label and the group's other topic phrases (when given)."""
     sections = []
     used: set[str] = set()
-    for label, members in groups:
+    for label, members, *rest in groups:
+        terms: Sequence[str] = rest[0] if rest else ()
         if not members:
             continue
         chosen = sorted((items[i] for i in members), key=lambda it: -it.score)
@@ -84,7 +88,7 @@ def _sections_from_groups(
             Section(
                 title=label,
                 items=tuple(chosen),
-                summary=section_summary(label, len(chosen), chosen[0].entry.title, noun),
+                summary=section_summary(label, len(chosen), noun, terms),
                 key=key,
             )
         )
@@ -123,7 +127,10 @@ def group_by_topic(
     )
     return _sections_from_groups(
         items,
-        [(g.label if g.topic else OTHER, g.members) for g in groups],
+        [
+            (g.label, g.members, g.summary_terms) if g.topic else (OTHER, g.members, ())
+            for g in groups
+        ],
     )
 
 
@@ -132,8 +139,14 @@ def group_auto(
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest."""
     texts = [_item_text(i) for i in items]
-    groups = group_texts(texts, topics=config.topics, max_groups=config.max_sections)
-    return _sections_from_groups(items, [(g.label, g.members) for g in groups])
+    groups = group_texts(
+        texts,
+        topics=config.topics,
+        max_groups=config.max_sections,
+        sources=[i.entry.source for i in items],
+        weights=[i.score for i in items],
+    )
+    return _sections_from_groups(items, [(g.label, g.members, g.summary_terms) for g in groups])
 
 
 GROUPERS: dict[str, Grouper] = {

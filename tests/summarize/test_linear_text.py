@@ -22,6 +22,8 @@ from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
 from newsletter.summarize import dedupe
 from newsletter.summarize.group import section_summary, slugify
+from newsletter.summarize.labels import Edition, phrases
+from newsletter.summarize.language import detect_language
 from newsletter.summarize.summary import (
     clean_text,
     extractive_summary,
@@ -29,7 +31,7 @@ from newsletter.summarize.summary import (
     item_summary,
     split_sentences,
 )
-from newsletter.summarize.text import analyze, display_form, entry_text
+from newsletter.summarize.text import analyze, entry_text
 
 SIZE = 512 * 1024
 SECONDS_PER_MB = 5.0
@@ -80,11 +82,13 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     ),
     "entry_text": lambda t: entry_text(t, t),
     "analyze": analyze,
-    "display_form": lambda t: display_form("abc", [t]),
     "normalize_title": dedupe.normalize_title,
     "exact_keys": lambda t: dedupe.exact_keys(_entry(t)),
     "slugify": slugify,
-    "section_summary": lambda t: section_summary(t, 3, t),
+    "section_summary": lambda t: section_summary(t, 3, "items", [t]),
+    "label_phrases": lambda t: phrases(t, frozenset()),
+    "label_rank": lambda t: Edition([t, t[::-1]]).rank([0, 1]),
+    "detect_language": detect_language,
 }
 
 
