@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,12 +55,17 @@ def note_html(note: str) -> Markup:
     """The editor's note (Markdown) as sanitized HTML, marked safe for templates."""
     from markupsafe import Markup
 
-    if not note.strip():
-        return Markup("")
+    return Markup(_note_html(note) if note.strip() else "")  # sanitized: safe as is
+
+
+@functools.lru_cache(maxsize=16)
+def _note_html(note: str) -> str:
+    # Cached: an edition's note is the same in every rendering of it (one per distinct
+    # subscriber preferences, and again while the HTML email is fitted to its size).
     # Imported here: Python-Markdown is loaded only for an edition that has a note.
     from newsletter.render.markdown_html import markdown_to_html
 
-    return Markup(markdown_to_html(note))  # sanitized by nh3: safe to output as is
+    return markdown_to_html(note)
 
 
 def render_digest(
