@@ -29,7 +29,10 @@ def check(config_path: Path | None) -> None:
 
     settings = load_settings(config_path, required=True)
     env = make_environment(settings.template_dir)
-    names = ("digest.md.j2", "digest.html.j2", "digest.txt.j2", "email.txt.j2", "email.md.j2")
+    names = (
+        *("digest.md.j2", "digest.html.j2", "digest.txt.j2", "digest_body.txt.j2"),
+        *("email.txt.j2", "email.md.j2", "email.markdown.html.j2"),
+    )
     for name in names:
         try:
             env.get_template(name)
