@@ -60,8 +60,8 @@ HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 """The text/plain part of an HTML-format email: wrapped text, links as references."""
 MARKDOWN_TEMPLATE = "email.md.j2"
-"""A Markdown-format email: its text/plain part, and through Python-Markdown its HTML."""
-MARKDOWN_HTML_TEMPLATE = "email.markdown.html.j2"
+"""A Markdown-format email: its text/plain part, and through Python-Markdown its HTML
+(``render.markdown_html.markdown_email_html``)."""
 MAX_HTML_BYTES = 90_000
 """Gmail clips HTML over 102 KB; stay well under with room for personal parts."""
 DEFAULT_SUBJECT = DigestConfig.model_fields["subject"].default
@@ -332,7 +332,10 @@ def render_email(
     subject = subject_for(settings.subject, shown, period)
     text = render_template(env, text_template(fmt), digest_context(shown, subject=subject, **extra))
     if fmt == "markdown":
-        html_text = markdown_alternative(env, text, subject)
+        # Imported here: only Markdown-format subscribers need Python-Markdown.
+        from newsletter.render.markdown_html import markdown_email_html
+
+        html_text = markdown_email_html(env, text, subject)
     boundary = "=_nl_" + hashlib.sha256(nonce.encode()).hexdigest()[:24]
     text = _crlf(text)
     html_text = _crlf(html_text) if html_text is not None else None
@@ -357,19 +360,6 @@ def text_template(fmt: MailFormat) -> str:
     """The template of the text/plain part: wrapped text for an HTML-format email, the
     Markdown itself for a Markdown-format one."""
     return MARKDOWN_TEMPLATE if fmt == "markdown" else TEXT_TEMPLATE
-
-
-def markdown_alternative(env: jinja2.Environment, markdown_text: str, subject: str) -> str:
-    """The text/html part of a Markdown-format email: its Markdown rendered by
-    Python-Markdown and sanitized (the placeholders of the personal parts pass through
-    as text and link targets, filled in per message)."""
-    from markupsafe import Markup
-
-    # Imported here: only Markdown-format subscribers need Python-Markdown.
-    from newsletter.render.markdown_html import markdown_to_html
-
-    body = Markup(markdown_to_html(markdown_text))  # sanitized by nh3: safe to output as is
-    return render_template(env, MARKDOWN_HTML_TEMPLATE, {"subject": subject, "body": body})
 
 
 def _html_context(

@@ -1,4 +1,4 @@
-"""Markdown made HTML: the editor's note and the HTML alternative of Markdown mail.
+"""Markdown made HTML: the editor's note and the HTML part of Markdown-format mail.
 
 Pure. Python-Markdown renders (with its ``extra`` tables, fenced code and footnotes, and
 ``sane_lists``), then nh3 keeps a small allow-list of tags and attributes: a note comes
@@ -10,9 +10,16 @@ is Markdown to render: Python-Markdown costs a few hundredths of a second to loa
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import markdown
 import nh3
+from markupsafe import Markup
+
+from newsletter.render.templates import render_template
+
+if TYPE_CHECKING:
+    import jinja2
 
 ALLOWED_TAGS = frozenset(
     {
@@ -33,6 +40,8 @@ ALLOWED_ATTRIBUTES = {
     "div": {"class"},
 }
 EXTENSIONS = ("extra", "sane_lists")
+MARKDOWN_HTML_TEMPLATE = "email.markdown.html.j2"
+"""The page around the HTML part of a Markdown-format email."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,4 +67,18 @@ def markdown_to_html(source: str) -> str:
     return _cleaner().clean(html).strip()
 
 
-__all__ = ["ALLOWED_ATTRIBUTES", "ALLOWED_TAGS", "markdown_to_html"]
+def markdown_email_html(env: jinja2.Environment, markdown_text: str, subject: str) -> str:
+    """The text/html part of a Markdown-format email: its Markdown (the text/plain part)
+    rendered and sanitized, in ``email.markdown.html.j2``. The placeholders of the
+    personal parts pass through as text and link targets, filled in per message."""
+    body = Markup(markdown_to_html(markdown_text))  # sanitized by nh3: safe to output as is
+    return render_template(env, MARKDOWN_HTML_TEMPLATE, {"subject": subject, "body": body})
+
+
+__all__ = [
+    "ALLOWED_ATTRIBUTES",
+    "ALLOWED_TAGS",
+    "MARKDOWN_HTML_TEMPLATE",
+    "markdown_email_html",
+    "markdown_to_html",
+]
