@@ -268,6 +268,9 @@ class Item:
     score: float = 0.0
     score_parts: Mapping[str, float] = field(default_factory=dict)
     summary: str = ""
+    interests: tuple[str, ...] = ()
+    """The reader's interests the story matches (set by ranking): shown as "For you",
+    they say why it sits above stories with more upvotes."""
 
     @property
     def entries(self) -> tuple[Entry, ...]:

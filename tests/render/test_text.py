@@ -233,3 +233,22 @@ def test_each_source_keeps_its_signals_and_paper_links_are_listed() -> None:
 def _references(text: str) -> list[tuple[int, str]]:
     links = text.split("\nLinks:\n", 1)[1]
     return [(int(n.strip("[]")), url) for n, url in (ln.split(" ", 1) for ln in links.splitlines())]
+
+
+def test_a_story_ranked_up_by_the_readers_interests_says_so() -> None:
+    """A story with fewer upvotes above one with more is explained to the reader: "For
+    you" names the interests it matched, in every format."""
+    from dataclasses import replace
+
+    from newsletter.render.digest import render_digest
+    from tests.factories import paper_digest
+
+    digest = paper_digest(3)
+    first = digest.sections[0]
+    mine = replace(first.items[0], interests=("agents",))
+    digest = replace(
+        digest, sections=(replace(first, items=(mine, *first.items[1:])), *digest.sections[1:])
+    )
+    for fmt in ("text", "markdown", "html"):
+        out = render_digest(digest, fmt)
+        assert " ".join(out.split()).count("For you: agents") == 1, fmt
