@@ -26,7 +26,7 @@ import fastfeedparser
 
 from newsletter.errors import ParseError, SourceError
 from newsletter.models import Engagement, Entry, EntryMedia, FeedInfo, ParsedSource, SourceKind
-from newsletter.sources.adapters import HfPapersAdapter
+from newsletter.sources.adapters import HfPapersAdapter, with_arxiv_media
 from newsletter.sources.boilerplate import strip_boilerplate
 from newsletter.sources.links import ABSOLUTE_URL, canonical_link
 from newsletter.sources.markup import html_to_text
@@ -366,10 +366,12 @@ class FeedAdapter:
         return any(t in ctype for t in ("xml", "rss", "atom", "json"))
 
     def parse(self, data: bytes, *, source: str, url: str) -> ParsedSource:
-        """The feed's entries (see ``parse_feed``), without the lines of the feed's own
-        template ("Continue reading…", "Comments": ``boilerplate.strip_boilerplate``),
-        learned from the feed's entries before anything is stored or summarized."""
-        parsed = parse_feed(data, source=source, url=url)
+        """The feed's entries (see ``parse_feed``): arXiv papers get their authors and
+        links as ``EntryMedia`` (``adapters.with_arxiv_media``), and the lines of the
+        feed's own template ("Continue reading…", "Comments") go
+        (``boilerplate.strip_boilerplate``), learned from the feed's entries before
+        anything is stored or summarized."""
+        parsed = with_arxiv_media(parse_feed(data, source=source, url=url), data, url=url)
         return replace(parsed, entries=tuple(strip_boilerplate(parsed.entries)))
 
 
