@@ -29,6 +29,7 @@ from newsletter.errors import (
 )
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.engine import is_postgres
 from newsletter.store.outbox import OutboxRow
 
 log = logging.getLogger("newsletter.deliver")
@@ -95,18 +96,25 @@ class _Ledger:
     """The outcomes of one run, committed in groups.
 
     ``record`` queues an outcome and returns a future that completes once it is
-    committed; ``settle`` waits for such a future, committing everything queued so far in
-    one transaction when it is not committed yet (group commit: the outcomes the other
-    connections queued meanwhile share the transaction). A sender settles the outcome of
-    its previous message before it sends DATA for the next one, so each connection has at
-    most one message accepted by the server but not yet recorded as sent: the duplicate
-    window of the crash story stays one message per connection, while the next message is
-    composed and its envelope sent before the commit.
+    committed; ``settle`` waits for such a future, starting a commit of everything queued
+    so far when none is running (group commit: the outcomes the other connections queued
+    meanwhile share the transaction); what is queued while a commit runs goes in the
+    next one. On PostgreSQL the commit runs in a worker thread, so its round trip never
+    stalls the other connections. A sender settles the outcome of its previous message
+    before it sends DATA for the next one, so each connection has at most one message
+    accepted by the server but not yet recorded as sent: the duplicate window of the crash
+    story stays one message per connection, while the next message is composed and its
+    envelope sent before the commit.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.pending: list[_Outcome] = []
+        # A database server is a network round trip away: waiting for it in a thread
+        # (psycopg lets go of the GIL) keeps the other connections sending. SQLite's
+        # commit is a local call that costs less than handing it to a thread.
+        self.offload = is_postgres(store.engine)
+        self._committing: asyncio.Task[None] | None = None
 
     def record(
         self, row: OutboxRow, values: dict[str, Any], then: Callable[[], None] | None = None
@@ -118,33 +126,61 @@ class _Ledger:
         return done
 
     async def settle(self, done: asyncio.Future[None] | None) -> None:
-        """Wait until the outcome behind ``done`` is committed (committing now if needed)."""
+        """Wait until the outcome behind ``done`` is committed (starting a commit if none
+        is running)."""
         if done is None:
             return
         if not done.done():
-            self.flush()
-        await done
+            self._start()
+        # Shielded: a sender cancelled while it waits must not cancel the outcome (the
+        # other senders' outcomes in the same commit are not its to cancel).
+        await asyncio.shield(done)
 
-    def flush(self) -> None:
-        """Commit every queued outcome in one transaction."""
-        batch, self.pending = self.pending, []
-        if not batch:
-            return
+    async def drain(self) -> None:
+        """Wait until every queued outcome is committed."""
+        self._start()
+        while self._committing is not None:
+            await asyncio.shield(self._committing)
+
+    def _start(self) -> None:
+        if self._committing is None and self.pending:
+            self._committing = asyncio.get_running_loop().create_task(self._commit())
+
+    async def _commit(self) -> None:
         try:
-            outbox.finish_many(self.store, [(o.row, o.values) for o in batch])
-        except Exception as exc:
-            for o in batch:
-                o.done.set_exception(exc)
-            return
-        for o in batch:
-            try:
-                if o.then is not None:
-                    o.then()
-            except Exception as exc:
-                # It belongs to that outcome's sender, which sees it on settling.
-                o.done.set_exception(exc)
-            else:
-                o.done.set_result(None)
+            while self.pending:
+                batch, self.pending = self.pending, []
+                outcomes = [(o.row, o.values) for o in batch]
+                try:
+                    if self.offload:
+                        await asyncio.to_thread(outbox.finish_many, self.store, outcomes)
+                    else:
+                        outbox.finish_many(self.store, outcomes)
+                except Exception as exc:
+                    # Their rows stay in ``sending``: the next run recovers them.
+                    for o in batch:
+                        _resolve(o.done, exc)
+                    continue
+                for o in batch:
+                    try:
+                        if o.then is not None:
+                            o.then()
+                    except Exception as exc:
+                        # It belongs to that outcome's sender, which sees it on settling.
+                        _resolve(o.done, exc)
+                    else:
+                        _resolve(o.done, None)
+        finally:
+            self._committing = None
+
+
+def _resolve(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +239,23 @@ async def deliver_edition(
                     if not stop:
                         stop.append(exc)
 
+    async def claim(now: datetime) -> list[OutboxRow]:
+        if not ledger.offload:
+            return outbox.claim(store, edition_id, now=now, limit=batch, prefix=prefix)
+        # In a worker thread, so the other connections go on sending meanwhile.
+        claiming = asyncio.ensure_future(
+            asyncio.to_thread(outbox.claim, store, edition_id, now=now, limit=batch, prefix=prefix)
+        )
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # The claim goes on in its thread: its rows are given back once it is done.
+            claiming.add_done_callback(lambda task: _give_back(store, task))
+            raise
+
     async def deliver_rows(session: MailSession, last: list[asyncio.Future[None]]) -> None:
         while not stop:
-            rows = outbox.claim(store, edition_id, now=clock(), limit=batch, prefix=prefix)
+            rows = await claim(clock())
             if not rows:
                 return
             for i, row in enumerate(rows):
@@ -222,11 +272,14 @@ async def deliver_edition(
                     raise
 
     count = mailer.connections if workers is None else workers
-    renewing = asyncio.create_task(_renew_leases(store, edition_id, prefix, clock, lease))
+    renewing = asyncio.create_task(
+        _renew_leases(store, edition_id, prefix, clock, lease, ledger.offload)
+    )
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, count))))
     finally:
         renewing.cancel()
+        await ledger.drain()
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
@@ -236,12 +289,23 @@ async def deliver_edition(
     return report
 
 
+def _give_back(store: Store, claiming: asyncio.Future[list[OutboxRow]]) -> None:
+    """Release the rows of a claim whose sender was cancelled while it ran."""
+    if claiming.cancelled() or claiming.exception() is not None:
+        return
+    try:
+        outbox.release(store, claiming.result())
+    except Exception as exc:  # they are recovered when their lease runs out
+        log.warning("cannot give back claimed outbox rows: %s", exc)
+
+
 async def _renew_leases(
     store: Store,
     edition_id: int,
     prefix: str,
     clock: Callable[[], datetime],
     lease: timedelta,
+    offload: bool,
 ) -> None:
     """Every third of the lease, renew the claims of this run (``outbox.renew``): another
     sender's ``recover`` never takes back a row this run still holds, however slow the
@@ -250,7 +314,10 @@ async def _renew_leases(
     while True:
         await asyncio.sleep(every)
         try:
-            outbox.renew(store, edition_id, prefix, now=clock())
+            if offload:
+                await asyncio.to_thread(outbox.renew, store, edition_id, prefix, now=clock())
+            else:
+                outbox.renew(store, edition_id, prefix, now=clock())
         except Exception as exc:
             log.warning("cannot renew the outbox leases of edition %s: %s", edition_id, exc)
 
