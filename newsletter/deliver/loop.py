@@ -209,7 +209,8 @@ async def deliver_edition(
     ``compose(row, now)`` builds the message for a row. ``on_result(row, state, detail)``
     hears about each message (``sent``, ``retry``, ``failed``) once it is recorded.
     Raises ``AuthenticationError`` after giving back every claimed row when the server
-    refuses the login. Each of the ``workers`` connections (default: the mailer's
+    refuses the login. When nothing is left to claim, the rows of a sender that died
+    meanwhile (``outbox.recover``) are sent too. Each of the ``workers`` connections (default: the mailer's
     ``connections``) claims ``batch`` rows at a time; a claimed row that was never
     attempted is given back (or, after a crash, recovered by the next run), so the batch
     size does not widen the duplicate window.
@@ -276,7 +277,17 @@ async def deliver_edition(
         _renew_leases(store, edition_id, prefix, clock, lease, ledger.offload)
     )
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, count))))
+        while True:
+            await asyncio.gather(*(worker() for _ in range(max(1, count))))
+            if stop:
+                break
+            # Nothing left to claim: rows another sender held when it died (same host,
+            # process gone; or its lease ran out) are taken over now rather than left
+            # for the next run.
+            taken_over = outbox.recover(store, edition_id, now=clock(), lease=lease)
+            if not taken_over:
+                break
+            report.recovered += taken_over
     finally:
         renewing.cancel()
         await ledger.drain()
