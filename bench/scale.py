@@ -67,6 +67,8 @@ class Round:
     """Messages each process sent."""
     cpu: list[float]
     """CPU seconds of each process."""
+    peak_mb: list[float]
+    """Peak resident memory of each process."""
     sink_cpu: float
     db_cpu: float
     messages: int
@@ -144,11 +146,12 @@ def run_round(k: int, config: Path, sink: subprocess.Popen[bytes], db_pid: int, 
         for out in outs:
             with out.open("wb") as f:
                 procs.append(subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT))
-        cpu = []
+        cpu, peak = [], []
         for p in procs:
             _, status, usage = os.wait4(p.pid, 0)
             p.returncode = os.waitstatus_to_exitcode(status)
             cpu.append(usage.ru_utime + usage.ru_stime)
+            peak.append(usage.ru_maxrss / 1024)
         seconds = time.perf_counter() - started
         texts = [o.read_text() for o in outs]
     sink_cpu, db_cpu = cpu_seconds(sink.pid) - sink_cpu, tree_cpu_seconds(db_pid) - db_cpu
@@ -158,7 +161,7 @@ def run_round(k: int, config: Path, sink: subprocess.Popen[bytes], db_pid: int, 
     received = sink_count(sink) - before
     if sum(sent) != n or received != n:
         raise SystemExit(f"expected {n} messages: the senders say {sent}, the sink {received}")
-    return Round(k, seconds, sent, cpu, sink_cpu, db_cpu, n)
+    return Round(k, seconds, sent, cpu, peak, sink_cpu, db_cpu, n)
 
 
 def sizes(url: str) -> list[tuple[str, int]]:
@@ -215,16 +218,17 @@ def report(n: int, rounds: list[Round], rels: list[tuple[str, int]], claim: floa
     print()
     print(
         "| processes | messages/s | ratio to 1 | seconds | CPU ms/message per sender "
-        "process | senders | sink | PostgreSQL | sent by each |"
+        "process | senders | sink | PostgreSQL | sent by each | peak MB per process |"
     )
-    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
+    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |")
     for r in rounds:
         per = [1000 * c / s if s else float("nan") for c, s in zip(r.cpu, r.sent, strict=True)]
         print(
             f"| {r.processes} | {r.rate:,.0f} | {r.rate / base.rate:.2f} | {r.seconds:.1f} "
             f"| {', '.join(f'{x:.2f}' for x in per)} | {1000 * sum(r.cpu) / n:.2f} "
             f"| {1000 * r.sink_cpu / n:.2f} | {1000 * r.db_cpu / n:.2f} "
-            f"| {', '.join(f'{s:,}' for s in r.sent)} |"
+            f"| {', '.join(f'{s:,}' for s in r.sent)} "
+            f"| {', '.join(f'{m:.0f}' for m in r.peak_mb)} |"
         )
     print()
     total = [1000 * (sum(r.cpu) + r.sink_cpu + r.db_cpu) / n for r in rounds]
