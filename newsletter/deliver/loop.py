@@ -209,11 +209,11 @@ async def deliver_edition(
     ``compose(row, now)`` builds the message for a row. ``on_result(row, state, detail)``
     hears about each message (``sent``, ``retry``, ``failed``) once it is recorded.
     Raises ``AuthenticationError`` after giving back every claimed row when the server
-    refuses the login. When nothing is left to claim, the rows of a sender that died
-    meanwhile (``outbox.recover``) are sent too. Each of the ``workers`` connections (default: the mailer's
+    refuses the login. Each of the ``workers`` connections (default: the mailer's
     ``connections``) claims ``batch`` rows at a time; a claimed row that was never
     attempted is given back (or, after a crash, recovered by the next run), so the batch
-    size does not widen the duplicate window.
+    size does not widen the duplicate window. When nothing is left to claim, the rows of
+    a sender that died meanwhile (``outbox.recover``) are sent too.
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -240,13 +240,25 @@ async def deliver_edition(
                     if not stop:
                         stop.append(exc)
 
+    claimed_up_to = [0]  # the highest id this run claimed: the next claim starts there
+
     async def claim(now: datetime) -> list[OutboxRow]:
+        rows = await claim_after(now, claimed_up_to[0])
+        if not rows and claimed_up_to[0]:
+            # Rows before the mark are normally all taken; a last look from the start.
+            rows = await claim_after(now, 0)
+        if rows:
+            claimed_up_to[0] = max(claimed_up_to[0], *(r.id for r in rows))
+        return rows
+
+    async def claim_after(now: datetime, after: int) -> list[OutboxRow]:
+        def take() -> list[OutboxRow]:
+            return outbox.claim(store, edition_id, now=now, limit=batch, prefix=prefix, after=after)
+
         if not ledger.offload:
-            return outbox.claim(store, edition_id, now=now, limit=batch, prefix=prefix)
+            return take()
         # In a worker thread, so the other connections go on sending meanwhile.
-        claiming = asyncio.ensure_future(
-            asyncio.to_thread(outbox.claim, store, edition_id, now=now, limit=batch, prefix=prefix)
-        )
+        claiming = asyncio.ensure_future(asyncio.to_thread(take))
         try:
             return await asyncio.shield(claiming)
         except asyncio.CancelledError:
