@@ -294,8 +294,8 @@ def analysis(
         f"{best.rate / 32:,.0f} claims/s; one claim took {claim[0]:.2f} ms at the end of "
         "the edition, so claims are far from the limit. They stay flat through an edition "
         "because each starts after the last id its sender took; a sender's first claim "
-        f"walks past the rows already sent ({claim[1]:.1f} ms at {n:,}, ten times that "
-        "at a million)."
+        f"walks past the rows already sent ({claim[1]:.1f} ms at {n:,}, so of the order "
+        f"of {claim[1] * million / n / 1000:.1f} s at a million if linear)."
     )
     print(
         f"- **Time**: at {best.rate:,.0f} messages/s an edition of a million takes "
@@ -308,8 +308,9 @@ def analysis(
     )
     print(
         f"- **Memory**: the largest sender process peaked at {peak:.0f} MB at {n:,} "
-        "subscribers; most of it grows with the list (each process loads the digest's "
-        "subscribers to enqueue the edition), so expect several times that at a million."
+        "subscribers; what is above its start-up grows with the list (each process loads "
+        "the digest's subscribers to enqueue the edition): compare runs at two sizes "
+        "(`--subscribers`) to scale it to yours."
     )
     print(
         "- **What to tune**: autovacuum on the outbox (each message updates its row twice "
