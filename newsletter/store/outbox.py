@@ -13,8 +13,8 @@ database. On PostgreSQL the candidate rows are selected ``FOR UPDATE SKIP LOCKED
 senders claiming at once take different rows instead of queueing on the same ones (on
 SQLite, ``BEGIN IMMEDIATE`` makes claims take turns). A sender renews the lease of the
 rows it holds while it sends them (``renew``). A row left in ``sending`` by a process that
-died is claimed again once its lease runs out, or at once by the next run on the same host
-when the old process is gone:
+died is claimed again once its lease runs out, or at once by a run on the same host when
+the old process is gone (the next run, or one still sending when it runs out of rows):
 delivery is *at least once*, and the window for a duplicate is the one message per
 connection that the server may have accepted just before the crash. A row recorded as
 ``sent`` is never sent again.
