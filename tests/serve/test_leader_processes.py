@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import main
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from tests.factories import digest_config, local_smtp, make_entry, seed, source_config, write_config
@@ -125,3 +127,16 @@ def test_two_daemons_one_edition_per_minute_and_the_leader_killed(
     assert len(messages) == 2  # one per period, never two
     ids = {m.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in messages}
     assert len(ids) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("soon", "'soon' is not a duration like 36h"), ("0s", "--leader-retry: must be longer")],
+)
+def test_run_refuses_a_leader_retry_that_is_not_a_duration(
+    runner: CliRunner, tmp_path: Path, value: str, says: str
+) -> None:
+    config = write_config(tmp_path, digests=[digest_config()])
+    result = runner.invoke(main, ["run", "--config", str(config), "--leader-retry", value])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
