@@ -9,7 +9,8 @@ connections. The prebuilt message is one real message composed beforehand: aiosm
 cost grows with the number of lines, and a filler body of 77-byte lines has about 60 %
 of the lines of a real message of the same size, so it would flatter the ceiling. The
 ceiling runs in two halves, before and after the real path, so that a change of load on a
-shared machine weighs on both alike. Each database gets its own pair of ceiling halves.
+shared machine weighs on both alike; in several rounds (``--rounds``, 4), each an
+edition of N / rounds between two halves of the ceiling's share, and on each database.
 PostgreSQL is a throwaway cluster started like the tests' (``tests/pg.py``: Debian's
 server binaries, a temporary folder, a free port, durability off). Prints a Markdown
 section: both rates, their ratio, CPU per message (sender, sink and, for PostgreSQL, the
@@ -156,17 +157,22 @@ def composer() -> Composer:
     )
 
 
-def prepare(store: Store, n: int) -> int:
-    """An edition and ``n`` queued subscribers (bulk inserts: setup is not measured)."""
-    ed, _ = store.create_edition("daily", "2026-11-28", [], now=NOW)
+def prepare(store: Store, n: int, rounds: int) -> list[int]:
+    """``rounds`` editions, each with the same ``n`` queued subscribers (bulk inserts:
+    setup is not measured)."""
     rows = [
         {"email": f"u{i:05d}@example.org", "created_at": NOW, "updated_at": NOW} for i in range(n)
     ]
     with store.begin() as conn:
         for i in range(0, n, 500):
             conn.execute(sa.insert(subscribers_table), rows[i : i + 500])
-    outbox.enqueue(store, ed.id, all_subscribers(store), now=NOW)
-    return ed.id
+    subscribers = all_subscribers(store)
+    editions = []
+    for r in range(rounds):
+        ed, _ = store.create_edition("daily", f"2026-11-{r + 1:02d}", [], now=NOW)
+        outbox.enqueue(store, ed.id, subscribers, now=NOW)
+        editions.append(ed.id)
+    return editions
 
 
 def real_path(
@@ -224,8 +230,10 @@ class Result:
         return self.real.rate / self.bare.rate
 
 
-def measure(database: str, sink: Sink, n: int, pool: int, body: bytes) -> Result:
-    """The ceiling's first half, the real path on ``database``, the second half."""
+def measure(database: str, sink: Sink, n: int, pool: int, body: bytes, rounds: int) -> Result:
+    """``rounds`` rounds of: half a share of the ceiling, an edition of ``n / rounds`` by
+    the real path on ``database``, the other half (a change of load on a shared machine
+    weighs on both alike)."""
     with contextlib.ExitStack() as stack:
         db_pid: int | None = None
         if database == "postgres":
@@ -238,10 +246,12 @@ def measure(database: str, sink: Sink, n: int, pool: int, body: bytes) -> Result
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
             url = f"sqlite:///{tmp}/bench.sqlite"
         store = stack.enter_context(Store(url))
-        edition_id = prepare(store, n)
-        first = ceiling(sink, n // 2, pool, body)
-        real = real_path(store, edition_id, sink, n, pool, db_pid)
-        bare = first + ceiling(sink, n - n // 2, pool, body)
+        per = n // rounds
+        real = bare = Timing(0, 0.0, 0.0, 0.0)
+        for edition_id in prepare(store, per, rounds):
+            bare = bare + ceiling(sink, per // 2, pool, body)
+            real = real + real_path(store, edition_id, sink, per, pool, db_pid)
+            bare = bare + ceiling(sink, per - per // 2, pool, body)
     return Result(database, real, bare)
 
 
@@ -255,8 +265,11 @@ def main() -> None:
         default="both",
         help="the outbox's database (default: both, one after the other)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="alternations of ceiling and real path (4)"
+    )
     args = parser.parse_args()
-    n, pool = args.subscribers, args.pool
+    n, pool = args.subscribers - args.subscribers % args.rounds, args.pool
     databases = ("sqlite", "postgres") if args.database == "both" else (args.database,)
     port = free_port()
     process = subprocess.Popen(
@@ -272,7 +285,7 @@ def main() -> None:
             email="u00000@example.org", name="", key="1", interests=(), fmt="html", now=NOW
         )
         size, lines = len(sample.data), sample.data.count(b"\n")
-        results = [measure(db, sink, n, pool, sample.data) for db in databases]
+        results = [measure(db, sink, n, pool, sample.data, args.rounds) for db in databases]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         if process.stdin:
@@ -287,7 +300,8 @@ def main() -> None:
         f"{n:,} subscribers, messages of {size / 1000:.1f} KB, {pool} connections, "
         f"{lines} lines, aiosmtpd sink in its own process on 127.0.0.1. "
         "The ceiling sends the same number of copies of one real message, composed "
-        "beforehand, half before and half after the real path, on each database. "
+        f"beforehand; on each database, {args.rounds} rounds of: half a share of the "
+        f"ceiling, an edition of {n // args.rounds:,} by the real path, the other half. "
         "PostgreSQL: a local cluster on 127.0.0.1 (TCP), durability off as in the tests; "
         "its CPU is the server's and its backends'."
     )
