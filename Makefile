@@ -25,10 +25,14 @@ demo: $(STAMP)
 	$(BIN)/newsletter digest --config config/demo.toml --no-fetch
 	$(BIN)/newsletter subscribers import config/demo-subscribers.csv --config config/demo.toml
 	$(BIN)/newsletter send --config config/demo.toml
+	@# The email as readers see it (phone and desktop, light and dark); without chromium
+	@# it says so and the demo goes on.
+	$(BIN)/newsletter preview --config config/demo.toml --screenshots out/screenshots
 
 test: $(STAMP)
 	bash .ci/ensure-browser
 	bash .ci/ensure-postgres
+	bash .ci/ensure-dovecot
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -20,6 +20,8 @@ Environment overrides (see ``ENV_OVERRIDES``)::
     NEWSLETTER_LLM_BASE_URL      llm.base_url
     NEWSLETTER_LLM_MODEL         llm.model
     NEWSLETTER_LLM_API_KEY       the LLM API key (the variable named by llm.api_key_env)
+    NEWSLETTER_BOUNCES_IMAP_PASSWORD / _WEBHOOK_SECRET / _MAILGUN_KEY
+                                 bounces.* secrets
 """
 
 from __future__ import annotations
@@ -185,8 +187,14 @@ class RankingConfig(_Model):
     """Fraction of ``engagement_weight`` for items without signals when the batch has none."""
     source_weight: float = Field(0.5, ge=0)
     """Score added per doubling of a source's configured weight."""
-    duplicate_bonus: float = Field(0.3, ge=0)
-    """Score added per doubling of the number of distinct sources."""
+    duplicate_bonus: float = Field(0.0, ge=0)
+    """Score added per doubling of the number of distinct sources of a story. 0 by
+    default: a reader sees each source's own signals, not a bonus for being on several,
+    so with it the order inside a section no longer follows what is shown."""
+    fair_share: float | None = Field(1.0, ge=1.0)
+    """When several sources contribute, none takes more than this multiple of an equal
+    share of the items (``max_items / sources``, rounded up) while another source still
+    has candidates; unset (no value) lets the score alone decide."""
     interest_boost: float = Field(0.5, ge=0)
     max_interest_matches: int = Field(3, ge=0, le=100)
 
@@ -219,7 +227,9 @@ class DigestConfig(_Model):
     """Past this long after its scheduled time an edition is never sent (e.g. "12h")."""
     local_hour: int | None = Field(None, ge=0, le=23)
     """Send at this hour of each subscriber's own time zone instead of on ``schedule``."""
-    subject: str = "{title} — {date}"
+    subject: str = "{title} — {headline}"
+    """The email's subject: {title}, {headline} ("<top story> and 14 more"), {top},
+    {more}, {date}, {count}, {name}, {period}."""
     min_items: int = Field(1, ge=1, le=10_000)
     """Sending rule: an edition goes out only with at least this many new items; with
     fewer it waits (the items carry over to the next run)."""
@@ -235,8 +245,26 @@ class DigestConfig(_Model):
     exclude_patterns: tuple[str, ...] = ()
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
+    # -- the editor's note (issue 10) --
+    note: str | None = None
+    """A Markdown file: the editor's note at the top of each edition (HTML email, web
+    edition, feeds; as written in the Markdown and text outputs), read when the edition
+    is built. ``{period}`` in the path picks a file per edition (missing: no note);
+    without it the file must exist. ``--note FILE.md`` on ``send``/``digest`` overrides."""
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not v.strip():
+            raise ValueError("must be the path of a Markdown file")
+        rest = v.replace("{period}", "")
+        if "{" in rest or "}" in rest:
+            raise ValueError("may only contain {period} (the edition's date) in braces")
+        return v
 
     _rule_patterns = field_validator("include_patterns", "exclude_patterns")(_check_patterns)
 
@@ -286,6 +314,13 @@ class MailConfig(_Model):
     """The mailto target of List-Unsubscribe (default ``unsubscribe@<domain>``)."""
     logo_url: str | None = None
     """An optional logo at the top of HTML emails (https URL, shown 120x40)."""
+    # What one HTML email shows (render/mail_layout.py); the web edition shows everything.
+    highlights: int = Field(3, ge=0, le=20)
+    """The best stories shown in full at the top (thumbnail, summary, links); the rest
+    are compact lines under their sections."""
+    screens: float = Field(6.0, ge=1, le=100)
+    """About how many phone screens (375 px wide) the HTML email may fill; the stories
+    past that are left to the full web edition, and the footer says how many."""
 
 
 class SmtpConfig(_Model):
@@ -351,6 +386,54 @@ class WebConfig(_Model):
         return v
 
 
+class BouncesConfig(_Model):
+    """Bounces, complaints and unsubscribe mails (see docs/operating.md, "Bounces and
+    complaints"). Each message carries a signed token (``X-Newsletter-Token``, and the
+    envelope sender when ``address`` is set) that ties a report to its subscriber and
+    edition. Secrets only come from the environment (``NEWSLETTER_BOUNCES_*``)."""
+
+    address: str | None = None
+    """The bounce address: with ``bounces@example.org`` each message's envelope sender is
+    ``bounces+<token>@example.org`` (VERP). None: the ``From`` address, token in a header."""
+    hard_limit: int = Field(1, ge=1, le=100)
+    """Hard bounces (5.x.x) of an address before it is deactivated."""
+    soft_streak: int = Field(3, ge=1, le=100)
+    """Consecutive editions with a soft bounce (4.x.x) before it is deactivated."""
+    imap_host: str | None = None
+    """The mailbox the bounces reach; None: no mailbox is read (the HTTP endpoint still is)."""
+    imap_port: int = Field(993, ge=1, le=65535)
+    imap_security: Literal["none", "starttls", "tls"] = "tls"
+    """``none`` is only accepted for a server on this machine (127.0.0.1, ::1, localhost)."""
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    """Only from ``NEWSLETTER_BOUNCES_IMAP_PASSWORD``."""
+    imap_folder: str = "INBOX"
+    processed_folder: str | None = None
+    """Move messages read here once done; None: leave them, flagged ``$NewsletterDone``."""
+    poll_interval: str = "10m"
+    """How often the daemon reads the mailbox."""
+    webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of ``POST /bounces/raw`` and ``/bounces/events`` (from
+    ``NEWSLETTER_BOUNCES_WEBHOOK_SECRET``); None: those endpoints answer 404."""
+    mailgun_signing_key: SecretStr | None = None
+    """Mailgun's webhook signing key for ``/bounces/mailgun`` (only from
+    ``NEWSLETTER_BOUNCES_MAILGUN_KEY``); None: that endpoint answers 404."""
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_interval(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return v
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and (v.count("@") != 1 or "+" in v or not v.isascii() or " " in v):
+            raise ValueError("must be a plain address without '+', like bounces@example.org")
+        return v
+
+
 class LlmConfig(_Model):
     """The optional LLM summarizer (off by default): any OpenAI-compatible chat endpoint.
 
@@ -384,6 +467,7 @@ class Settings(_Model):
     smtp: SmtpConfig = SmtpConfig()
     web: WebConfig = WebConfig()
     llm: LlmConfig = LlmConfig()
+    bounces: BouncesConfig = BouncesConfig()
     path: str | None = Field(None, exclude=True)
     """The file the settings came from (for messages and relative paths)."""
 
@@ -433,6 +517,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "NEWSLETTER_BASE_URL": "web.base_url",
     "NEWSLETTER_LLM_BASE_URL": "llm.base_url",
     "NEWSLETTER_LLM_MODEL": "llm.model",
+    "NEWSLETTER_BOUNCES_IMAP_PASSWORD": "bounces.imap_password",
+    "NEWSLETTER_BOUNCES_WEBHOOK_SECRET": "bounces.webhook_secret",
+    "NEWSLETTER_BOUNCES_MAILGUN_KEY": "bounces.mailgun_signing_key",
 }
 
 

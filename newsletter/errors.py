@@ -20,6 +20,8 @@ read in one place, ``newsletter.cli.common.handle_errors``::
     │   └── TransientDeliveryError              4xx, timeouts, dropped connections: retry
     ├── AuthenticationError                     the mail server refused us: stop the run
     │   └── MailSetupError                      unreachable as configured (TLS, port, host)
+    ├── MailboxError                            the bounce mailbox could not be read (IMAP)
+    ├── BounceEventError (ValueError)           a bounce webhook body not in a documented shape
     ├── BadTokenError (ValueError)              a link token forged, damaged or of another kind
     │   └── ExpiredTokenError                   a genuine token older than its lifetime
     ├── CompletionError                         the LLM endpoint gave no usable summary
@@ -176,6 +178,14 @@ class MailSetupError(AuthenticationError):
     """The mail server cannot be reached or spoken to as the settings say (a TLS
     handshake with a plain server, a refused port, a host name that does not resolve):
     retrying cannot fix it, so the run stops and says which setting to check."""
+
+
+class MailboxError(NewsletterError):
+    """The bounce mailbox (IMAP) could not be reached, logged into or read."""
+
+
+class BounceEventError(NewsletterError, ValueError):
+    """A bounce webhook's body is not in a shape we document (the endpoint answers 400)."""
 
 
 class BadTokenError(NewsletterError, ValueError):

@@ -86,6 +86,29 @@ class EntryMedia:
         """The URL of one kind of link, if the source gave it."""
         return next((url for k, url in self.links if k == kind), None)
 
+    @property
+    def is_paper(self) -> bool:
+        """Whether this describes a paper (it links to a paper page or a PDF)."""
+        return any(kind in ("paper", "pdf") for kind, _ in self.links)
+
+    def merged(self, other: EntryMedia | None) -> EntryMedia:
+        """This media with every field it lacks taken from ``other`` (links: the kinds it
+        lacks); ``self`` wins where both have a value."""
+        if other is None:
+            return self
+        have = {kind for kind, _ in self.links}
+        return EntryMedia(
+            image=self.image or other.image,
+            # The size belongs to the image it describes.
+            image_width=self.image_width if self.image else other.image_width,
+            image_height=self.image_height if self.image else other.image_height,
+            authors=self.authors or other.authors,
+            organization=self.organization or other.organization,
+            links=(*self.links, *((k, u) for k, u in other.links if k not in have)),
+            ai_summary=self.ai_summary or other.ai_summary,
+            keywords=self.keywords or other.keywords,
+        )
+
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict without the empty fields (what the store keeps)."""
         out: dict[str, object] = {}
@@ -245,6 +268,9 @@ class Item:
     score: float = 0.0
     score_parts: Mapping[str, float] = field(default_factory=dict)
     summary: str = ""
+    interests: tuple[str, ...] = ()
+    """The reader's interests the story matches (set by ranking): shown as "For you",
+    they say why it sits above stories with more upvotes."""
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -263,6 +289,52 @@ class Item:
         for e in self.entries:
             total = total + e.engagement
         return total
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        """What each source says about the story, one per source, primary first: its own
+        engagement (summed over its entries) and its own discussion link, so that HF's
+        upvotes stay with HF and HN's points and comments with HN."""
+        by_source: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            by_source.setdefault(e.source, []).append(e)
+        out = []
+        for source, entries in by_source.items():
+            total = Engagement()
+            for e in entries:
+                total = total + e.engagement
+            discussion = next(
+                (
+                    url
+                    for e in entries
+                    if (url := e.comments_url or (e.media.link("discussion") if e.media else None))
+                ),
+                None,
+            )
+            out.append(Signal(source, total, discussion, entries[0].link))
+        return tuple(out)
+
+    @property
+    def media(self) -> EntryMedia | None:
+        """The rich data of the story: the primary entry's media, each missing field
+        filled from the duplicates' in order (None when no entry has any)."""
+        merged: EntryMedia | None = None
+        for e in self.entries:
+            if e.media is not None:
+                merged = e.media if merged is None else merged.merged(e.media)
+        return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One source's signals about a story (``Item.signals``): what a reader sees next to
+    that source's name. ``discussion`` is the source's comments page (Hacker News's item
+    page, a paper's Hugging Face page), never the article; ``link`` is the entry's link."""
+
+    source: str
+    engagement: Engagement
+    discussion: str | None = None
+    link: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +364,13 @@ class Digest:
     dropped: int = 0
     """Entries left out before ranking by the candidate caps (``max_candidates``,
     ``max_candidates_per_source``): the oldest of a source or an edition too big to read."""
+    author: str = ""
+    """Who the feeds name as author where an entry names none (the digest's from name)."""
+    feed_urls: Mapping[str, str] = field(default_factory=dict)
+    """Each feed format's public URL (``rss``, ``atom``): the feed's ``rel="self"`` link."""
+    note: str = ""
+    """The editor's note of this edition, Markdown source ('' = none): set by the
+    services from ``--note`` or the digest's ``note`` file."""
 
     @property
     def items(self) -> tuple[Item, ...]:

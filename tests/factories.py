@@ -25,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import Settings, settings_from_dict
-from newsletter.models import Digest, Edition, Engagement, Entry, Item, Section, Source, Subscriber
+from newsletter.models import (
+    Digest,
+    Edition,
+    Engagement,
+    Entry,
+    EntryMedia,
+    Item,
+    Section,
+    Source,
+    Subscriber,
+)
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.subscribers import save_subscriber
@@ -166,6 +176,155 @@ def sample_digest(
         generated_at=now,
         sections=sections,
         sources={"arxiv": Source("arxiv", "https://arxiv.org/rss/cs.AI", title="arXiv cs.AI")},
+    )
+
+
+def merged_paper_digest() -> Digest:
+    """One paper found on two sources: Hugging Face (122 upvotes, 7 comments, card data:
+    four authors, an organization, paper/PDF/code links) and Hacker News (240 points, 88
+    comments) linking to the arXiv page; each source with its own discussion page."""
+    hf = make_entry(
+        "hf",
+        source="hf",
+        title="A paper about agents",
+        link="https://huggingface.co/papers/2511.00001",
+        upvotes=122,
+        comments=7,
+        comments_url="https://huggingface.co/papers/2511.00001#community",
+        media=EntryMedia(
+            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+            organization="Analytical Engines Ltd",
+            links=(
+                ("paper", "https://huggingface.co/papers/2511.00001"),
+                ("pdf", "https://arxiv.org/pdf/2511.00001"),
+                ("code", "https://github.com/ada/engine"),
+            ),
+        ),
+    )
+    hn = make_entry(
+        "hn",
+        source="hn",
+        title="A paper about agents",
+        link="https://arxiv.org/abs/2511.00001",
+        points=240,
+        comments=88,
+        comments_url="https://news.ycombinator.com/item?id=1",
+    )
+    item = Item(entry=hf, duplicates=(hn,), summary="It works.")
+    return Digest(
+        name="daily",
+        title="Daily Papers",
+        generated_at=datetime(2026, 11, 28, 7, 0, tzinfo=UTC),
+        sections=(Section("Agents", (item,)),),
+        sources={
+            "hf": Source("hf", "https://huggingface.co/papers", title="Hugging Face"),
+            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+        },
+    )
+
+
+def paper_item(
+    i: int, *, now: datetime = NOW, media: bool = True, score: float = 0.0, **fields: Any
+) -> Item:
+    """A paper story as the daily-papers source gives it: upvotes, a discussion page and
+    (with ``media``) an ``EntryMedia`` with a 1200x648 thumbnail, five authors, an
+    organization and paper / PDF / code / project links. Every third also has a plain
+    arXiv duplicate, every fifth a Hacker News one with points and its own discussion."""
+    words = WORDS[i % len(WORDS)], WORDS[(i * 7 + 3) % len(WORDS)]
+    title = f"{words[0].title()} {words[1]} at scale: what {100 + i} experiments show (paper {i})"
+    hf = f"https://huggingface.co/papers/2511.{10000 + i}"
+    entry_media = (
+        EntryMedia(
+            image=f"https://cdn.example.org/thumbs/{i}.png",
+            image_width=1200,
+            image_height=648,
+            authors=(
+                "Ada Lovelace",
+                "Alan Turing",
+                "Grace Hopper",
+                "Edsger Dijkstra",
+                "Barbara Liskov",
+            ),
+            organization="Analytical Engines Lab",
+            links=(
+                ("paper", hf),
+                ("pdf", f"https://arxiv.org/pdf/2511.{10000 + i}"),
+                ("code", f"https://github.com/example/paper-{i}"),
+                ("project", f"https://example.org/projects/{i}"),
+                ("discussion", f"{hf}#community"),
+            ),
+        )
+        if media
+        else None
+    )
+    entry = make_entry(
+        f"hf-{i}",
+        source="papers",
+        title=title,
+        link=hf,
+        hours_ago=i % 20,
+        now=now,
+        upvotes=300 - i,
+        comments=i % 9,
+        media=entry_media,
+        **fields,
+    )
+    duplicates = []
+    if i % 3 == 0:
+        duplicates.append(
+            make_entry(
+                f"ax-{i}",
+                source="arxiv",
+                title=title,
+                link=f"https://arxiv.org/abs/2511.{10000 + i}",
+                now=now,
+            )
+        )
+    if i % 5 == 0:
+        duplicates.append(
+            make_entry(
+                f"hn-{i}",
+                source="hn",
+                title=title,
+                link=f"https://blog.example.org/{i}",
+                points=40 + i,
+                comments=12 + i,
+                comments_url=f"https://news.ycombinator.com/item?id={9000 + i}",
+                now=now,
+            )
+        )
+    summary = (
+        f"We introduce a {words[0]} method for {words[1]} that cuts training cost by {i % 7 + 2}x "
+        "and matches the strongest baselines on every benchmark we tried, from small models "
+        "to the largest open ones."
+    )
+    return Item(
+        entry=entry, duplicates=tuple(duplicates), score=score or 100.0 - i, summary=summary
+    )
+
+
+PAPER_SOURCES = {
+    "papers": Source("papers", "https://huggingface.co/api/daily_papers", title="Daily Papers"),
+    "arxiv": Source("arxiv", "https://rss.arxiv.org/rss/cs.LG", title="arXiv cs.LG"),
+    "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+}
+
+
+def paper_digest(n: int = 60, *, sections: int = 6, media: bool = True) -> Digest:
+    """A demo-size digest of ``n`` paper stories (``paper_item``) dealt into ``sections``
+    sections the way grouping would, each section in score order."""
+    now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    items = [paper_item(i, now=now, media=media) for i in range(n)]
+    names = ("Language Models", "Vision", "Agents", "Robotics", "Systems", "Theory", "Audio")
+    groups = [tuple(items[k::sections]) for k in range(sections)]
+    return Digest(
+        name="daily",
+        title="Daily Papers",
+        generated_at=now,
+        sections=tuple(
+            Section(names[k % len(names)], g, key=f"t{k}") for k, g in enumerate(groups) if g
+        ),
+        sources=PAPER_SOURCES,
     )
 
 
@@ -406,3 +565,79 @@ def topic_stories(now: datetime, tag: str, source: str = "feed") -> list[Entry]:
         for kind, (title, text) in TOPIC_KINDS.items()
         for i in range(2)
     ]
+
+
+# -- bounces ---------------------------------------------------------------------------------
+
+BOUNCES = Path(__file__).resolve().parent / "fixtures" / "bounces"
+"""DSN and ARF messages written from the RFCs' examples (see README.md there)."""
+SECRET = "test-secret-key-of-32-characters!"
+BOUNCE_ADDRESS = f"bounces@{DOMAIN}"
+
+
+def send_for_bounces(
+    store: Store,
+    tmp_path: Path,
+    subscribers: Sequence[str],
+    *,
+    now: datetime = NOW,
+    period: str | None = None,
+    bounces: Mapping[str, Any] | None = None,
+    **sections: Any,
+) -> list[Any]:
+    """Send an edition of ``daily`` (one story first seen at ``now``) to ``subscribers``
+    through a ``MemoryMailer``, signed with ``SECRET`` and VERP to ``BOUNCE_ADDRESS``
+    (``bounces`` adds settings); the ``Outgoing`` messages, in the order sent."""
+    import asyncio
+
+    from newsletter.deliver.mailers import MemoryMailer
+    from newsletter.services.delivery import send_edition
+
+    settings = make_settings(
+        tmp_path, bounces={"address": BOUNCE_ADDRESS, **(bounces or {})}, **sections
+    )
+    tag = period or f"{now:%Y-%m-%d}"
+    seed(
+        store,
+        now=now,
+        entries=[make_entry(f"Story {tag}", source="papers", now=now, hours_ago=0)],
+        subscribers=[s for s in subscribers if not _subscribed(store, s)],
+    )
+    mailer = MemoryMailer()
+    asyncio.run(
+        send_edition(
+            store,
+            settings,
+            settings.digests[0],
+            mailer,
+            now=now,
+            clock=lambda: now,
+            secret=SECRET,
+            period=tag,
+        )
+    )
+    return list(mailer.messages)
+
+
+def _subscribed(store: Store, email: str) -> bool:
+    from newsletter.store.subscribers import get_subscriber
+
+    return get_subscriber(store, email) is not None
+
+
+def bounce_message(name: str, sent: Any, *, report_id: str = "", verp: str | None = None) -> bytes:
+    """The fixture ``name`` (``dsn-hard``, ``dsn-soft``, ``dsn-delayed``, ``arf-abuse``)
+    about the message ``sent`` (an ``Outgoing``): delivered to its envelope sender
+    (``verp``: another address), quoting its headers or the whole message."""
+    from string import Template
+
+    head, _, _ = sent.data.partition(b"\r\n\r\n")
+    text = (BOUNCES / f"{name}.eml").read_bytes().decode("ascii")
+    filled = Template(text).substitute(
+        verp=sent.sender if verp is None else verp,
+        rcpt=sent.recipient,
+        report_id=report_id or f"{name}.{sent.recipient}@mta.example.net",
+        original=sent.data.decode("ascii"),
+        original_headers=head.decode("ascii") + "\r\n",
+    )
+    return filled.encode("ascii")

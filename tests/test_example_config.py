@@ -23,6 +23,7 @@ ILLUSTRATIVE = {
     "digests": {
         *("name", "title", "description", "link", "since", "deadline", "local_hour"),
         "max_per_source",
+        "note",
     },
     "digests.ranking": set(),
     "digests.topics": {"name", "keywords", "patterns"},
@@ -30,13 +31,14 @@ ILLUSTRATIVE = {
     "mail": {"reply_to", "unsubscribe_address", "logo_url"},
     "smtp": {"username", "rate_limit"},
     "fetch": {"local_root"},
+    "bounces": {"address", "imap_host", "imap_username", "processed_folder"},
     "": {"database_url", "template_dir"},
 }
 """Settings whose example value is a sample, not the default (by table)."""
 
-NOT_IN_FILE = {"path", "password"}
-"""Not settings of the file: where the settings came from; the SMTP password (environment
-only)."""
+NOT_IN_FILE = {"path", "password", "imap_password", "webhook_secret", "mailgun_signing_key"}
+"""Not settings of the file: where the settings came from; the SMTP password and the
+bounce secrets (environment only)."""
 
 
 def uncommented() -> dict[str, Any]:

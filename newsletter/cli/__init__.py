@@ -29,6 +29,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "serve": "newsletter.cli.run",
     "rss": "newsletter.cli.run",
     "db": "newsletter.cli.db",
+    "bounces": "newsletter.cli.bounces",
+    "stats": "newsletter.cli.stats",
 }
 
 

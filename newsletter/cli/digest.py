@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,13 +14,15 @@ from newsletter.cli.common import (
     fail,
     handle_errors,
     load_settings,
+    note_option,
     open_store,
     plural,
     progress_printer,
     warn,
+    with_note_file,
 )
 from newsletter.clock import now_utc
-from newsletter.config import Settings
+from newsletter.config import RankingConfig, Settings
 from newsletter.errors import ConfigError
 from newsletter.models import Digest, Source
 from newsletter.render.digest import FORMATS, Format, render_digest
@@ -47,6 +51,7 @@ from newsletter.render.digest import FORMATS, Format, render_digest
 @click.option("--max-items", type=click.IntRange(1, 10_000), help="At most this many items.")
 @click.option("--no-fetch", is_flag=True, help="Use stored entries only; do not fetch.")
 @click.option("--explain", is_flag=True, help="Print each item's score breakdown to stderr.")
+@note_option
 @handle_errors
 def digest(
     sources: tuple[str, ...],
@@ -58,6 +63,7 @@ def digest(
     max_items: int | None,
     no_fetch: bool,
     explain: bool,
+    note: Path | None,
 ) -> None:
     """Write a one-off digest of SOURCES (URLs or paths) or of the configured sources.
 
@@ -82,7 +88,7 @@ def digest(
     settings = (
         load_settings(config_path) if (config_path or not one_off) else settings_from_dict({})
     )
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     now = now_utc()
     if one_off:
         chosen: list[Source] = digests.sources_from_args(sources)
@@ -99,6 +105,7 @@ def digest(
                 example='[[sources]] name = "arxiv" url = "https://rss.arxiv.org/rss/cs.AI"',
             )
         store = open_store(settings)
+    failed: dict[str, str] = {}
     with store:
         if not no_fetch:
             report = ingest.ingest(
@@ -119,18 +126,37 @@ def digest(
                     failures = [f for f in failures if f.name not in names]
                     failures += list(again.failures)
                     readable += again.readable
-            for f in failures:
-                warn(f"{f.name} ({f.url}): {f.error}")
+            failed = {f.name: str(f.error) for f in failures}
             if readable == 0 and store.count_entries() == 0:
+                for f in failures:
+                    warn(f"{f.name} ({f.url}): {f.error}")
                 fail("no source could be read", EXIT_FAILED)
-        if one_off and not config_path:
-            # No config names the digest: call it after what it reads.
-            cfg = cfg.model_copy(update={"title": digests.one_off_title(chosen, store)})
         result = digests.make_digest(
             store, settings, cfg, chosen, now=now, since=since, max_items=max_items, on_warning=warn
         )
+        for name, error in failed.items():
+            if name in result.sources:
+                warn(f"{name}: {error} (its stored entries were used)")
+        silent = digests.silent_sources(store, chosen, result, now=now, since=since, failed=failed)
+        for s in silent:
+            warn(s.line)
+        if one_off and not config_path:
+            # No config names the digest: call it after what is really in it.
+            title = digests.one_off_title(digests.contributing(result, chosen), store)
+            result = digests.retitled(result, title)
+    feed_files = {str(f_): p for f_, p in outputs.configured_outputs(cfg).items()}
+    if output is not None:
+        feed_files = {str(fmt or outputs.format_for(output)): output}
+    result = replace(result, feed_urls=digests.feed_urls(settings, cfg, feed_files))
     if explain:
-        _explain(result)
+        with_candidates = len(chosen) - sum(1 for s in silent if not s.had_candidates)
+        _explain(
+            result,
+            cfg.ranking,
+            cfg.max_items if max_items is None else max_items,
+            with_candidates,
+            now,
+        )
     if fmt is None and output is None and not one_off:
         configured = outputs.configured_outputs(cfg)
         if configured:
@@ -175,9 +201,14 @@ def _discovered(chosen: list[Source], failed: list[str], settings: Settings) -> 
     return out
 
 
-def _explain(digest: Digest) -> None:
-    """Each item's score breakdown on stderr, best first."""
-    from newsletter.summarize.rank import explain
+def _explain(
+    digest: Digest, ranking: RankingConfig, limit: int, sources: int, now: datetime
+) -> None:
+    """Each item's score breakdown on stderr, best first; then when freshness was
+    counted from, and each source's share of the items (with the fair-share cap)."""
+    from collections import Counter
+
+    from newsletter.summarize.rank import explain, fair_share, out_of_order, reference_time
 
     ranked = sorted(
         ((item, section.title) for section in digest.sections for item in section.items),
@@ -187,6 +218,24 @@ def _explain(digest: Digest) -> None:
         click.echo(
             f"{n:>3}. {explain(item)}  [{section_title[:30]}] {item.entry.title[:60]}", err=True
         )
+    for section in digest.sections:
+        for note in out_of_order(section.items):
+            click.echo(f"[{section.title[:30]}] {note}", err=True)
+    at = reference_time(digest.items, now)
+    if at < now:
+        click.echo(f"freshness counted from {at:%Y-%m-%d %H:%M} UTC (the newest entry)", err=True)
+    share = fair_share(limit, sources, ranking)
+    counts = Counter(item.entry.source for item in digest.items)
+    cap = f"fair share: at most {share} of {limit} items per source" if share else "no cap"
+    click.echo(f"sources ({cap}, {plural(sources, 'source')} with entries):", err=True)
+    for name, count in counts.most_common():
+        label = digest.sources[name].label if name in digest.sources else name
+        note = ""
+        if share and count == share:
+            note = " (at its share: better items of other sources came first)"
+        elif share and count > share:
+            note = f" ({count - share} over its share: slots other sources could not fill)"
+        click.echo(f"  {label}: {plural(count, 'item')}{note}", err=True)
     if digest.dropped:
         click.echo(f"{digest.dropped} older entries not considered (candidate caps)", err=True)
 

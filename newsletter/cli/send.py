@@ -19,8 +19,10 @@ from newsletter.cli.common import (
     handle_errors,
     kb,
     load_settings,
+    note_option,
     open_store,
     plural,
+    with_note_file,
 )
 from newsletter.clock import now_utc
 from newsletter.deliver.mailers import FileMailer, Mailer, make_mailer
@@ -45,8 +47,15 @@ from newsletter.store import outbox
     metavar="ADDRESS",
     help="Send one test copy to ADDRESS without touching the outbox.",
 )
+@note_option
 @handle_errors
-def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: str | None) -> None:
+def send(
+    config_path: Path | None,
+    digest_name: str | None,
+    dry_run: bool,
+    to: str | None,
+    note: Path | None,
+) -> None:
     """Build the current edition if needed and email it to every active subscriber who
     has not received it yet.
 
@@ -59,7 +68,7 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
     for good (listed), 2 for usage or configuration errors.
     """
     settings = load_settings(config_path)
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     now = now_utc()
     secret = secret_key()
     if to is not None:
@@ -160,16 +169,30 @@ def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> 
     help="Where to write the HTML (default: <mail_dir>/<digest>-preview.html).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open it in the default browser.")
+@click.option(
+    "--screenshots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write PNG screenshots of the email to this folder (375 and 600 px, light "
+    "and dark, and without <style>) and print each one's height; needs chromium "
+    "(skipped with a message without it).",
+)
+@note_option
 @handle_errors
 def preview(
-    config_path: Path | None, digest_name: str | None, output: Path | None, open_browser: bool
+    config_path: Path | None,
+    digest_name: str | None,
+    output: Path | None,
+    open_browser: bool,
+    screenshots: Path | None,
+    note: Path | None,
 ) -> None:
     """Write the HTML email of the current edition to a file and print its size
     (Gmail clips HTML over 102 KB; the email is kept under 90 KB)."""
     from newsletter.render.email import MAX_HTML_BYTES
 
     settings = load_settings(config_path)
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     with open_store(settings) as store:
         sample = preview_edition(store, settings, cfg, now=now_utc(), secret=secret_key())
     path = output or Path(settings.mail.mail_dir).expanduser() / f"{cfg.name}-preview.html"
@@ -181,10 +204,24 @@ def preview(
         f"message {kb(len(sample.message.data))}, {plural(rendered.items, 'item')}"
         + (f" ({rendered.omitted} left out)" if rendered.omitted else "")
     )
+    if screenshots is not None:
+        _screenshots(html, screenshots, cfg.name)
     if open_browser:
         import webbrowser  # only `preview --open` starts a browser
 
         webbrowser.open(path.resolve().as_uri())
+
+
+def _screenshots(html: str, folder: Path, stem: str) -> None:
+    """Screenshots of the email, or why there are none (a demo goes on without them)."""
+    from newsletter.services import screenshots as shots
+
+    reason = shots.unavailable()
+    if reason:
+        click.echo(f"screenshots skipped: {reason}", err=True)
+        return
+    for shot in shots.screenshots(html, folder, stem=stem):
+        click.echo(f"wrote {shot.path}: {shot.describe()}")
 
 
 COMMANDS = (

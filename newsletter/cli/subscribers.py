@@ -9,6 +9,7 @@ errors.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -24,7 +25,7 @@ from newsletter.cli.common import (
 )
 from newsletter.clock import now_utc
 from newsletter.errors import AddressError, ConfigError
-from newsletter.models import MailFormat
+from newsletter.models import MailFormat, Subscriber
 from newsletter.services.subscriptions import (
     add_subscriber,
     import_subscribers,
@@ -55,7 +56,7 @@ def subscribers() -> None:
     "fmt",
     type=click.Choice(["html", "markdown"]),
     default=None,
-    help="HTML email (default) or one Markdown text part.",
+    help="HTML email (default), or Markdown: the Markdown text with its HTML rendering.",
 )
 @click.option(
     "--interest",
@@ -181,7 +182,8 @@ def subscribers_list(
     digest: str | None, status: str | None, as_json: bool, config_path: Path | None
 ) -> None:
     """List subscribers as a table: email, name, digests, topics, interests, format,
-    zone, status (``*`` means every digest, or every topic)."""
+    zone, hour of arrival of local-hour digests (empty: the digest's), status with any
+    pause (``*`` means every digest, or every topic)."""
     settings = load_settings(config_path)
     if digest is not None:
         settings.digest(digest)
@@ -200,12 +202,15 @@ def subscribers_list(
                 "format": s.format,
                 "timezone": s.timezone,
                 "status": s.status,
+                "local_hour": s.local_hour,
+                "paused_until": s.paused_until.isoformat() if s.paused_until else None,
             }
             for s in subs
         ]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    header = ("email", "name", "digests", "topics", "interests", "format", "zone", "status")
+    now = now_utc()
+    header = ("email", "name", "digests", "topics", "interests", "format", "zone", "hour", "status")
     table = [header] + [
         (
             s.email,
@@ -215,7 +220,8 @@ def subscribers_list(
             "; ".join(s.interests),
             s.format,
             s.timezone,
-            s.status,
+            "" if s.local_hour is None else f"{s.local_hour:02d}:00",
+            _status(s, now),
         )
         for s in subs
     ]
@@ -223,6 +229,13 @@ def subscribers_list(
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     click.echo(plural(len(subs), "subscriber"), err=True)
+
+
+def _status(sub: Subscriber, now: datetime) -> str:
+    """The status column: ``active`` or ``paused until 2026-12-24`` while a pause holds."""
+    if sub.status == "active" and sub.paused_until is not None and sub.paused_at(now):
+        return f"paused until {sub.paused_until:%Y-%m-%d %H:%M}Z"
+    return sub.status
 
 
 @subscribers.command("import")

@@ -3,12 +3,14 @@
 Pure: the caller passes the editions and their digests in. An edition's page is its
 digest rebuilt from the entries recorded with it (``services.editions.edition_digest``:
 built with the edition's own creation time, so it reads the same every time), rendered
-with the digest's HTML template. The feed has one item per edition: the edition's full HTML, a
+with ``web/edition.html.j2``: every story of the edition, with the cards the email
+shows for its highlights. The feed has one item per edition: the edition's full HTML, a
 guid that is the edition's archive URL (stable forever), and the edition's date.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +21,13 @@ import jinja2
 from feedgen.feed import FeedGenerator
 
 from newsletter.models import Digest, Edition
-from newsletter.render.digest import render_digest
+from newsletter.render.digest import digest_context
 from newsletter.render.feeds import feed_bytes, strip_xml_illegal
+from newsletter.render.mail_layout import plan_layout
+from newsletter.render.templates import render_template
 
 FeedFormat = Literal["rss", "atom"]
+EDITION_TEMPLATE = "web/edition.html.j2"
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 
 
@@ -34,6 +39,8 @@ class FeedMeta:
     title: str
     description: str = ""
     base_url: str = "http://127.0.0.1:8025"
+    author: str = ""
+    """The feed's author (the digest's from name); the title when empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +72,22 @@ def feed_path(digest: str, fmt: FeedFormat) -> str:
     return f"/{quote(digest, safe='')}/{'feed' if fmt == 'rss' else 'atom'}.xml"
 
 
-def archive_page(edition: Edition, digest: Digest, *, env: jinja2.Environment) -> ArchivedEdition:
-    """An edition's page: its digest (``services.editions.edition_digest``) rendered with
-    the digest's HTML template."""
-    return ArchivedEdition(edition, digest, render_digest(digest, "html", env=env))
+def edition_html(digest: Digest, *, env: jinja2.Environment, highlights: int = 3) -> str:
+    """The web edition of a digest: every story in it, the ``highlights`` best in full at
+    the top (as the email has them), then each section's others as cards."""
+    layout = plan_layout(digest, highlights=highlights, screens=math.inf, max_items=1 << 30)
+    context = digest_context(
+        digest, highlights=layout.highlights, compact=layout.sections, left_out=0
+    )
+    return render_template(env, EDITION_TEMPLATE, context)
+
+
+def archive_page(
+    edition: Edition, digest: Digest, *, env: jinja2.Environment, highlights: int = 3
+) -> ArchivedEdition:
+    """An edition's page: its full digest (``services.editions.archived_edition``: every
+    story of the edition, not only what an email had room for) as ``edition_html``."""
+    return ArchivedEdition(edition, digest, edition_html(digest, env=env, highlights=highlights))
 
 
 def body_of(page: str) -> str:
@@ -83,8 +102,12 @@ def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: Feed
     base = meta.base_url.rstrip("/")
     index_url = f"{base}/archive/{quote(meta.name, safe='')}/"
     fg = FeedGenerator()
+    if fmt == "rss":
+        fg.load_extension("dc", atom=False, rss=True)
     fg.id(index_url)
     fg.title(strip_xml_illegal(meta.title) or meta.name)
+    author = strip_xml_illegal(meta.author).strip() or strip_xml_illegal(meta.title) or meta.name
+    fg.author(name=author)
     # feedgen gives RSS the last link added: the alternate one must come last.
     fg.link(href=base + feed_path(meta.name, fmt), rel="self")
     fg.link(href=index_url, rel="alternate")
@@ -109,6 +132,8 @@ def editions_feed(meta: FeedMeta, editions: Sequence[ArchivedEdition], fmt: Feed
         fe.link(href=url)
         fe.published(e.created_at)
         fe.updated(e.created_at)
+        if fmt == "rss":
+            fe.dc.dc_creator(author)  # RSS's own <author> must be an email address
         count = item.digest.item_count
         fe.description(f"{count} item{'s' if count != 1 else ''} ({e.period})")
         # Escaped rather than CDATA: a "]]>" in an entry cannot break the feed.
@@ -156,6 +181,7 @@ __all__ = [
     "archive_index",
     "archive_page",
     "body_of",
+    "edition_html",
     "edition_path",
     "edition_url",
     "editions_feed",

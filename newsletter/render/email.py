@@ -3,19 +3,23 @@
 Pure: no network, disk or clock (``now`` and the per-subscriber parts are passed in).
 
 ``render_email`` renders the HTML (CSS inlined with css-inline, one ``<style>`` kept for
-media queries and dark mode) and the Markdown text once, with placeholders where each
-subscriber's greeting and unsubscribe link go. ``message_bytes`` fills those in and
-writes the message in its wire form. The bytes are generated here rather than by
-``email.generator``: Python's header folding RFC 2047-encodes any token of 77+
-characters, which would mangle the long ``List-Unsubscribe`` URL that one-click
-unsubscribe needs verbatim. ``build_message`` parses the bytes back into an
-``EmailMessage`` for callers that want the object.
+media queries and dark mode) and the plain text (``email.txt.j2``: wrapped, links as
+numbered references, see ``render.text``) once, with placeholders where each
+subscriber's greeting and unsubscribe link go. A Markdown-format subscriber's text is
+the Markdown (``email.md.j2``) and the HTML is that Markdown through Python-Markdown.
+``message_bytes`` fills those in and writes the message in its wire form. The bytes are
+generated here rather than by ``email.generator``: Python's header folding RFC
+2047-encodes any token of 77+ characters, which would mangle the long
+``List-Unsubscribe`` URL that one-click unsubscribe needs verbatim. ``build_message``
+parses the bytes back into an ``EmailMessage`` for callers that want the object.
 
 The message::
 
-    multipart/alternative            (a Markdown subscriber gets one text/plain part)
-    ├── text/plain; charset=utf-8    quoted-printable, the Markdown rendering
-    └── text/html; charset=utf-8     quoted-printable, under 90 KB
+    multipart/alternative
+    ├── text/plain; charset=utf-8    quoted-printable: wrapped text (Markdown subscribers:
+    │                                the Markdown)
+    └── text/html; charset=utf-8     quoted-printable, under 90 KB (Markdown subscribers:
+                                     the Markdown rendered and sanitized)
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from newsletter.config import DigestConfig, MailConfig, Settings
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.models import Digest, MailFormat, Section
 from newsletter.render.digest import digest_context
+from newsletter.render.mail_layout import MailLayout, plan_layout
 from newsletter.render.mime import chunks, encoded_text, fill, header, part
 from newsletter.render.templates import (
     edition_day,
@@ -53,6 +58,10 @@ from newsletter.render.templates import (
 
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
+"""The text/plain part of an HTML-format email: wrapped text, links as references."""
+MARKDOWN_TEMPLATE = "email.md.j2"
+"""A Markdown-format email: its text/plain part, and through Python-Markdown its HTML
+(``render.markdown_html.markdown_email_html``)."""
 MAX_HTML_BYTES = 90_000
 """Gmail clips HTML over 102 KB; stay well under with room for personal parts."""
 DEFAULT_SUBJECT = DigestConfig.model_fields["subject"].default
@@ -136,6 +145,8 @@ class Recipient:
     unsubscribe_mailto: str = ""
     manage_url: str = ""
     """The signed link to the preference page (``/prefs/{token}``)."""
+    bounce_token: str = ""
+    """Ties a bounce or complaint to this message (``X-Newsletter-Token``; deliver/bounces)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -155,23 +166,49 @@ def mail_environment(template_dir: str | None = None) -> jinja2.Environment:
     return make_environment(template_dir)
 
 
+TOP_STORY_CHARS = 80
+"""The longest a top story's title runs in a subject before it is shortened."""
+
+
+def _top_story(digest: Digest) -> str:
+    items = digest.items
+    if not items:
+        return ""
+    best = min(range(len(items)), key=lambda i: (-items[i].score, i))
+    title = clean_header_text(items[best].entry.title, 500)
+    if len(title) <= TOP_STORY_CHARS:
+        return title
+    cut = title[: TOP_STORY_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ,;:—-")
+    return (cut or title[: TOP_STORY_CHARS - 1]) + "…"
+
+
 def subject_for(template: str, digest: Digest, period: str) -> str:
-    """The subject line from the configured template (``{title}``, ``{date}``,
-    ``{name}``, ``{count}``, ``{period}``), cleaned of anything a header cannot hold."""
+    """The subject line from the configured template, cleaned of anything a header
+    cannot hold. Fields: ``{title}``, ``{date}``, ``{name}``, ``{count}``, ``{period}``,
+    ``{top}`` (the best-scored story's title), ``{more}`` (how many others the email
+    holds) and ``{headline}`` ("<top> and 14 more"; "<top>" alone; the date when empty)."""
+    date_text = format_date(edition_day(period, digest.generated_at))
+    top = _top_story(digest)
+    more = max(0, digest.item_count - 1)
+    headline = f"{top} and {more} more" if top and more else (top or date_text)
     values = {
         "title": clean_header_text(digest.title),
-        "date": format_date(edition_day(period, digest.generated_at)),
+        "date": date_text,
         "period": period,
         "name": digest.name,
         "count": digest.item_count,
+        "top": top,
+        "more": more,
+        "headline": headline,
     }
     try:
         text = template.format_map(values)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise ConfigError(
-            f"is not a valid subject template ({exc}); use {{title}}, {{date}}, {{count}}",
+            f"is not a valid subject template ({exc}); use {{title}}, {{headline}}, "
+            "{top}, {more}, {date}, {count}",
             setting="digests.subject",
-            example='subject = "{title} — {date}"',
+            example='subject = "{title} — {headline}"',
         ) from None
     return clean_header_text(text) or digest.title or digest.name
 
@@ -192,8 +229,12 @@ def cap_items(digest: Digest, limit: int) -> Digest:
     return replace(digest, sections=tuple(sections), omitted=digest.omitted + len(items) - limit)
 
 
-def _preheader(digest: Digest) -> str:
-    titles = [clean_header_text(i.entry.title, 80) for i in digest.items[:4]]
+def _preheader(layout: MailLayout) -> str:
+    """The inbox's preview line: the titles after the top story (already the subject)."""
+    cards = [*layout.highlights[1:], *(c for s in layout.sections for c in s.cards)]
+    if not cards:
+        cards = list(layout.highlights)
+    titles = [clean_header_text(c.title, 80) for c in cards[:4]]
     text = " · ".join(t for t in titles if t) or "Nothing new this time."
     return text[:150]
 
@@ -238,16 +279,18 @@ def render_email(
 ) -> RenderedEmail:
     """Render the shared part of a digest email.
 
-    Items beyond ``mail.max_items`` are left out, and more while the HTML would
-    exceed ``max_html_bytes``; the footer says so and links to the web archive.
+    The HTML email shows ``mail.highlights`` stories in full and the best of the rest as
+    compact lines, within about ``mail.screens`` phone screens and ``mail.max_items``
+    stories (``mail_layout.plan_layout``), and fewer while the HTML would exceed
+    ``max_html_bytes``. The text part holds the same stories. The footer counts what was
+    left out and links to the full web edition.
     """
     env = env or mail_environment()
     nonce = nonce or secrets.token_hex(8)
     ph_greet, ph_unsub, ph_manage = f"NLPH{nonce}G", f"NLPH{nonce}U", f"NLPH{nonce}M"
-    subject = subject_for(settings.subject, digest, period)
     day = edition_day(period, digest.generated_at)
+    mail = settings.mail
     extra = {
-        "subject": subject,
         "greeting": ph_greet,
         "unsubscribe_url": ph_unsub,
         "manage_url": ph_manage if settings.base_url else "",
@@ -255,16 +298,19 @@ def render_email(
         "preheader_pad": _PREHEADER_PAD,
         "date_label": format_date(day, "%A %-d %B %Y"),
         "generated": day,
-        "logo_url": settings.mail.logo_url,
+        "logo_url": mail.logo_url,
         "logo_width": LOGO_WIDTH,
         "logo_height": LOGO_HEIGHT,
     }
-    shown = cap_items(digest, settings.mail.max_items)
+    max_items = mail.max_items
+    layout = plan_layout(
+        digest, highlights=mail.highlights, screens=mail.screens, max_items=max_items
+    )
     budget = settings.max_html_bytes - _PERSONAL_RESERVE
     html_text: str | None = None
     if fmt == "html":
         for _ in range(12):
-            ctx = digest_context(shown, preheader=_preheader(shown), **extra)
+            ctx = _html_context(layout, digest, period, settings, extra)
             try:
                 html_text = _INLINER.inline(render_template(env, HTML_TEMPLATE, ctx))
             except ValueError as exc:  # css-inline's errors are ValueError subclasses
@@ -272,11 +318,24 @@ def render_email(
                     f"template {HTML_TEMPLATE}: cannot inline CSS ({exc})"
                 ) from None
             size = len(html_text.encode("utf-8"))
-            if size <= budget or shown.item_count == 0:
+            count = layout.shown.item_count
+            if size <= budget or count == 0:
                 break
-            target = max(0, min(shown.item_count - 1, int(shown.item_count * budget / size * 0.97)))
-            shown = cap_items(shown, target)
-    text = render_template(env, TEXT_TEMPLATE, digest_context(shown, **extra))
+            max_items = max(0, min(count - 1, int(count * budget / size * 0.97)))
+            layout = plan_layout(
+                digest, highlights=mail.highlights, screens=mail.screens, max_items=max_items
+            )
+    else:
+        # A Markdown subscriber reads no phone-screen layout: only ``max_items`` applies.
+        layout = plan_layout(digest, highlights=0, screens=1e9, max_items=max_items)
+    shown = layout.shown
+    subject = subject_for(settings.subject, shown, period)
+    text = render_template(env, text_template(fmt), digest_context(shown, subject=subject, **extra))
+    if fmt == "markdown":
+        # Imported here: only Markdown-format subscribers need Python-Markdown.
+        from newsletter.render.markdown_html import markdown_email_html
+
+        html_text = markdown_email_html(env, text, subject)
     boundary = "=_nl_" + hashlib.sha256(nonce.encode()).hexdigest()[:24]
     text = _crlf(text)
     html_text = _crlf(html_text) if html_text is not None else None
@@ -297,12 +356,48 @@ def render_email(
     )
 
 
+def text_template(fmt: MailFormat) -> str:
+    """The template of the text/plain part: wrapped text for an HTML-format email, the
+    Markdown itself for a Markdown-format one."""
+    return MARKDOWN_TEMPLATE if fmt == "markdown" else TEXT_TEMPLATE
+
+
+def _html_context(
+    layout: MailLayout,
+    full: Digest,
+    period: str,
+    settings: MailSettings,
+    extra: dict[str, object],
+) -> dict[str, object]:
+    shown = layout.shown
+    subject = subject_for(settings.subject, shown, period)
+    return digest_context(
+        shown,
+        subject=subject,
+        preheader=_preheader(layout),
+        highlights=layout.highlights,
+        compact=layout.sections,
+        left_out=layout.left_out,
+        edition_count=full.item_count + full.omitted,
+        **extra,
+    )
+
+
 # -- personalize per message ---------------------------------------------------------------
 
 
+def first_name(name: str) -> str:
+    """The name a greeting uses: ``Ada`` of ``Ada Lovelace`` and of ``Lovelace, Ada``."""
+    text = clean_header_text(name, 200)
+    if "," in text:
+        text = text.split(",", 1)[1].strip() or text.split(",", 1)[0]
+    words = text.replace(",", " ").split()
+    return words[0][:60] if words else ""
+
+
 def greeting(name: str) -> str:
-    """``Hi Ada,`` or ``Hello,`` without a name."""
-    first = clean_header_text(name, 60)
+    """``Hi Ada,`` (the first name of ``Ada Lovelace``) or ``Hello,`` without a name."""
+    first = first_name(name)
     return f"Hi {first}," if first else "Hello,"
 
 
@@ -371,6 +466,8 @@ def message_bytes(
     if url.startswith("https://") or (http_ok and url.startswith("http://")):
         out.append(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     out += [header("Auto-Submitted", "auto-generated"), header("Precedence", "bulk")]
+    if recipient.bounce_token:
+        out.append(header("X-Newsletter-Token", clean_header_text(recipient.bounce_token, 80)))
     if rendered.html is None:
         return b"".join(out) + part("text/plain", text)
     body_html = fill(

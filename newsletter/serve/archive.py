@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from newsletter.config import DigestConfig, Settings
 from newsletter.render.archive import ArchivedEdition, FeedMeta, archive_index, editions_feed
+from newsletter.services.digests import from_name
 from newsletter.store.database import Store
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ class EditionArchive:
             if (a := self.edition(e.digest, e.period)) is not None
         ]
         base_url = self.settings.web.base_url.rstrip("/")
-        meta = FeedMeta(cfg.name, cfg.title, cfg.description, base_url)
+        author = from_name(self.settings)
+        meta = FeedMeta(cfg.name, cfg.title, cfg.description, base_url, author=author)
         return editions_feed(meta, items, "rss" if fmt == "rss" else "atom")
 
 

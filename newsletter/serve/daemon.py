@@ -6,10 +6,11 @@ Jobs, each with an explicit id::
     poll               fetch the sources that are due (per-source back-off after errors)
     digest:<name>      send the digest on its cron schedule, in its time zone
     local:<name>       hourly: send to the subscribers whose local hour has come
+    bounces            read the bounce mailbox (when ``bounces.imap_host`` is set)
     outbox             retry messages left for later (temporary failures, interruptions)
     leader             PostgreSQL: try to take the lead (or check it is still held)
 
-The first three belong to the schedule, placed by the leading daemon only
+The first four belong to the schedule, placed by the leading daemon only
 (``newsletter.serve.leader``) in a SQLAlchemy job store on the project's own database
 (``jobs.place_schedule``; a restart replaces them instead of adding copies); the others
 live in memory. ``DaemonOptions.roles`` says which parts a daemon runs.

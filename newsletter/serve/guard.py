@@ -34,22 +34,33 @@ class BodyGuard:
     (408), so a client announcing a large body and sending a few bytes holds nothing.
 
     The refusals are ``HTTPException``s raised from ``receive()`` in the endpoint reading
-    the body, so the app's error pages answer them."""
+    the body, so the app's error pages answer them. ``larger`` raises the limit for paths
+    under a prefix (the bounce webhooks receive whole messages)."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY, timeout: float = BODY_TIMEOUT):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int = MAX_BODY,
+        timeout: float = BODY_TIMEOUT,
+        larger: Sequence[tuple[str, int]] = (),
+    ):
         self.app = app
         self.max_body = max_body
         self.timeout = timeout
+        self.larger = tuple(larger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        max_body = next((n for p, n in self.larger if path.startswith(p)), self.max_body)
         declared = Headers(scope=scope).get("content-length")
         too_large = False
         if declared is not None:
             declared = declared.strip()
-            too_large = not declared.isdigit() or int(declared) > self.max_body
+            too_large = not declared.isdigit() or int(declared) > max_body
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         received = 0
@@ -70,7 +81,7 @@ class BodyGuard:
                 raise HTTPException(408, "The request body took too long.") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise HTTPException(413, "The request is too large.")
                 done = not message.get("more_body", False)
             else:

@@ -10,6 +10,7 @@ job anew.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from newsletter.config import parse_duration
 from newsletter.serve.events import log_event, log_skipped
 from newsletter.serve.schedule import next_fire, plan_catch_up
 from newsletter.serve.triggers import WallClockTrigger
@@ -79,6 +81,35 @@ async def job_local(name: str, daemon: str | None = None) -> None:
     await d.tracked(d.send_local(name))
 
 
+async def job_bounces(daemon: str | None = None) -> None:
+    """Job: read the bounce mailbox (``bounces.imap_*``)."""
+    d = _daemon(daemon)
+    await d.tracked(read_bounces(d))
+
+
+async def read_bounces(d: Daemon) -> None:
+    """Read the bounce mailbox once, in a thread (imaplib blocks); a mailbox that cannot
+    be read is a warning in the log, tried again at the next run."""
+    from newsletter.errors import NewsletterError
+    from newsletter.services.bounces import poll_mailbox
+
+    try:
+        tally = await asyncio.to_thread(
+            poll_mailbox, d.store, d.settings, secret=d.secret, now=d.clock()
+        )
+    except NewsletterError as exc:
+        log_event("bounces_failed", logging.WARNING, error=str(exc))
+        return
+    if tally.outcomes:
+        log_event(
+            "bounces_read",
+            read=len(tally.outcomes),
+            recorded=tally.count("recorded"),
+            unmatched=tally.count("unmatched"),
+            skipped=tally.count("skipped"),
+        )
+
+
 async def job_outbox(daemon: str | None = None) -> None:
     """Job: deliver messages of recent editions that are waiting for a retry."""
     d = _daemon(daemon)
@@ -132,6 +163,16 @@ def place_schedule(daemon: Daemon, scheduler: AsyncIOScheduler) -> list[asyncio.
             "poll",
             IntervalTrigger(seconds=every, timezone=UTC),
             name="poll sources",
+            next_run_time=now,
+            misfire_grace_time=None,
+        )
+    if daemon.settings.bounces.imap_host:
+        every = parse_duration(daemon.settings.bounces.poll_interval).total_seconds()
+        place(
+            job_bounces,
+            "bounces",
+            IntervalTrigger(seconds=every, timezone=UTC),
+            name="read the bounce mailbox",
             next_run_time=now,
             misfire_grace_time=None,
         )

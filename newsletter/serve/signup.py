@@ -45,6 +45,7 @@ from newsletter.serve.forms import (
 )
 from newsletter.serve.guard import client_network, same_origin
 from newsletter.serve.welcome import welcome_mail
+from newsletter.services.bounces import count_unsubscribe
 from newsletter.services.subscriptions import leave_digest
 from newsletter.services.tokens import parse_unsubscribe_value, read_token
 from newsletter.store import web_limits
@@ -352,6 +353,9 @@ def signup_routes(app: WebApp) -> list[Route]:
             now=app.clock(),
         )
         await in_thread(web_limits.forget_confirmation, app.store, email)
+        if changed:  # counted in `newsletter stats` against the last edition received
+            how = "one-click unsubscribe" if one_click else "unsubscribe page"
+            await in_thread(count_unsubscribe, app.store, email, digest, how=how, now=app.clock())
         log.info("unsubscribe digest=%s one_click=%s changed=%s", digest, one_click, changed)
         cfg = app.digest_cfg(digest)
         return app.page("unsubscribed.html.j2", email=email, title=cfg.title if cfg else digest)

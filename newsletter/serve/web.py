@@ -16,6 +16,7 @@ Routes::
     POST /prefs/{token}          changes preferences, pauses, resumes, unsubscribes
     GET  /archive/...            past editions and their feeds (``serve.archive``)
     GET  /healthz                {"status": "ok"}, or 503 {"status": "error"} (why: the log)
+    POST /bounces/...            bounce, complaint and unsubscribe webhooks (``serve.bounce_hooks``)
 
 The subscription endpoints are in ``serve.signup``; what the app believes about a
 request (body size and time, client address, origin) is ``serve.guard``'s business.
@@ -60,6 +61,7 @@ from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.models import Subscriber
 from newsletter.render.templates import make_environment, render_template
 from newsletter.serve.archive import EditionArchive, archive_routes
+from newsletter.serve.bounce_hooks import MAX_HOOK_BODY, bounce_routes
 from newsletter.serve.guard import BODY_TIMEOUT, MAX_BODY, BodyGuard, IPNetwork, parse_networks
 from newsletter.serve.prefs import prefs_routes
 from newsletter.serve.signup import signup_routes
@@ -354,13 +356,21 @@ def _starlette(app: WebApp, body_timeout: float) -> Starlette:
         *signup_routes(app),
         *prefs_routes(app),
         *archive_routes(app),
+        *bounce_routes(app),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/static/tz.js", tz_script, methods=["GET"]),
     ]
     starlette = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(BodyGuard, max_body=MAX_BODY, timeout=body_timeout)],
+        middleware=[
+            Middleware(
+                BodyGuard,
+                max_body=MAX_BODY,
+                timeout=body_timeout,
+                larger=[("/bounces/", MAX_HOOK_BODY)],
+            )
+        ],
     )
     starlette.router.redirect_slashes = False
     starlette.state.web = app

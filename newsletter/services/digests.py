@@ -7,13 +7,15 @@ from the same pieces.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.models import Digest, Entry, Source
+from newsletter.services.notes import with_note_at
 from newsletter.store.database import Store
 
 log = logging.getLogger("newsletter")
@@ -112,13 +114,108 @@ def allow_named_files(settings: Settings, sources: Sequence[Source]) -> Settings
 
 
 def one_off_title(sources: Sequence[Source], store: Store) -> str:
-    """The title of a digest no config names: the feed's own title for one source."""
+    """The title of a digest no config names, counting the sources that are really in it
+    (pass :func:`contributing`): the feed's own title for one source."""
     if len(sources) == 1:
         state = store.source_state(sources[0].name)
         if state and state.title:
             return state.title
-        return f"Digest of {sources[0].name}"
+        return f"Digest of {sources[0].label}"
     return f"Digest of {len(sources)} sources"
+
+
+def contributing(digest: Digest, sources: Sequence[Source]) -> list[Source]:
+    """The sources with at least one entry in the digest (as an item or a duplicate)."""
+    return [s for s in sources if s.name in digest.sources]
+
+
+def retitled(digest: Digest, title: str) -> Digest:
+    """The digest under another title (and a section named after the old one, as
+    ``group_by = "none"`` names its only section, renamed with it)."""
+    sections = tuple(
+        replace(s, title=title) if s.title == digest.title else s for s in digest.sections
+    )
+    return replace(digest, title=title, sections=sections)
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """A source that contributed nothing to a digest, and why."""
+
+    source: Source
+    label: str
+    why: str
+    had_candidates: bool
+    """Whether it had entries in the window (they were outranked)."""
+
+    @property
+    def line(self) -> str:
+        """What ``digest`` prints on stderr."""
+        return f"{self.label} ({self.source.url}): nothing in the digest: {self.why}"
+
+
+def silent_sources(
+    store: Store,
+    sources: Sequence[Source],
+    digest: Digest,
+    *,
+    now: datetime,
+    since: str | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> list[Silent]:
+    """The sources that contributed nothing to ``digest``, each with why: it failed to
+    fetch (with the reason), had no entries, had only entries older than ``since``, or
+    none of its entries ranked among the items kept."""
+    failed = failed or {}
+    window = parse_since(since, now) if since else None
+    out = []
+    for source in sources:
+        if source.name in digest.sources:
+            continue
+        label = source.title or _stored_title(store, source) or source.name
+        every = len(store.entries(sources=[source.name]))
+        candidates = False
+        if source.name in failed and not every:
+            why = f"failed to fetch ({failed[source.name]})"
+        elif not every:
+            why = "no entries"
+        elif window is not None and not store.entries(sources=[source.name], since=now - window):
+            why = f"all {every} entries older than --since {since}"
+        else:
+            candidates = True
+            why = f"none of its {every} entries ranked among the {digest.item_count} kept"
+        out.append(Silent(source, label, why, candidates))
+    return out
+
+
+def _stored_title(store: Store, source: Source) -> str | None:
+    state = store.source_state(source.name)
+    return state.title if state else None
+
+
+def feed_urls(
+    settings: Settings, cfg: DigestConfig, files: Mapping[str, Path] | None = None
+) -> dict[str, str]:
+    """The public URL of the digest's RSS and Atom feeds (their ``rel="self"`` link): the
+    web ``base_url`` (when configured) and the web app's feed path, else the URL of the
+    file a feed is written to (``files``), else none."""
+    from newsletter.render.archive import FeedFormat, feed_path
+
+    out: dict[str, str] = {}
+    files = files or {}
+    fmts: tuple[FeedFormat, ...] = ("rss", "atom")
+    for fmt in fmts:
+        if "base_url" in settings.web.model_fields_set:
+            out[fmt] = settings.web.base_url.rstrip("/") + feed_path(cfg.name, fmt)
+        elif fmt in files:
+            out[fmt] = files[fmt].expanduser().resolve().as_uri()
+    return out
+
+
+def from_name(settings: Settings) -> str:
+    """The display name of the digest's sender (``mail.from_address``), else its address."""
+    name, address = parseaddr(settings.mail.from_address)
+    return name or address
 
 
 def make_digest(
@@ -142,6 +239,8 @@ def make_digest(
         cfg = cfg.model_copy(update={"max_items": max_items})
     entries = select_entries(store, sources, now=now, since=window)
     digest = build_digest(entries, now=now, config=cfg, sources=with_titles(sources, store))
+    digest = replace(digest, author=from_name(settings))
+    digest = with_note_at(digest, cfg, now)  # the editor's note (services.notes)
     if digest.dropped:
         (on_warning or log.warning)(
             f"{digest.dropped} older entries left out (over max_candidates={cfg.max_candidates}"

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from newsletter.config import DigestConfig, Settings, parse_duration
+from newsletter.deliver.bounces import bounce_token, verp_address
 from newsletter.deliver.mailers import Outgoing
 from newsletter.models import Digest, Edition, Entry, MailFormat, Source
 from newsletter.render.email import (
@@ -36,6 +37,7 @@ from newsletter.render.email import (
     unsubscribe_url,
 )
 from newsletter.services.digests import digest_sources, select_entries, with_titles
+from newsletter.services.notes import with_note
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.outbox import OutboxRow
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
     # The summarizer pulls in numpy and scipy.sparse, a tenth of a second to import:
     # `newsletter fetch` never needs them, so it is imported only when a digest is built.
     from newsletter.summarize.digest import Preferences
+
+
+FULL_EDITION_ITEMS = 1_000_000
+"""The web edition's cap: none in practice (an edition holds at most ``max_candidates``)."""
 
 
 def period_for(cfg: DigestConfig, now: datetime) -> str:
@@ -219,8 +225,9 @@ def edition_digest(
     preferences: Preferences | None = None,
 ) -> Digest:
     """The digest of an edition, for everyone or for one reader's ``preferences``: built
-    from the edition's entries at its own time, under its recorded title, so the mail
-    and the archive page read the same every time they are built."""
+    from the edition's entries at its own time, under its recorded title, with the
+    editor's note of its period (``services.notes``), so the mail and the archive page
+    read the same every time they are built."""
     from newsletter.summarize.digest import EVERYONE, build_digest
 
     if plan.digest is not None and (preferences is None or preferences == EVERYONE):
@@ -233,6 +240,7 @@ def edition_digest(
         sources=sources,
     )
     title = plan.edition.title if plan.edition is not None else None
+    digest = with_note(digest, cfg, plan.period)
     return replace(digest, title=title) if title else digest
 
 
@@ -244,13 +252,17 @@ def archived_edition(
     *,
     env: jinja2.Environment,
 ) -> ArchivedEdition:
-    """A stored edition's archive page: its digest rebuilt and rendered."""
+    """A stored edition's archive page: its digest rebuilt with every story of the
+    edition (no ``max_items`` cap: the email's footer sends readers here for the stories
+    it had no room for) and rendered."""
     plan = EditionPlan.stored(edition, store.edition_entries(edition.id))
     sources = with_titles(digest_sources(settings, cfg), store)
+    full = cfg.model_copy(update={"max_items": FULL_EDITION_ITEMS})
     # Imported here: feedgen and lxml come with it, which sending never needs.
     from newsletter.render.archive import archive_page
 
-    return archive_page(edition, edition_digest(cfg, plan, sources=sources), env=env)
+    digest = edition_digest(full, plan, sources=sources)
+    return archive_page(edition, digest, env=env, highlights=settings.mail.highlights)
 
 
 class Composer:
@@ -272,8 +284,10 @@ class Composer:
         env: jinja2.Environment | None = None,
         list_title: str = "",
         topics: Collection[str] | None = None,
+        bounce_address: str | None = None,
     ) -> None:
         self.digest_for = digest_for
+        self.bounce_address = bounce_address
         self.topics = None if topics is None else frozenset(topics)
         self.mail = mail
         self.period = period
@@ -308,8 +322,10 @@ class Composer:
         fmt: MailFormat,
         now: datetime,
         topics: Sequence[str] = (),
+        outbox_id: int | None = None,
     ) -> Outgoing:
-        """One recipient's message."""
+        """One recipient's message; with ``outbox_id``, signed with its bounce token (a
+        header, and the envelope sender when a bounce address is set: VERP)."""
         rendered = self.rendered(interests, fmt, topics)
         key = f"{key}/{email}"  # the Message-ID stays unique across databases
         token = make_token(
@@ -322,12 +338,16 @@ class Composer:
             unsubscribe_url=unsubscribe_url(self.mail, token),
             unsubscribe_mailto=unsubscribe_mailto(self.mail, token),
             manage_url=manage_url(self.mail, make_token("prefs", email, self.secret, now=now)),
+            bounce_token=bounce_token(outbox_id, self.secret) if outbox_id is not None else "",
         )
         data = message_bytes(
             rendered, recipient, settings=self.mail, now=now, list_title=self.list_title
         )
+        sender = self.sender
+        if self.bounce_address and recipient.bounce_token:
+            sender = verp_address(self.bounce_address, recipient.bounce_token)
         return Outgoing(
-            sender=self.sender,
+            sender=sender,
             recipient=email,
             data=data,
             message_id=message_id(self.mail, rendered, key or email),
@@ -347,6 +367,7 @@ class Composer:
             topics=row.topics,
             fmt=row.format,
             now=now,
+            outbox_id=row.id,
         )
 
 
@@ -371,4 +392,5 @@ def composer_for(
         env=mail_environment(settings.template_dir),
         list_title=cfg.title,
         topics=[t.name for t in cfg.topics],
+        bounce_address=settings.bounces.address,
     )

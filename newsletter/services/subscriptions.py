@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.config import DigestConfig
@@ -36,6 +36,8 @@ CSV_COLUMNS = (
     "timezone",
     "format",
     "status",
+    "local_hour",
+    "paused_until",
 )
 
 
@@ -118,7 +120,8 @@ def read_csv(
 ) -> CsvRows:
     """Subscribers from CSV text. With a header row, columns are named (``email`` is
     required; also ``name``, ``digests``, ``interests`` and ``topics`` (separated by
-    ``;``), ``timezone``, ``format``); without one, the first column is the address and
+    ``;``), ``timezone``, ``format``, ``local_hour`` (0-23), ``paused_until`` (an ISO
+    8601 time; a time without a zone is UTC)); without one, the first column is the address and
     the second the name. ``digests`` applies where a row names none. With ``configs``
     (the configured digests), a row whose topics are not topics of its digests is a
     problem."""
@@ -158,6 +161,12 @@ def read_csv(
         except (ZoneInfoNotFoundError, ValueError):
             out.problems.append(CsvProblem(line, raw, f"{tz!r} is not a time zone name"))
             continue
+        try:
+            local_hour = _local_hour(row.get("local_hour") or "")
+            paused_until = _paused_until(row.get("paused_until") or "")
+        except ValueError as exc:
+            out.problems.append(CsvProblem(line, raw, str(exc)))
+            continue
         row_digests = _split(row.get("digests") or "") or tuple(digests)
         known = {d.name for d in configs} if configs is not None else None
         unknown = [d for d in row_digests if known is not None and d not in known]
@@ -189,10 +198,36 @@ def read_csv(
                     topics=topics,
                     timezone=tz,
                     format=mail_format,
+                    local_hour=local_hour,
+                    paused_until=paused_until,
                 ),
             )
         )
     return out
+
+
+def _local_hour(text: str) -> int | None:
+    """A CSV ``local_hour`` cell: empty, or a whole hour 0-23."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 23:
+        raise ValueError(f"local_hour {text!r} is not an hour from 0 to 23 (for example 7)")
+    return int(text)
+
+
+def _paused_until(text: str) -> datetime | None:
+    """A CSV ``paused_until`` cell: empty, or an ISO 8601 time (no zone: UTC)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"paused_until {text!r} is not an ISO 8601 time (for example 2026-12-24T00:00Z)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -227,6 +262,8 @@ def to_csv(subscribers: Iterable[Subscriber]) -> str:
             s.timezone,
             s.format,
             s.status,
+            "" if s.local_hour is None else str(s.local_hour),
+            "" if s.paused_until is None else s.paused_until.isoformat(),
         ]
         w.writerow([_to_cell(c) for c in row])
     return buf.getvalue()
@@ -355,6 +392,8 @@ def import_subscribers(
             topics=sub.topics or found.topics,
             format=sub.format,
             timezone=sub.timezone,
+            local_hour=sub.local_hour if sub.local_hour is not None else found.local_hour,
+            paused_until=sub.paused_until or found.paused_until,
         )
         save_subscriber(store, merged, now=now)
         report.updated += 1

@@ -25,7 +25,7 @@ import fastfeedparser
 
 from newsletter.errors import ParseError, SourceError
 from newsletter.models import Engagement, Entry, FeedInfo, ParsedSource, SourceKind
-from newsletter.sources.adapters import HfPapersAdapter
+from newsletter.sources.adapters import HfPapersAdapter, with_arxiv_media
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text
 from newsletter.sources.normalize import clean_title, make_entry
@@ -270,8 +270,9 @@ class FeedAdapter:
         return any(t in ctype for t in ("xml", "rss", "atom", "json"))
 
     def parse(self, data: bytes, *, source: str, url: str) -> ParsedSource:
-        """The feed's entries (see ``parse_feed``)."""
-        return parse_feed(data, source=source, url=url)
+        """The feed's entries (see ``parse_feed``); arXiv papers get their authors and
+        links as ``EntryMedia`` (``adapters.with_arxiv_media``)."""
+        return with_arxiv_media(parse_feed(data, source=source, url=url), data, url=url)
 
 
 ADAPTERS: dict[str, SourceAdapter] = {}

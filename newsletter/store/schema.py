@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0005_entry_media"
+REVISION = "0006_bounce_events"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -131,6 +131,8 @@ subscribers_table = sa.Table(
     # No mail before this time (the preference page's pause); NULL: not paused.
     sa.Column("paused_until", UTCDateTime),
     sa.Column("local_hour", sa.Integer),
+    # Why the status last changed when a bounce, complaint or unsubscribe mail changed it.
+    sa.Column("status_reason", sa.Text),
 )
 
 outbox_table = sa.Table(
@@ -152,6 +154,26 @@ outbox_table = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_outbox_edition_subscriber"),
     sa.Index("ix_outbox_edition_state", "edition_id", "state"),
+)
+
+# -- bounces, complaints and unsubscribe mails (store/bounces.py) ---------------------------
+
+bounce_events_table = sa.Table(
+    "bounce_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # The report's own Message-ID (or a service's event id): reading a mailbox or a
+    # webhook delivery again never counts one report twice.
+    sa.Column("source_id", sa.String(400), nullable=False, unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # hard, soft, complaint, unsubscribe
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id")),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id")),
+    sa.Column("outbox_id", sa.Integer),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_bounce_events_edition_kind", "edition_id", "kind"),
+    sa.Index("ix_bounce_events_subscriber", "subscriber_id"),
 )
 
 # -- the LLM summary cache (services/llm.py) -------------------------------------------------

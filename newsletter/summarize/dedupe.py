@@ -26,7 +26,10 @@ them: a blog post that cites three papers is about none of them in particular.
 
 Within a merged group the primary entry is the richest one: the most words of text,
 counted up to :data:`RICH_TEXT_WORDS` (past that every entry is rich enough), then the
-earliest ``when`` (the original beats the retelling), then source name and id. The other
+fullest media (:func:`media_richness`: a Hugging Face paper over its arXiv listing), then
+the earliest ``when`` (the original beats the retelling), then source name and id. Every
+entry keeps its own engagement and comments link, so ``Item.signals`` can show each
+source's votes and discussion next to that source's name. The other
 entries become ``Item.duplicates``, earliest first; an entry given twice (same source and
 id) is kept once. Items come out newest first, then by
 the primary's key, whatever the input order.
@@ -432,9 +435,21 @@ def _make_item(group: list[Entry]) -> Item:
     return Item(entry=primary, duplicates=tuple(rest))
 
 
-def _richness_order(entry: Entry) -> tuple[int, datetime, str, str]:
+def _richness_order(entry: Entry) -> tuple[int, int, datetime, str, str]:
     words = min(len(entry.text.split()), RICH_TEXT_WORDS)
-    return (-words, entry.when or _FAR_FUTURE, entry.source, entry.id)
+    return (-words, -media_richness(entry), entry.when or _FAR_FUTURE, entry.source, entry.id)
+
+
+def media_richness(entry: Entry) -> int:
+    """How much of a card ``entry``'s media fills: one point per field given (each link
+    counts). Between equally rich texts the fuller card is the primary entry, so a paper
+    seen on Hugging Face and in an arXiv listing is told with HF's thumbnail, summary
+    and links, and its title links to the page whose upvotes and comments it shows."""
+    media = entry.media
+    if media is None:
+        return 0
+    fields = (media.image, media.organization, media.ai_summary, media.authors, media.keywords)
+    return sum(1 for f in fields if f) + len(media.links)
 
 
 def _entry_order(entry: Entry) -> tuple[datetime, str, str, str]:

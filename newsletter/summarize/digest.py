@@ -17,8 +17,8 @@ from newsletter.config import DigestConfig
 from newsletter.models import Digest, Entry, Item, Section, Source
 from newsletter.summarize.dedupe import merge_duplicates
 from newsletter.summarize.group import group_texts, section_summary
-from newsletter.summarize.rank import rank_items
-from newsletter.summarize.summary import extractive_summary
+from newsletter.summarize.rank import fair_order, rank_items
+from newsletter.summarize.summary import item_summary
 from newsletter.summarize.text import entry_text
 
 OTHER = "Other"
@@ -67,11 +67,15 @@ def _noun(items: Sequence[Item]) -> str:
 
 
 def _sections_from_groups(
-    items: Sequence[Item], groups: Sequence[tuple[str, Sequence[int]]]
+    items: Sequence[Item],
+    groups: Sequence[tuple[str, Sequence[int]] | tuple[str, Sequence[int], Sequence[str]]],
 ) -> list[Section]:
+    """Return sections of ``items``: each group's label, members ranked, and an intro
+    line from the label and the group's other topic phrases (when given)."""
     sections = []
     used: set[str] = set()
-    for label, members in groups:
+    for label, members, *rest in groups:
+        terms: Sequence[str] = rest[0] if rest else ()
         if not members:
             continue
         chosen = sorted((items[i] for i in members), key=lambda it: -it.score)
@@ -84,7 +88,7 @@ def _sections_from_groups(
             Section(
                 title=label,
                 items=tuple(chosen),
-                summary=section_summary(label, len(chosen), chosen[0].entry.title, noun),
+                summary=section_summary(label, len(chosen), noun, terms),
                 key=key,
             )
         )
@@ -123,7 +127,10 @@ def group_by_topic(
     )
     return _sections_from_groups(
         items,
-        [(g.label if g.topic else OTHER, g.members) for g in groups],
+        [
+            (g.label, g.members, g.summary_terms) if g.topic else (OTHER, g.members, ())
+            for g in groups
+        ],
     )
 
 
@@ -132,8 +139,14 @@ def group_auto(
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest."""
     texts = [_item_text(i) for i in items]
-    groups = group_texts(texts, topics=config.topics, max_groups=config.max_sections)
-    return _sections_from_groups(items, [(g.label, g.members) for g in groups])
+    groups = group_texts(
+        texts,
+        topics=config.topics,
+        max_groups=config.max_sections,
+        sources=[i.entry.source for i in items],
+        weights=[i.score for i in items],
+    )
+    return _sections_from_groups(items, [(g.label, g.members, g.summary_terms) for g in groups])
 
 
 GROUPERS: dict[str, Grouper] = {
@@ -154,8 +167,8 @@ def build_digest(
     grouper: Grouper | None = None,
 ) -> Digest:
     """Build a digest from entries: merge duplicates, rank, keep ``max_items``, group into
-    sections (ranked within each), and write an extractive summary per item. ``config``
-    says how (``DigestConfig``); ``preferences`` are one reader's changes to it."""
+    sections (ranked within each), and write a summary per item (``item_summary``).
+    ``config`` says how (``DigestConfig``); ``preferences`` are one reader's changes."""
     sources = dict(sources or {})
     entries, dropped = cap_candidates(
         entries, per_source=config.max_candidates_per_source, total=config.max_candidates
@@ -171,12 +184,10 @@ def build_digest(
     )
     if preferences.only_topics:
         ranked = _only_topics(ranked, config, preferences.only_topics)
+    ranked = fair_order(ranked, config.max_items, config.ranking)
     kept = ranked[: config.max_items]
     omitted = len(ranked) - len(kept)
-    kept = [
-        replace(item, summary=extractive_summary(item.entry.text, config.summary_chars))
-        for item in kept
-    ]
+    kept = [replace(item, summary=item_summary(item, config.summary_chars)) for item in kept]
     group = grouper or GROUPERS[config.group_by]
     sections = group(kept, config, sources)
     used = {i.entry.source for i in kept} | {d.source for i in kept for d in i.duplicates}

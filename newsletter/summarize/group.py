@@ -18,9 +18,12 @@ How the automatic groups are found (all deterministic, nothing told how many to 
    whose merge loses least modularity is merged until they fit
    (``communities.merge_communities``; on 1,000 arXiv papers Louvain finds about 7
    groups, so this is rare at digest sizes). Groups smaller than :data:`MIN_SECTION` go
-   to a last "Other" section. Every group is named by its most distinctive terms
-   (class-based TF-IDF, ``text.distinctive_terms``), written as the texts mostly write
-   them.
+   to a last "Other" section.
+6. Every group is named by a phrase its own items share, scored against the rest of
+   the edition (``labels.section_label``: noun-phrase-like chunks, class-based
+   TF-IDF, Title Case, no function word of the items' languages, no boilerplate). A
+   small group whose items share no phrase joins "Other". Configured topics keep their
+   names.
 
 Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
 a handful of items reads better as one list than as sections of one or two.
@@ -34,12 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
-from newsletter.summarize.text import display_form, distinctive_terms, tfidf_matrix
+from newsletter.summarize.labels import Edition, label_words, section_label
+from newsletter.summarize.text import tfidf_matrix
 
 OTHER_LABEL = "Other"
 """The last section: entries of no configured topic and of no automatic group."""
@@ -62,9 +65,21 @@ the partition with the highest modularity is kept, which makes the result depend
 the order nodes are visited in. Small collections are cheap and vary most from run to
 run; big ones are expensive and vary least."""
 
-LABEL_TERMS = 2
-DISPLAY_SAMPLE = 50
 SUMMARY_TERMS = 5
+"""Topic phrases kept per section besides its label."""
+
+SUMMARY_LIST = 3
+"""Topic phrases a section's intro line names besides its label."""
+
+SUMMARY_CHARS = 120
+"""Longest intro line, in characters (a long label may still make it longer)."""
+
+COHERENCE = 0.25
+COHERENT_UP_TO = 20
+"""An automatic group of up to 20 items must have a label phrase held by a quarter of
+them (and by two at least), or its items go to "Other": a section mixing a console
+review with a tech-boss profile ("Ps5 pro · travis kalanick") has no name to give.
+Bigger groups are held together by many links and always get their best phrase."""
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -148,20 +163,18 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cluster(
-    texts: Sequence[str], seed: int, target: int | None = None
-) -> tuple[list[int], sparse.csr_matrix, list[str]]:
-    """Return group numbers, TF-IDF rows (both in input order) and the TF-IDF terms.
+def _cluster(texts: Sequence[str], seed: int, target: int | None = None) -> list[int]:
+    """Return a group number for each text, in input order, the biggest group ``0``.
 
     With a ``target``, linked groups are merged until no more than ``target`` remain.
     """
     n = len(texts)
     order = sorted(range(n), key=lambda i: texts[i])
-    rows, terms = tfidf_matrix([texts[i] for i in order])
+    rows, _ = tfidf_matrix([texts[i] for i in order])
     back = np.empty(n, dtype=np.int64)
     back[order] = np.arange(n)
     if n < 2 or rows.shape[1] == 0:
-        return [0] * n, sparse.csr_matrix(rows[back]), terms
+        return [0] * n
     graph = knn_graph(rows, neighbor_count(n))
     if graph.nnz == 0:
         canonical = np.arange(n)
@@ -173,7 +186,8 @@ def _cluster(
         if target is not None:
             canonical = merge_communities(graph, _by_size(canonical), target)
     canonical = _by_size(canonical)
-    return canonical[back].tolist(), sparse.csr_matrix(rows[back]), terms
+    result: list[int] = canonical[back].tolist()
+    return result
 
 
 def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
@@ -183,23 +197,7 @@ def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
     any word in common with another text form groups of their own; when no text has a
     usable word, all are in group ``0``.
     """
-    return _cluster(texts, seed)[0]
-
-
-def _label(terms: Sequence[str], taken: set[str]) -> str:
-    """Return a label from the first distinctive terms, longer if it is already taken."""
-    terms = list(terms) or ["Group"]
-    for count in range(min(LABEL_TERMS, len(terms)), len(terms) + 1):
-        words = terms[:count]
-        label = " · ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
-        if label.lower() not in taken:
-            return label
-    base = " · ".join(terms[:LABEL_TERMS])
-    base = base[:1].upper() + base[1:]
-    number = 2
-    while f"{base} ({number})".lower() in taken:
-        number += 1
-    return f"{base} ({number})"
+    return _cluster(texts, seed)
 
 
 def _unique_key(label: str, used: set[str]) -> str:
@@ -211,6 +209,11 @@ def _unique_key(label: str, used: set[str]) -> str:
     return candidate
 
 
+def coherence(size: int) -> float:
+    """Return the share of a group's items its label must cover (small groups only)."""
+    return COHERENCE if size <= COHERENT_UP_TO else 0.0
+
+
 def group_texts(
     texts: Sequence[str],
     *,
@@ -218,16 +221,23 @@ def group_texts(
     max_groups: int = 8,
     min_auto: int = 12,
     seed: int = 0,
+    sources: Sequence[str] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[Group]:
     """Split texts into sections: configured topics, then automatic groups, then "Other".
 
     Every index of ``texts`` is in exactly one group. Configured topics come first, in
     configuration order, each with what matches it first (topics matching nothing are
-    left out). The rest is grouped automatically when at least ``min_auto`` texts remain,
-    into at most ``max_groups`` sections counting the configured ones, biggest first;
-    what is left is the last section, "Other" (or "All items" when it is the only one).
+    left out), named as configured. The rest is grouped automatically when at least
+    ``min_auto`` texts remain, into at most ``max_groups`` sections counting the
+    configured ones, biggest first, each named by ``labels.section_label``; a group
+    whose items share no nameable topic joins the last section, "Other" (or "All
+    items" when it is the only one). ``sources`` (each text's source, when known) lets
+    labels leave out what one source writes on every item; ``weights`` (each text's
+    rank score, when known) let a label fit the item a section shows first.
     """
     matched = assign_topics(texts, topics)
+    ranked = Edition(texts, sources, weights).rank
     groups: list[Group] = []
     taken: set[str] = set()
     keys: set[str] = set()
@@ -236,11 +246,13 @@ def group_texts(
         if members:
             label = topic.name.strip() or next(iter(topic.keywords), "") or f"Topic {t + 1}"
             taken.add(label.lower())
+            named = set(label_words(label))
+            extra = [p.shown for p in ranked(members) if not named & set(p.key)]
             groups.append(
                 Group(
                     label=label,
                     members=members,
-                    summary_terms=topic.keywords[:SUMMARY_TERMS],
+                    summary_terms=tuple(extra[:SUMMARY_TERMS]),
                     topic=topic.name,
                     key=_unique_key(label, keys),
                 )
@@ -254,7 +266,7 @@ def group_texts(
     if len(rest) >= min_auto and budget > 0:
         # Merging to the budget keeps a big collection's many small topics in sections
         # rather than in one huge "Other".
-        raw, rows, terms = _cluster(rest_texts, seed, target=budget)
+        raw = _cluster(rest_texts, seed, target=budget)
         by_cluster: dict[int, list[int]] = {}
         for position, c in enumerate(raw):
             by_cluster.setdefault(c, []).append(position)
@@ -262,36 +274,34 @@ def group_texts(
         clusters = [m for _, m in sorted(by_cluster.items()) if len(m) >= MIN_SECTION][:budget]
         if len(clusters) == 1 and len(clusters[0]) == len(rest):
             clusters = []  # one section of everything is no grouping: "All items"/"Other"
-    else:
-        rows, terms = tfidf_matrix(rest_texts)
-    in_cluster = {p: c for c, positions in enumerate(clusters) for p in positions}
-    leftover = [p for p in range(len(rest)) if p not in in_cluster]
-    # The leftovers are a class of their own for the term weights, so a group's label
-    # says what sets it apart from them too.
-    classes = [in_cluster.get(p, len(clusters)) for p in range(len(rest))]
-    names = distinctive_terms(rows, terms, classes, len(clusters) + 1, SUMMARY_TERMS)
-    for c, positions in enumerate(clusters):
-        # How terms are written is clear from a sample; sorted, so it is the same sample
-        # in any input order.
-        sample = sorted(rest_texts[p] for p in positions)[:DISPLAY_SAMPLE]
-        shown = [display_form(t, sample) for t in names[c]]
-        label = _label(shown, taken)
+    leftover = set(range(len(rest))) - {p for c in clusters for p in c}
+    for positions in clusters:
+        members = tuple(rest[p] for p in positions)
+        labelled = section_label(
+            ranked(members), len(members), taken, min_share=coherence(len(members))
+        )
+        if labelled is None:
+            # No phrase is shared by enough of its items: a heading would mislead.
+            leftover.update(positions)
+            continue
+        label, extra = labelled
         taken.add(label.lower())
         groups.append(
             Group(
                 label=label,
-                members=tuple(rest[p] for p in positions),
-                summary_terms=tuple(shown),
+                members=members,
+                summary_terms=tuple(extra),
                 key=_unique_key(label, keys),
             )
         )
     if leftover:
         label = OTHER_LABEL if groups else ALL_LABEL
+        members = tuple(rest[p] for p in sorted(leftover))
         groups.append(
             Group(
                 label=label,
-                members=tuple(rest[p] for p in leftover),
-                summary_terms=tuple(names[len(clusters)]),
+                members=members,
+                summary_terms=tuple(p.shown for p in ranked(members)[:SUMMARY_LIST]),
                 key=_unique_key(label, keys),
             )
         )
@@ -306,35 +316,41 @@ def _singular(noun: str) -> str:
     return noun
 
 
-def _phrase(label: str) -> str:
-    parts = [p.strip() for p in label.split("·") if p.strip()]
-    if not parts:
-        return label
-    first = parts[0]
-    # An automatic label ("Dark matter · galaxies") reads as "dark matter" mid-sentence;
-    # "LHC", "GPT-4" or a configured name like "Rust" stay as they are.
-    if len(parts) > 1 and len(first) > 1 and first[0].isupper() and first[1:].islower():
-        parts[0] = first[0].lower() + first[1:]
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+def _listing(terms: Sequence[str]) -> str:
+    terms = list(terms)
+    if len(terms) <= 1:
+        return "".join(terms)
+    return ", ".join(terms[:-1]) + " and " + terms[-1]
 
 
-def section_summary(label: str, count: int, lead_title: str, noun: str = "items") -> str:
-    """Return a one-line summary of a section.
+def section_summary(label: str, count: int, noun: str = "items", terms: Sequence[str] = ()) -> str:
+    """Return a one-line summary of what a section holds, from its label and its other
+    topic phrases (``terms``); never a title, and never a word cut.
 
-    ``section_summary("Dark matter · galaxies", 5, "A new halo", "papers")`` gives
-    ``5 papers on dark matter and galaxies, led by “A new halo”``; one item reads
-    ``1 paper on …: “A new halo”``, and "Other" gives ``3 more items, led by …``.
+    ``section_summary("Dark Matter", 5, "papers", ["Galaxies", "Halos"])`` gives
+    ``5 papers on Dark Matter, including Galaxies and Halos``; "Other" gives ``3 more
+    items, touching on …``. Terms repeating a word of the label are left out, and terms
+    are dropped from the end (never cut) to keep the line under
+    :data:`SUMMARY_CHARS` characters.
     """
     word = noun if count != 1 else _singular(noun)
-    lead = " ".join(lead_title.split())
-    if len(lead) > 90:
-        lead = lead[:89].rstrip() + "…"
-    if label in (OTHER_LABEL, ALL_LABEL) or not label.strip():
+    label = " ".join(label.split())
+    generic = label in (OTHER_LABEL, ALL_LABEL) or not label
+    if generic:
         head = f"{count} {'more ' if label == OTHER_LABEL else ''}{word}"
+        joiner = ", touching on "
     else:
-        head = f"{count} {word} on {_phrase(label)}"
-    if not lead:
-        return head
-    return f"{head}, led by “{lead}”" if count != 1 else f"{head}: “{lead}”"
+        head = f"{count} {word} on {label}"
+        joiner = ", including "
+    named = set(label_words(label))
+    shown: list[str] = []
+    for term in terms:
+        term = " ".join(term.split())
+        folded = set(label_words(term))
+        if not term or not folded or folded & named or len(shown) == SUMMARY_LIST:
+            continue
+        if len(head) + len(joiner) + len(_listing([*shown, term])) > SUMMARY_CHARS:
+            break
+        shown.append(term)
+        named |= folded
+    return head + joiner + _listing(shown) if shown else head

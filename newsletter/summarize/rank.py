@@ -4,8 +4,11 @@
 
 * **freshness** = ``freshness_weight * 0.5 ** (age_hours / half_life_hours)``: 1 weight
   when just published, half after one half-life. The age is that of the item's most
-  recent appearance (a paper that reaches Hacker News today is news today). Items with no
-  date at all get ``freshness_weight * no_date_freshness`` (neutral: half).
+  recent appearance (a paper that reaches Hacker News today is news today), counted by
+  :func:`rank_items` from the newest item of the batch when that is older than ``now``: a
+  digest of captures from last month still ranks them by their relative freshness
+  instead of giving every item 0.00. Items with no date at all get
+  ``freshness_weight * no_date_freshness`` (neutral: half).
 * **engagement** = ``engagement_weight * tanh(log1p(signal) / log1p(engagement_reference))``
   where ``signal = points + upvotes + comment_weight * comments`` summed over the merged
   entries. The log gives diminishing returns and tanh bounds the part below
@@ -17,10 +20,19 @@
   among the item's sources (default 1.0, so 0): weight 2 adds ``source_weight``, weight
   0.5 subtracts it.
 * **duplicates** = ``duplicate_bonus * log2(distinct sources)``: 0 for one source, one
-  bonus for two, two bonuses for four; a story many sources picked up matters more.
+  bonus for two, two bonuses for four. Off (0) by default: the reader sees each source's
+  own signals, not this bonus, so with it the order inside a section would not follow
+  what is shown.
 * **interests** = ``interest_boost`` per interest keyword found (case-insensitive, whole
   words) in a title, text or tag of any merged entry, for at most
   ``max_interest_matches`` interests.
+
+**Fair share.** Given the number of items a digest keeps (``limit``), :func:`fair_order`
+puts first the best items such that no source has more than its share
+(:func:`fair_share`: ``fair_share`` times ``limit / sources``, rounded up) while another
+source still has candidates; slots left over go to the best of the rest. The score is
+not changed, so the order inside a section still follows it; ``digest --explain`` names
+the share and the sources that reached it.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 
 from newsletter.config import RankingConfig
@@ -84,24 +97,73 @@ def rank_items(
 ) -> list[Item]:
     """``items`` scored (``score`` and ``score_parts`` set), best first.
 
-    Ties are broken by the most recent appearance, then by the primary entry's key, so the
-    order never depends on the input order.
+    Freshness is counted at ``now`` or at the newest item's time if that is earlier
+    (:func:`reference_time`). Ties are broken by the most recent appearance, then by the
+    primary entry's key, so the order never depends on the input order.
     """
     known = [engagement_fraction(i, settings) for i in items if i.engagement.known]
     neutral = statistics.median(known) if known else settings.unknown_engagement
+    at = reference_time(items, now)
     scored = []
     for item in items:
         score, parts = score_item(
             item,
-            now=now,
+            now=at,
             settings=settings,
             source_weights=source_weights,
             interests=interests,
             unknown_engagement=neutral,
         )
-        scored.append(replace(item, score=score, score_parts=MappingProxyType(parts)))
+        matched = tuple(matched_interests(item, interests)) if parts["interests"] else ()
+        scored.append(
+            replace(item, score=score, score_parts=MappingProxyType(parts), interests=matched)
+        )
     scored.sort(key=lambda i: (-i.score, -_latest_timestamp(i), i.entry.key))
     return scored
+
+
+def reference_time(items: Sequence[Item], now: datetime) -> datetime:
+    """The time freshness is counted from: ``now``, or the newest item's time when every
+    item is older (a digest of old captures): so the newest item is always fresh and the
+    others are ranked by how much older they are."""
+    times = [w for i in items for e in i.entries if (w := e.when) is not None]
+    return min(now, max(times)) if times else now
+
+
+def fair_share(limit: int, sources: int, settings: RankingConfig = DEFAULT_SETTINGS) -> int | None:
+    """The most items one source may take of ``limit`` while another still has
+    candidates: ``settings.fair_share`` times an equal share, rounded up (None: no cap,
+    as with one source)."""
+    if settings.fair_share is None or sources < 2:
+        return None
+    # Less a hair: 1.1 * 50 / 5 is 11.000000000000002 in floating point, and 11 is meant.
+    return math.ceil(settings.fair_share * limit / sources - 1e-9)
+
+
+def fair_order(
+    ranked: Sequence[Item], limit: int, settings: RankingConfig = DEFAULT_SETTINGS
+) -> list[Item]:
+    """``ranked`` (best first) reordered so that its first ``limit`` items hold at most
+    :func:`fair_share` items of each (primary) source, best first; the slots no source
+    can fill within its share go to the best remaining items, then the rest follow in
+    rank order."""
+    share = fair_share(limit, len({i.entry.source for i in ranked}), settings)
+    if share is None or len(ranked) <= limit:
+        return list(ranked)
+    taken: dict[str, int] = {}
+    chosen: list[int] = []
+    over: list[int] = []
+    for n, item in enumerate(ranked):
+        source = item.entry.source
+        if taken.get(source, 0) < share:
+            taken[source] = taken.get(source, 0) + 1
+            chosen.append(n)
+        else:
+            over.append(n)
+    # Sources with fewer candidates than their share leave slots: the best of the rest.
+    first = sorted(chosen[:limit] + over[: max(0, limit - len(chosen))])
+    rest = sorted(set(range(len(ranked))) - set(first))
+    return [ranked[n] for n in (*first, *rest)]
 
 
 def explain(item: Item) -> str:
@@ -112,6 +174,33 @@ def explain(item: Item) -> str:
     names += sorted(n for n in item.score_parts if n not in PARTS)
     terms = " + ".join(f"{name} {item.score_parts[name]:.2f}" for name in names)
     return f"score {item.score:.2f} = {terms}"
+
+
+def visible_signal(item: Item) -> int | None:
+    """The points and upvotes a reader sees next to the item (None: it shows none)."""
+    e = item.engagement
+    if e.points is None and e.upvotes is None:
+        return None
+    return (e.points or 0) + (e.upvotes or 0)
+
+
+def out_of_order(items: Sequence[Item]) -> list[str]:
+    """For each item ranked above the next one although it shows fewer points or upvotes,
+    why: the score parts that put it there (``digest --explain``), e.g. ``"A" (41) above
+    "B" (129): freshness +0.80, engagement -0.11``."""
+    notes = []
+    for upper, lower in pairwise(items):
+        up, low = visible_signal(upper), visible_signal(lower)
+        if up is None or low is None or up >= low:
+            continue
+        names = [n for n in PARTS if n in upper.score_parts or n in lower.score_parts]
+        diffs = [(n, upper.score_parts.get(n, 0.0) - lower.score_parts.get(n, 0.0)) for n in names]
+        why = ", ".join(f"{n} {d:+.2f}" for n, d in diffs if abs(d) >= 0.005)
+        notes.append(
+            f'"{upper.entry.title[:40]}" ({up}) above "{lower.entry.title[:40]}" ({low}): '
+            + (why or "equal scores, the newer first")
+        )
+    return notes
 
 
 def engagement_fraction(item: Item, settings: RankingConfig = DEFAULT_SETTINGS) -> float:

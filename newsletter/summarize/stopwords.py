@@ -60,3 +60,46 @@ _WORDS = """
 
 ENGLISH_STOP_WORDS = frozenset(_WORDS.split())
 """318 English function words, lower case ("a", "about", ..., "yourselves")."""
+
+# German, French and Spanish function words: articles, pronouns, prepositions,
+# conjunctions and the commonest auxiliaries, written for this project (the words are
+# the language's, not anyone's list). Enough to tell a text's language by how many of
+# its words they are, and to keep them out of section labels ("Der · ein").
+_GERMAN = """
+    aber alle allem allen aller alles als also am an ander andere anderen anderer anderes
+    auch auf aus bei beim bin bis bist da damit dann das dass dasselbe dazu dein deine
+    dem den denn der des deshalb dich die dies diese diesem diesen dieser dieses dir doch
+    dort du durch ein eine einem einen einer eines einige einmal er es etwas euch euer
+    eure für gegen gewesen hab habe haben hat hatte hatten hier hin hinter ich ihm ihn
+    ihnen ihr ihre ihrem ihren ihrer im in indem ins ist jede jedem jeden jeder jedes
+    jene jetzt kann kein keine keinem keinen keiner können könnte machen man manche mehr
+    mein meine mich mir mit muss musste nach nicht nichts noch nun nur ob oder ohne sehr
+    sein seine seinem seinen seiner seit sich sie sind so solche soll sollte sondern sonst
+    über um und uns unser unsere unter viel vom von vor wann war waren warum was weil
+    welche welchem welchen welcher wenn wer werde werden wie wieder will wir wird wo wurde
+    wurden zu zum zur zwar zwischen heute schon immer ganz neue neuen neuer neues
+"""
+_FRENCH = """
+    au aux avec ce ces cet cette dans de des du elle elles en est et eux il ils je la le
+    les leur leurs lui ma mais me même mes moi mon ne nos notre nous on ou où par pas pour
+    qu que qui sa se ses son sont sur ta te tes toi ton tu un une vos votre vous été être
+    avoir ai as avons avez ont était étaient fait faire comme plus moins tout tous toute
+    toutes très aussi bien sans sous entre chez depuis dont donc alors ainsi car ni si
+    leur cela ceci celui celle ceux celles quand comment pourquoi nouveau nouvelle
+"""
+_SPANISH = """
+    el la los las un una unos unas de del al a en y o u e que con por para sin sobre
+    entre hasta desde se su sus lo le les me mi mis te tu tus nos nuestro nuestra vuestro
+    es son ser fue fueron era eran está están estar ha han haber hay como más menos muy
+    pero también ya no si sí este esta estos estas ese esa esos esas aquel aquella todo
+    todos toda todas cuando donde porque qué quien cual cuales otro otra otros otras
+    hacia según durante mientras nuevo nueva
+"""
+
+STOP_WORDS_BY_LANGUAGE: dict[str, frozenset[str]] = {
+    "en": ENGLISH_STOP_WORDS,
+    "de": frozenset(_GERMAN.split()),
+    "fr": frozenset(_FRENCH.split()),
+    "es": frozenset(_SPANISH.split()),
+}
+"""Function words of each language the digest can tell apart, by ISO 639-1 code."""

@@ -1,4 +1,11 @@
-"""Extractive summaries: the first whole sentences of a text that fit a character budget.
+"""Extractive summaries: whole sentences of a text that fit a character budget.
+
+``item_summary`` is what a digest item gets: the source's own one-line summary when it has
+one (Hugging Face's ``ai_summary``); for a paper, the sentences that state what was done or
+found (``finding_summary``: "we propose...", "we show...", "our results..." win over the
+background an abstract opens with); for anything else, the leading sentences
+(``extractive_summary``). The optional LLM summarizer (``services/llm.py``) replaces it
+later when configured.
 
 Sentence boundaries are real ones: a period after a known abbreviation ("e.g.", "et al.",
 "Fig.", "Dr."), after an initial or inside an initialism ("J. Smith", "U.S.") or inside a
@@ -11,6 +18,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+
+from newsletter.models import Item
 
 ELLIPSIS = "…"
 DEFAULT_BUDGET = 280
@@ -97,6 +106,110 @@ def extractive_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
             break
         summary = candidate
     return summary or _truncate(text, budget)
+
+
+# What a paper did or found, in the words abstracts use. A finding ("we show", "results
+# demonstrate", "outperforms") or a contribution ("we propose", "we introduce") scores 3;
+# what was studied ("we investigate", "we evaluate") or a pointer at the work itself
+# ("this paper", "our method", "here we") scores 2; background scores 0.
+_WE = (
+    r"\bwe\s+(?:(?:also|further|then|first|now|additionally|empirically|experimentally"
+    r"|theoretically|systematically|thus|therefore|finally|here)\s+)*"
+)
+_FINDING_RE = re.compile(
+    _WE + r"(?:propose|introduce|present|show|find|found|achieve|outperform|demonstrate|develop"
+    r"|design|report|reveal|establish|prove|discover|release|obtain|observe|derive|identify"
+    r"|attain|surpass|improve|uncover|contribute|construct|build|create|curate|offer)"
+    r"|\b(?:results|experiments|evaluations|findings|analyses|analysis|studies|benchmarks"
+    r"|ablations|simulations|tests|measurements)\s+(?:\w+\s+)?(?:show|shows|demonstrate"
+    r"|demonstrates|indicate|indicates|reveal|reveals|suggest|suggests|confirm|confirms"
+    r"|highlight|highlights)\b"
+    r"|\b(?:outperform|outperforms|outperforming|surpasses|surpassing)\b"
+    r"|\b(?:our|the\s+proposed|the\s+resulting)\s+(?:[\w-]+\s+){0,3}(?:achieves|achieve"
+    r"|yields|yield|improves|improve|reduces|reduce|reaches|reach|attains|matches|enables"
+    r"|delivers|generalizes|scales|sets|establishes)\b"
+    r"|\b(?:achiev|set|reach|establish)\w*\s+(?:a\s+)?(?:new\s+)?state[- ]of[- ]the[- ]art"
+    r"|\b(?:is|are)\s+(?:proposed|introduced|presented|shown\s+to|found\s+to)\b",
+    re.IGNORECASE,
+)
+_DONE_RE = re.compile(
+    _WE + r"(?:investigate|evaluate|study|analy[sz]e|explore|examine|conduct|benchmark"
+    r"|compare|formulate|apply|train|describe|address|tackle|leverage|extend|provide)"
+    r"|\b(?:this|the present)\s+(?:paper|work|study|article|report|thesis|letter)\b"
+    r"|\bhere,?\s+we\b"
+    r"|\bour\s+(?:\w+\s+)?(?:method|approach|model|framework|system|algorithm|results"
+    r"|experiments|analysis|findings|benchmark|dataset|technique|architecture|pipeline)\b",
+    re.IGNORECASE,
+)
+
+
+_ID_LINE_RE = re.compile(r"\barXiv:\s*[\w./-]+\Z", re.IGNORECASE)
+MAX_PAPER_TEXT = 20_000
+"""Characters of a paper's text searched for findings: an abstract is a tenth of it, and
+a hostile "paper" must not cost more than that."""
+
+
+def _without_id_line(text: str) -> str:
+    """``text`` without the id line a paper list appends ("arXiv: 2503.10018"): a link in
+    the HTML, not a finding. Only the tail is searched (linear on any text)."""
+    text = text.rstrip()
+    head, tail = text[:-64], text[-64:]
+    match = _ID_LINE_RE.search(tail)
+    return head + tail[: match.start()] if match else text
+
+
+def finding_score(sentence: str) -> int:
+    """How much ``sentence`` says what a paper did or found: 3 for a finding or
+    contribution, 2 for what was studied or a pointer at the work, 0 for background."""
+    if _FINDING_RE.search(sentence):
+        return 3
+    return 2 if _DONE_RE.search(sentence) else 0
+
+
+def finding_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
+    """The sentences of a paper's abstract that state what was done or found, in their
+    original order, as many as fit ``budget``; the best first.
+
+    The highest-scoring sentences (:func:`finding_score`) are taken first, earlier ones
+    first among equals, each only if it still fits; the kept ones read in the abstract's
+    order. A text that fits whole is returned whole. When no sentence says what was done,
+    this is :func:`extractive_summary` (the lead); when the best such sentence alone does
+    not fit, it is cut at a word boundary with "…" rather than fall back to background.
+    """
+    text = clean_text(text[:MAX_PAPER_TEXT])
+    if budget <= 0 or not text:
+        return ""
+    if len(text) <= budget:
+        return text
+    sentences = split_sentences(text)
+    scored = [(finding_score(s), i) for i, s in enumerate(sentences)]
+    ranked = sorted((-score, i) for score, i in scored if score > 0)
+    if not ranked:
+        return extractive_summary(text, budget)
+    chosen: list[int] = []
+    used = -1  # the joining space before the first sentence is not spent
+    for _, i in ranked:
+        cost = len(sentences[i]) + 1
+        if used + cost <= budget:
+            chosen.append(i)
+            used += cost
+    if not chosen:
+        return _truncate(sentences[ranked[0][1]], budget)
+    return " ".join(sentences[i] for i in sorted(chosen))
+
+
+def item_summary(item: Item, budget: int = DEFAULT_BUDGET) -> str:
+    """The summary a digest shows for ``item``: the source's own summary (HF's
+    ``ai_summary``) when an entry has one, else :func:`finding_summary` for a paper
+    (an entry whose media links a paper page or PDF), else the lead sentences."""
+    media = item.media
+    if media is not None and media.ai_summary:
+        own = extractive_summary(media.ai_summary, budget)
+        if own:
+            return own
+    if media is not None and media.is_paper:
+        return finding_summary(_without_id_line(item.entry.text), budget)
+    return extractive_summary(item.entry.text, budget)
 
 
 def _truncate(text: str, budget: int) -> str:

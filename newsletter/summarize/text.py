@@ -1,15 +1,14 @@
 """Shared text features for the summarize stage: tokens, stop words, TF-IDF, term labels.
 
 Everything here is a pure function of its input strings. Grouping (``group.py``) builds
-its document vectors with :func:`tfidf_matrix` and names its sections with
-:func:`distinctive_terms`; other summarize modules may reuse :func:`tokenize`.
+its document vectors with :func:`tfidf_matrix`; section labels (``labels.py``) fold
+plurals with :func:`stem`; other summarize modules may reuse :func:`tokenize`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import pairwise
@@ -79,7 +78,8 @@ def entry_text(title: str, body: str = "") -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """Return ``word`` with a plural folded into the singular ("galaxies" -> "galaxy")."""
     # Enough to see "star" and "stars" or "galaxy" and "galaxies" as one label word.
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
@@ -91,7 +91,7 @@ def _stem(word: str) -> str:
 def analyze(text: str) -> list[str]:
     """Return the terms TF-IDF counts in ``text``: its words (stop words removed, plurals
     folded into the singular) and each pair of consecutive words."""
-    words = [_stem(w) for w in tokenize(text)]
+    words = [stem(w) for w in tokenize(text)]
     return words + [f"{a} {b}" for a, b in pairwise(words)]
 
 
@@ -116,125 +116,3 @@ def tfidf_matrix(texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
         except EmptyVocabularyError:
             continue
     return sparse.csr_matrix((len(texts), 0), dtype=np.float32), []
-
-
-def class_term_weights(
-    presence: sparse.csr_matrix, labels: np.ndarray, n_classes: int
-) -> np.ndarray:
-    """Return class-based TF-IDF (c-TF-IDF) weights, one row per class.
-
-    ``presence`` says which terms each document holds (any positive value counts as one,
-    so a word repeated through one text does not outweigh a word shared by many). A term
-    scores high for a class when many of the class's documents hold it and few of the
-    others do: ``p(t|c) * log(p(t|c) / p(t))``, the term's share of the information
-    that the class differs from the whole collection.
-    """
-    binary = sparse.csr_matrix(presence, dtype=np.float64, copy=True)
-    binary.data[:] = 1.0
-    onehot = sparse.csr_matrix(
-        (np.ones(len(labels)), (labels, np.arange(len(labels)))),
-        shape=(n_classes, len(labels)),
-    )
-    per_class = np.asarray((onehot @ binary).todense(), dtype=np.float64)
-    sizes = np.maximum(np.bincount(labels, minlength=n_classes), 1)[:, None]
-    in_class = per_class / sizes
-    overall = per_class.sum(axis=0) / max(len(labels), 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.where(in_class > 0, np.log(in_class / overall), 0.0)
-    weights: np.ndarray = np.maximum(in_class * lift, 0.0)
-    return weights
-
-
-def pick_terms(ranked: Sequence[str], limit: int) -> list[str]:
-    """Return up to ``limit`` of ``ranked`` terms, skipping ones that repeat a chosen term.
-
-    A phrase absorbs its words: after ``dark matter``, ``dark`` and ``matter`` add nothing,
-    and ``matter`` followed later by ``dark matter`` is replaced by the phrase. Plurals
-    count as their singular; a term sharing a word with a chosen term is skipped.
-    """
-    chosen: list[str] = []
-    stems: list[set[str]] = []
-    for term in ranked:
-        words = {_stem(w) for w in term.split()}
-        absorbed = [i for i, s in enumerate(stems) if s < words]
-        # A term repeating words of another chosen term ("state entanglement" after
-        # "quantum states") adds little.
-        if any(words & s for i, s in enumerate(stems) if i not in absorbed):
-            continue
-        if absorbed:
-            # The phrase takes the place of the best word it absorbs.
-            keep = [i for i in range(len(chosen)) if i not in absorbed[1:]]
-            chosen = [term if i == absorbed[0] else chosen[i] for i in keep]
-            stems = [words if i == absorbed[0] else stems[i] for i in keep]
-        elif len(chosen) < limit:
-            chosen.append(term)
-            stems.append(words)
-    return chosen
-
-
-def distinctive_terms(
-    presence: sparse.csr_matrix,
-    terms: Sequence[str],
-    labels: Sequence[int],
-    n_classes: int,
-    limit: int = 5,
-) -> list[list[str]]:
-    """Return, for each class ``0..n_classes-1``, its most distinctive terms, best first.
-
-    ``presence`` is a document-term matrix (for example from :func:`tfidf_matrix`) whose
-    columns are ``terms``; ``labels`` gives each row's class.
-    """
-    if presence.shape[0] == 0 or presence.shape[1] == 0 or n_classes == 0:
-        return [[] for _ in range(n_classes)]
-    weights = class_term_weights(presence, np.asarray(labels, dtype=np.int64), n_classes)
-    result: list[list[str]] = []
-    for row in weights:
-        candidates = [
-            i
-            for i in np.flatnonzero(row > 0).tolist()
-            if not LABEL_STOP_WORDS.intersection(terms[i].split())
-        ]
-        # Ties broken by the term itself so labels never depend on column order.
-        ranked = sorted(candidates, key=lambda i: (-row[i], terms[i]))
-        result.append(pick_terms([terms[i] for i in ranked[: limit * 6]], limit))
-    return result
-
-
-_GAP = r"\s+(?:[^\W\d_]+\s+)?"
-"""Between the words of a phrase: the stop word ``analyze`` dropped, if any ("equations
-of motion" is the phrase ``equation motion``)."""
-
-
-def _variants(word: str) -> str:
-    """A regular expression for the forms :func:`_stem` folds into ``word``."""
-    if word.endswith("y"):
-        return re.escape(word[:-1]) + "(?:y|ies)"
-    return re.escape(word) + "s?"
-
-
-def display_form(term: str, texts: Sequence[str]) -> str:
-    """Return ``term`` (words as :func:`analyze` folds them) as the texts mostly write it.
-
-    ``galaxy`` may come back as ``galaxies``, ``qcd`` as ``QCD``: the most common form,
-    in lower case unless it is mostly written in capitals (titles capitalize every word,
-    so any other capitalization says little).
-    """
-    words = term.split()
-    if not words:
-        return term
-    pattern = re.compile(
-        r"(?<![\w\\])" + _GAP.join(map(_variants, words)) + r"(?!\w)", re.IGNORECASE
-    )
-    forms: Counter[str] = Counter()
-    capitals: Counter[str] = Counter()
-    for text in texts:
-        for match in pattern.finditer(text):
-            written = " ".join(match.group().split())
-            forms[written.lower()] += 1
-            if written.isupper():
-                capitals[written.lower()] += 1
-    if not forms:
-        return term
-    # Most common first; ties to the shorter, then alphabetical, form.
-    best = min(forms, key=lambda f: (-forms[f], len(f), f))
-    return best.upper() if capitals[best] * 2 > forms[best] else best

@@ -24,6 +24,7 @@ from tests.factories import (
     digest_config,
     make_entry,
     make_papers,
+    make_subscriber,
     seed,
     seeded_store,
     write_config,
@@ -208,7 +209,9 @@ def test_init_writes_a_starter_config_that_works(tmp_path: Path) -> None:
 def test_subject_and_body_show_the_same_local_date(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = write_config(tmp_path, digests=[digest_config(timezone="Europe/Berlin")])
+    cfg = write_config(
+        tmp_path, digests=[digest_config(timezone="Europe/Berlin", subject="{title} — {date}")]
+    )
     now = datetime(2026, 11, 30, 23, 10, tzinfo=UTC)  # 00:10 on 1 December in Berlin
     seeded_store(
         db_url(tmp_path), now=now, entries=make_papers(3, now=now), subscribers=["ada@example.org"]
@@ -311,13 +314,34 @@ def test_subscribers_add_timezone_and_list_as_a_table(tmp_path: Path, store: Sto
     assert bad.exit_code == 2 and "--timezone" in bad.output
     r = invoke("subscribers", "list", "--config", cfg)
     header, row = r.stdout.splitlines()
-    for column in ("email", "name", "digests", "topics", "interests", "format", "zone", "status"):
+    for column in (
+        "email",
+        "name",
+        "digests",
+        "topics",
+        "interests",
+        "format",
+        "zone",
+        "hour",
+        "status",
+    ):
         assert column in header
     for cell in ("ada@example.org", "Ada", "Robots", "open models", "Europe/Paris", "active"):
         assert cell in row
     assert "1 subscriber\n" in r.stderr
     [entry] = json.loads(invoke("subscribers", "list", "--json", "--config", cfg).stdout)
     assert entry["timezone"] == "Europe/Paris" and entry["interests"] == ["open models"]
+    assert entry["local_hour"] is None and entry["paused_until"] is None
+
+
+def test_the_status_column_shows_a_pause_while_it_holds() -> None:
+    from newsletter.cli.subscribers import _status
+
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    paused = make_subscriber(paused_until=datetime(2026, 12, 24, tzinfo=UTC))
+    assert _status(paused, now) == "paused until 2026-12-24 00:00Z"
+    assert _status(paused, datetime(2026, 12, 25, tzinfo=UTC)) == "active"
+    assert _status(make_subscriber(status="unsubscribed"), now) == "unsubscribed"
 
 
 def test_counts_read_right_in_the_singular(tmp_path: Path) -> None:

@@ -216,3 +216,39 @@ def test_export_escapes_cells_a_spreadsheet_would_run_and_imports_them_back() ->
     [(_, back)] = read_csv(text, digests=("daily",)).subscribers
     assert back.name == hostile.name
     assert back.interests == hostile.interests
+
+
+def test_hour_and_pause_round_trip_through_csv(store: Store) -> None:
+    from newsletter.store.subscribers import save_subscriber
+
+    pause = datetime(2026, 12, 24, tzinfo=UTC)
+    save_subscriber(
+        store, Subscriber(email="ada@example.org", local_hour=7, paused_until=pause), now=NOW
+    )
+    save_subscriber(store, Subscriber(email="bob@example.org"), now=NOW)
+    text = to_csv(list_subscribers(store))
+    rows = {r["email"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert rows["ada@example.org"]["local_hour"] == "7"
+    assert rows["ada@example.org"]["paused_until"] == "2026-12-24T00:00:00+00:00"
+    assert rows["bob@example.org"]["local_hour"] == rows["bob@example.org"]["paused_until"] == ""
+    again = {s.email: s for _, s in read_csv(text).subscribers}
+    assert again["ada@example.org"].local_hour == 7
+    assert again["ada@example.org"].paused_until == pause
+    assert again["bob@example.org"].local_hour is None
+
+
+def test_bad_hour_and_pause_cells_are_named_by_line() -> None:
+    text = (
+        "email,local_hour,paused_until\n"
+        "ada@example.org,25,\n"
+        "bob@example.org,,next tuesday\n"
+        "carol@example.org,6,2026-12-24\n"
+    )
+    rows = read_csv(text)
+    assert [(p.line, p.reason.split(" ")[0]) for p in rows.problems] == [
+        (2, "local_hour"),
+        (3, "paused_until"),
+    ]
+    assert "0 to 23" in rows.problems[0].reason and "2026-12-24T00:00Z" in rows.problems[1].reason
+    [(_, carol)] = rows.subscribers
+    assert carol.local_hour == 6 and carol.paused_until == datetime(2026, 12, 24, tzinfo=UTC)

@@ -38,7 +38,7 @@ BASELINE_TABLES = {
     "llm_summaries",
 }
 """The tables of revision 0001 (and of the 0279f88 fixture)."""
-TABLES = BASELINE_TABLES | {"web_limits", "web_confirmations"}
+TABLES = BASELINE_TABLES | {"web_limits", "web_confirmations", "bounce_events"}
 
 
 def old_db(tmp_path: Path, name: str = "old.sqlite") -> Path:

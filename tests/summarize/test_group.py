@@ -26,7 +26,7 @@ from newsletter.summarize.group import (
     group_texts,
     section_summary,
 )
-from newsletter.summarize.text import analyze, display_form, entry_text, pick_terms, tokenize
+from newsletter.summarize.text import analyze, entry_text, tokenize
 
 DEV = Path(__file__).resolve().parents[2] / "bench" / "data" / "arxiv-2007-dev.jsonl"
 
@@ -246,40 +246,38 @@ def test_analyze_folds_plurals_and_pairs_words() -> None:
     ]  # fmt: skip
 
 
-def test_display_form_uses_how_texts_write_it() -> None:
-    texts = ["QCD jets", "Lattice QCD", "Equations of motion for galaxies", "qcd"]
-    assert display_form("qcd", texts) == "QCD"
-    assert display_form("galaxy", texts) == "galaxies"
-    assert display_form("equation motion", texts) == "equations of motion"
-    assert display_form("absent", texts) == "absent"
-
-
-def test_pick_terms_prefers_phrases_and_skips_repeats() -> None:
-    ranked = ["matter", "dark matter", "dark", "halos", "halo", "matter halo", "stars"]
-    assert pick_terms(ranked, 3) == ["dark matter", "halos", "stars"]
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (
-            ("Dark matter · galaxies", 5, "A new halo", "papers"),
-            "5 papers on dark matter and galaxies, led by “A new halo”",
+            ("Dark Matter", 5, "papers", ["Galaxies", "Halos"]),
+            "5 papers on Dark Matter, including Galaxies and Halos",
         ),
-        (("LHC · QCD", 1, "Jets", "papers"), "1 paper on LHC and QCD: “Jets”"),
-        ((OTHER_LABEL, 3, "Misc", "items"), "3 more items, led by “Misc”"),
-        (("Rust", 2, "", "items"), "2 items on Rust"),
+        (("LHC", 1, "papers", ["QCD"]), "1 paper on LHC, including QCD"),
+        ((OTHER_LABEL, 3, "items", ["Rust", "Go"]), "3 more items, touching on Rust and Go"),
+        ((ALL_LABEL, 2, "items", []), "2 items"),
+        (("Rust", 2, "items", ["rust", "Cargo"]), "2 items on Rust, including Cargo"),
+        (
+            ("GPU Kernels", 4, "papers", ["GPUs", "Sparse Attention"]),
+            "4 papers on GPU Kernels, including Sparse Attention",
+        ),
     ],
-    ids=["plural", "singular-acronyms", "other", "no-lead"],
+    ids=["plural", "singular-acronyms", "other", "all-no-terms", "no-repeat", "plural-repeat"],
 )
-def test_section_summary(args: tuple[str, int, str, str], expected: str) -> None:
+def test_section_summary(args: tuple[str, int, str, list[str]], expected: str) -> None:
     assert section_summary(*args) == expected
 
 
-def test_section_summary_is_one_short_line() -> None:
-    line = section_summary("Quantum · qubits", 12, "A title " * 40)
+def test_section_summary_is_one_short_line_of_whole_words() -> None:
+    terms = [f"Topic{i} " + "word " * i for i in range(1, 12)]
+    line = section_summary("Quantum Computing", 12, "papers", terms)
     assert "\n" not in line
-    assert len(line) < 160
+    assert len(line) <= 120
+    assert "…" not in line
+    # Only whole terms: each listed term appears complete.
+    listed = line.split(", including ", 1)[1]
+    for part in listed.replace(" and ", ", ").split(", "):
+        assert part.strip() in [" ".join(t.split()) for t in terms]
 
 
 def _dev_sample(n: int) -> list[dict[str, str]]:
@@ -306,6 +304,7 @@ def test_labels_name_the_topic_on_real_papers() -> None:
     # The astronomy papers mostly land together, in a group named like astronomy.
     assert len(set(holder.members) & set(astro)) >= len(astro) // 2
     assert holder.label != OTHER_LABEL
-    words = {w for term in holder.summary_terms[:3] for w in term.split()}
+    named = [holder.label, *holder.summary_terms[:3]]
+    words = {w.lower() for term in named for w in term.replace("&", " ").split()}
     assert words & ASTRO_WORDS, holder
     assert 3 <= len(groups) <= 9

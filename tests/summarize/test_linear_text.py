@@ -14,15 +14,24 @@ from collections.abc import Callable
 
 import pytest
 
-from newsletter.models import Entry
-from newsletter.render.templates import md_escape, safe_url
+from newsletter.models import Entry, EntryMedia, Item
+from newsletter.render.templates import md_escape, md_wrap, safe_url
+from newsletter.render.text import References, wrap
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
 from newsletter.summarize import dedupe
 from newsletter.summarize.group import section_summary, slugify
-from newsletter.summarize.summary import clean_text, extractive_summary, split_sentences
-from newsletter.summarize.text import analyze, display_form, entry_text
+from newsletter.summarize.labels import Edition, phrases
+from newsletter.summarize.language import detect_language
+from newsletter.summarize.summary import (
+    clean_text,
+    extractive_summary,
+    finding_summary,
+    item_summary,
+    split_sentences,
+)
+from newsletter.summarize.text import analyze, entry_text
 
 SIZE = 512 * 1024
 SECONDS_PER_MB = 5.0
@@ -48,6 +57,9 @@ def _entry(text: str) -> Entry:
     return Entry(id="x", source="s", title=text[:2000], link="", text=text)
 
 
+_PAPER = EntryMedia(links=(("pdf", "https://arxiv.org/pdf/2601.00001"),))
+
+
 FUNCTIONS: dict[str, Callable[[str], object]] = {
     "sanitize_html": lambda t: sanitize_html(t, "https://example.org/"),
     "html_to_text": html_to_text,
@@ -58,16 +70,25 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "canonical_link": lambda t: canonical_link(t, "https://example.org/"),
     "safe_url": safe_url,
     "md_escape": md_escape,
+    "md_wrap": md_wrap,
+    "text_wrap": wrap,
+    "text_references": lambda t: References().markdown(t),
     "clean_text": clean_text,
     "split_sentences": split_sentences,
     "extractive_summary": extractive_summary,
+    "finding_summary": finding_summary,
+    "item_summary (paper)": lambda t: item_summary(
+        Item(entry=Entry(id="x", source="s", title="T", text=t, media=_PAPER))
+    ),
     "entry_text": lambda t: entry_text(t, t),
     "analyze": analyze,
-    "display_form": lambda t: display_form("abc", [t]),
     "normalize_title": dedupe.normalize_title,
     "exact_keys": lambda t: dedupe.exact_keys(_entry(t)),
     "slugify": slugify,
-    "section_summary": lambda t: section_summary(t, 3, t),
+    "section_summary": lambda t: section_summary(t, 3, "items", [t]),
+    "label_phrases": lambda t: phrases(t, frozenset()),
+    "label_rank": lambda t: Edition([t, t[::-1]]).rank([0, 1]),
+    "detect_language": detect_language,
 }
 
 

@@ -113,15 +113,25 @@ def test_zero_engagement_is_known_and_low() -> None:
 
 
 def test_duplicate_bonus_grows_with_distinct_sources() -> None:
+    s = RankingConfig(duplicate_bonus=0.3)
     bonuses = []
     for n in (1, 2, 3, 4):
         entries = [entry(i, source=f"s{i}") for i in range(n)]
-        bonuses.append(score_item(item(*entries), now=NOW)[1]["duplicates"])
+        bonuses.append(score_item(item(*entries), now=NOW, settings=s)[1]["duplicates"])
     assert bonuses[0] == 0.0
     assert bonuses == sorted(bonuses)
     assert len(set(bonuses)) == 4
     same_source = item(entry(1, source="hn"), entry(2, source="hn"))
-    assert score_item(same_source, now=NOW)[1]["duplicates"] == 0.0
+    assert score_item(same_source, now=NOW, settings=s)[1]["duplicates"] == 0.0
+
+
+def test_no_hidden_cross_source_bonus_by_default() -> None:
+    # A story on two sources, with 41 upvotes shown, does not pass one with 122 shown.
+    single = item(entry(1, source="hf", upvotes=122))
+    double = item(entry(2, source="hf", upvotes=41), entry(3, source="arxiv"))
+    ranked = rank_items([double, single], now=NOW)
+    assert [i.entry.id for i in ranked] == ["1", "2"]
+    assert ranked[1].score_parts["duplicates"] == 0.0
 
 
 def test_source_weight_mapping() -> None:
@@ -166,6 +176,8 @@ def test_interests_boost_matching_items() -> None:
     assert ranked[0].entry.id == "2"
     assert ranked[0].score_parts["interests"] == pytest.approx(RankingConfig().interest_boost)
     assert ranked[1].score_parts["interests"] == 0.0
+    # The reader is told why: the story carries the interests it matched.
+    assert ranked[0].interests == ("diffusion",) and ranked[1].interests == ()
 
 
 def test_interests_capped() -> None:
