@@ -115,6 +115,7 @@ class _Ledger:
         # commit is a local call that costs less than handing it to a thread.
         self.offload = is_postgres(store.engine)
         self._committing: asyncio.Task[None] | None = None
+        self._wanted = False
 
     def record(
         self, row: OutboxRow, values: dict[str, Any], then: Callable[[], None] | None = None
@@ -130,7 +131,8 @@ class _Ledger:
         is running)."""
         if done is None:
             return
-        if not done.done():
+        if any(o.done is done for o in self.pending):
+            self._wanted = True
             self._start()
         # Shielded: a sender cancelled while it waits must not cancel the outcome (the
         # other senders' outcomes in the same commit are not its to cancel).
@@ -138,6 +140,7 @@ class _Ledger:
 
     async def drain(self) -> None:
         """Wait until every queued outcome is committed."""
+        self._wanted = True
         self._start()
         while self._committing is not None:
             await asyncio.shield(self._committing)
@@ -148,7 +151,10 @@ class _Ledger:
 
     async def _commit(self) -> None:
         try:
-            while self.pending:
+            # Another commit only when a sender waits for an outcome queued meanwhile:
+            # the others join the next group instead of each paying a round trip.
+            while self.pending and self._wanted:
+                self._wanted = False
                 batch, self.pending = self.pending, []
                 outcomes = [(o.row, o.values) for o in batch]
                 try:
