@@ -77,6 +77,9 @@ class DeliveryReport:
     sent: int = 0
     retry: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
+    """(outbox id, address, reply) of each message the server refused with a 5xx: the
+    bounce rules may count the address as a hard bounce (``services.bounces``)."""
     recovered: int = 0
     suppressed: int = 0
     stopped: str | None = None
@@ -407,6 +410,7 @@ class _Attempt:
                 reply = await self._send(message)
             except PermanentDeliveryError as exc:
                 self.done = True
+                report.refused.append((row.id, row.email, exc.reason))
                 values = outbox.failed_values(error=exc.reason)
                 return self.ledger.record(row, values, then("failed", exc.reason))
             except TransientDeliveryError as exc:
