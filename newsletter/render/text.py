@@ -114,7 +114,12 @@ def engagement_text(engagement: Engagement) -> str:
         (engagement.points, "point"),
         (engagement.comments, "comment"),
     )
-    return "".join(f", {n} {word}{'' if n == 1 else 's'}" for n, word in parts if n is not None)
+    # "0 comments" says nothing a reader needs (the discussion link is still there).
+    return "".join(
+        f", {n} {word}{'' if n == 1 else 's'}"
+        for n, word in parts
+        if n is not None and (n or word != "comment")
+    )
 
 
 def wrap(text: object, width: int = WIDTH, indent: str = "", first: str | None = None) -> str:

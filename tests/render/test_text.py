@@ -252,3 +252,19 @@ def test_a_story_ranked_up_by_the_readers_interests_says_so() -> None:
     for fmt in ("text", "markdown", "html"):
         out = render_digest(digest, fmt)
         assert " ".join(out.split()).count("For you: agents") == 1, fmt
+
+
+def test_no_comments_yet_reads_discussion_not_zero_comments() -> None:
+    from newsletter.models import Engagement
+    from newsletter.render.text import engagement_text
+
+    assert engagement_text(Engagement(upvotes=3, comments=0)) == ", 3 upvotes"
+    assert engagement_text(Engagement(points=1, comments=2)) == ", 1 point, 2 comments"
+    from newsletter.render.digest import render_digest
+    from tests.factories import paper_digest
+
+    digest = paper_digest(3)  # the factory's papers have no comments yet
+    for fmt in ("markdown", "html", "text"):
+        out = render_digest(digest, fmt)
+        assert "0 comments" not in out, fmt
+    assert "[discussion](https://huggingface.co/papers/" in render_digest(digest, "markdown")
