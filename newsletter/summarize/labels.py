@@ -19,7 +19,9 @@ How a label is found (pure, deterministic, no model):
    versions ("cs.AI", "0.0.1-alpha"), a vague word alone ("Model", "Group"), phrases
    one source puts on nearly all its items ("World news"), and phrases held by most of
    the edition.
-4. The label is the best phrase (or a longer phrase holding it that covers enough of
+4. An English phrase ends in a noun: an adjective alone or as the last word ("Finite",
+   "Quantum", "Large Language") is no name (``adjectives.is_adjective``).
+5. The label is the best phrase (or a longer phrase holding it that covers enough of
    its items: "Phase Transition" over "Phase") in Title Case, acronyms and brand
    spellings kept as written (GPU, LLMs, iPhone). A second phrase joins it with " & "
    when the first covers less than half the section and the second scores close to
@@ -40,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from newsletter.summarize.adjectives import is_adjective
 from newsletter.summarize.language import detect_language
 from newsletter.summarize.stopwords import STOP_WORDS_BY_LANGUAGE
 from newsletter.summarize.text import LABEL_STOP_WORDS, STOP_WORDS, stem
@@ -220,12 +223,21 @@ def chunks(text: str, stop: frozenset[str]) -> list[list[str]]:
     return result
 
 
-def phrases(text: str, stop: frozenset[str]) -> dict[tuple[str, ...], str]:
-    """Return the candidate phrases of ``text``: folded words -> the text's spelling."""
+def phrases(
+    text: str, stop: frozenset[str], *, nouns: bool = False
+) -> dict[tuple[str, ...], str]:
+    """Return the candidate phrases of ``text``: folded words -> the text's spelling.
+
+    With ``nouns`` (English texts), a phrase must end in a noun: "Finite" or "Large
+    Language" alone name nothing (``adjectives.is_adjective``).
+    """
     found: dict[tuple[str, ...], str] = {}
     for run in chunks(text, stop):
+        heads = [not (nouns and is_adjective(w)) for w in run]
         for size in range(1, MAX_WORDS + 1):
             for start in range(len(run) - size + 1):
+                if not heads[start + size - 1]:
+                    continue
                 words = run[start : start + size]
                 key = tuple(_fold(w) for w in words)
                 # "GPU GPUs" or "model models" repeats one word: never a name.
@@ -329,7 +341,9 @@ class Edition:
             code = self.language(i)
             if code not in self._stops:
                 self._stops[code] = _stop_words([code])
-            self._found[i] = phrases(self.texts[i][:HEAD_CHARS], self._stops[code])
+            self._found[i] = phrases(
+                self.texts[i][:HEAD_CHARS], self._stops[code], nouns=code == "en"
+            )
         return self._found[i]
 
     def _lead(self, members: Sequence[int]) -> dict[tuple[str, ...], str]:
