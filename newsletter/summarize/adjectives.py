@@ -16,9 +16,11 @@ from functools import lru_cache
 
 _ENDINGS = (
     "al", "ic", "ive", "ous", "ful", "less", "able", "ible", "ian", "ese", "ish", "ed",
+    "ly",
 )  # fmt: skip
 ADJECTIVE_ENDINGS = _ENDINGS
-"""Endings that make English adjectives; a word must have three letters before one."""
+"""Endings that make English adjectives (and "-ly" adverbs, no better as a name); a
+word must have three letters before one."""
 
 _ADJECTIVES = """
     quantum finite infinite large small new old deep high low fast slow efficient robust
@@ -32,7 +34,7 @@ _ADJECTIVES = """
     singular tabular planar bipolar interstellar multi non pre post anti semi
     unsupervised supervised self aware ready likely unlikely daily weekly monthly yearly
     early cheap rich poor good bad true false whole entire exact direct rapid broad narrow
-    dense sparse mixed scalable latent hidden generic dynamic static
+    dense sparse mixed scalable latent hidden generic dynamic static valid invalid
 """
 ADJECTIVES = frozenset(_ADJECTIVES.split())
 """Common adjectives no ending tells (and prefixes a hyphen may leave alone: "multi")."""
@@ -59,6 +61,8 @@ _NOUNS = """
     mathematician statistician electrician custodian veterinarian debian ian
     fish dish wish finish polish radish parish rubbish relish
     cheese geese diocese manganese handful mouthful
+    family assembly supply anomaly italy july reply monopoly butterfly rally belly bully
+    jelly homily firefly dragonfly sicily emily lily apply ally
     bed shed hundred red embed sled
 """
 NOUNS = frozenset(_NOUNS.split())

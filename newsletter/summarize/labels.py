@@ -77,6 +77,7 @@ _VAGUE = """
     model theory data analysis effect state function property process structure case
     form order type level value term field set group space system tool application
     study learning problem result quality user version feature support issue change
+    title company news thing
 """
 VAGUE_ALONE = frozenset(_VAGUE.split())
 """Words (folded) that name a topic only inside a phrase: "Language Models", "Group
@@ -223,9 +224,7 @@ def chunks(text: str, stop: frozenset[str]) -> list[list[str]]:
     return result
 
 
-def phrases(
-    text: str, stop: frozenset[str], *, nouns: bool = False
-) -> dict[tuple[str, ...], str]:
+def phrases(text: str, stop: frozenset[str], *, nouns: bool = False) -> dict[tuple[str, ...], str]:
     """Return the candidate phrases of ``text``: folded words -> the text's spelling.
 
     With ``nouns`` (English texts), a phrase must end in a noun: "Finite" or "Large
