@@ -28,7 +28,7 @@ How the automatic groups are found (all deterministic, nothing told how many to 
    (``coherence.belonging``); it is named again without the others.
 8. When the sources' titles are known: a group of one source's items only (no paper
    source, and in no other section) is named by that source's title ("Release notes
-   from ty") and takes that source's items left over; a source with
+   from ty") and takes that source's items left over; a source in no section with
    :data:`MIN_SECTION` or more items left over gets a section of its own, named by its
    title; the rest is "Other".
 
@@ -255,9 +255,9 @@ def group_texts(
     writes on every item, and with ``source_titles`` (source -> its title) names
     sections by source: a topic section of one source's items only, that source no
     paper source (``paper_sources``) and in no other section, takes the source's title
-    and the source's items no section took; of the rest, a source with
-    :data:`MIN_SECTION` items or more gets a section named by its title while the
-    budget lasts. ``weights`` (each text's rank score, when known) let a label fit the
+    and the source's items no section took; of the rest, a source in no section yet
+    with :data:`MIN_SECTION` items or more gets a section named by its title while
+    the budget lasts. ``weights`` (each text's rank score, when known) let a label fit the
     item a section shows first.
     """
     matched = assign_topics(texts, topics)
@@ -332,7 +332,12 @@ def group_texts(
                 pool = [i for i in pool if sources[i] != auto[n].source]
                 terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
                 auto[n] = replace(auto[n], summary_terms=terms)
+        # A source with items in other sections already is not what its leftovers
+        # share: "Daring Fireball" beside "Apple" and "Uber" of one feed tells nothing.
+        placed = {sources[i] for g in [*groups, *auto] for i in g.members}
         for title, held in by_source(pool, sources, source_titles, MIN_SECTION):
+            if sources[held[0]] in placed:
+                continue
             if len(auto) < budget and title.lower() not in taken:
                 taken.add(title.lower())
                 terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])

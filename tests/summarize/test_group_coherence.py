@@ -1,0 +1,97 @@
+"""Which items belong under a section's name (``coherence.py``): those holding its first
+phrase or close to the rest, never a stray minority source; the rest go to a section
+named by their source, else "Other"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from newsletter.summarize.coherence import (
+    FIT,
+    belonging,
+    by_source,
+    centroid_similarity,
+    label_keys,
+)
+from newsletter.summarize.group import OTHER_LABEL, group_texts
+from newsletter.summarize.text import tfidf_matrix
+
+
+def test_centroid_similarity_leaves_each_row_out() -> None:
+    rows = sparse.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    sims = centroid_similarity(rows)
+    # Row 0 against rows 1 and 2 summed: (1, 1) / sqrt(2); row 2 against (2, 0): 0.
+    assert sims[0] == pytest.approx(1 / np.sqrt(2))
+    assert sims[2] == pytest.approx(0.0)
+
+
+def test_label_keys_fold_each_phrase() -> None:
+    assert label_keys("Black Hole & Gravity") == [("black", "hole"), ("gravity",)]
+    assert label_keys("GPUs") == [("gpu",)]
+
+
+APPLE = [
+    "Apple ships the iPhone with a new camera and iOS update.",
+    "Apple iPhone sales rise as iOS adds features for the camera.",
+    "Apple Watch and iPhone pair better in the new iOS beta.",
+    "iOS beta on the iPhone: Apple fixes the camera app.",
+    "Apple Music comes to the iPhone lock screen in iOS.",
+    "Verizon carriers and the iPhone camera in the iOS era.",
+]
+NASA = [
+    "Astronauts on the space station fix the camera.",
+    "Space station crew tests a new camera in orbit.",
+]
+
+
+def _found(texts: list[str]) -> list[dict[tuple[str, ...], str]]:
+    return [{("apple",): "Apple"} if "Apple" in t else {} for t in texts]
+
+
+def test_a_stray_minority_source_leaves_the_section() -> None:
+    texts = APPLE + NASA
+    rows, _ = tfidf_matrix(texts)
+    origins = ["df"] * len(APPLE) + ["nasa"] * len(NASA)
+    sims = centroid_similarity(rows)
+    assert min(sims[len(APPLE) :]) > 0  # near by a word or two ("camera", "new")
+    kept = belonging(rows, "Apple", _found(texts), origins)
+    # Every Daring Fireball item stays (the Verizon one by its closeness); NASA leaves.
+    assert kept == list(range(len(APPLE)))
+    # Told no sources, closeness alone decides, and these NASA items are close enough:
+    # it is their source, no item of which holds "Apple", that sends them away.
+    assert min(sims[len(APPLE) :]) >= FIT * np.median(sims[: len(APPLE) - 1])
+    assert belonging(rows, "Apple", _found(texts)) == list(range(len(texts)))
+
+
+def test_without_sources_only_closeness_counts() -> None:
+    texts = [*APPLE, "Football club wins the league cup again tonight."]
+    rows, _ = tfidf_matrix(texts)
+    kept = belonging(rows, "Apple", _found(texts))
+    assert kept == list(range(len(APPLE)))  # the football item shares no word
+
+
+def test_by_source_names_sections_of_leftovers() -> None:
+    sources = ["a", "a", "a", "b", "b", "untitled", "untitled", "untitled"]
+    titles = {"a": "Liftoff News", "b": "Bee"}
+    assert by_source(range(8), sources, titles, 3) == [("Liftoff News", [0, 1, 2])]
+
+
+def test_items_of_no_section_go_to_their_source_or_other() -> None:
+    llm = [f"LLM agents plan tool use with memory, study {n}." for n in range(8)]
+    robots = [f"Robot grasping learns from tactile feedback, trial {n}." for n in range(8)]
+    space = ["Star City cosmonauts train.", "Astronauts' dirty laundry.", "Engine test fires."]
+    odd = ["Crème brûlée recipe."]
+    texts = llm + robots + space + odd
+    sources = ["arxiv"] * 16 + ["liftoff"] * 3 + ["food"]
+    titles = {"arxiv": "arXiv", "liftoff": "Liftoff News", "food": "Food"}
+    groups = group_texts(
+        texts, sources=sources, source_titles=titles, paper_sources={"arxiv"}, min_auto=4
+    )
+    by_label = {g.label: set(g.members) for g in groups}
+    assert by_label["Liftoff News"] == {16, 17, 18}
+    assert by_label[OTHER_LABEL] == {19}
+    topical = [g for g in groups if g.source is None and g.label != OTHER_LABEL]
+    assert {frozenset(g.members) for g in topical} == {frozenset(range(8)), frozenset(range(8, 16))}
+    assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
