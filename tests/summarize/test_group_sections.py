@@ -5,11 +5,13 @@ adjective alone ("Algebras & Finite", "Quantum & Electron")."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import main
@@ -33,6 +35,7 @@ SEVEN = [
     )
 ]
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+BENCH_QUALITY = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
 
 # The test's own list, apart from the labeler's: the adjectives the issue found as
 # labels, and common ones of these feeds.
@@ -166,3 +169,17 @@ def test_a_source_with_several_strays_gets_a_section_named_by_its_title() -> Non
     assert holder.title == "Liftoff News"
     assert len(holder.items) == 4
     assert holder.summary.startswith("4 items")
+
+
+def test_the_bench_label_check_finds_no_faulty_label(capsys: pytest.CaptureFixture[str]) -> None:
+    # bench/quality.py's check over a digest of every fixture feed, titled as the feeds
+    # title themselves: no stopword, repeated word, boilerplate or adjective label.
+    spec = importlib.util.spec_from_file_location("bench_quality", BENCH_QUALITY)
+    assert spec is not None and spec.loader is not None
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    assert quality.label_check() == 0
+    out = capsys.readouterr().out
+    summary = next(line for line in out.splitlines() if "labels; with a stopword" in line)
+    assert re.findall(r"\d+", summary.split(";", 1)[1]) == ["0", "0", "0", "0"]
+    assert "Release notes from ty  (the feed's title)" in out
