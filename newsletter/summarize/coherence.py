@@ -11,13 +11,16 @@ from one source (:func:`by_source`), else "Other".
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
 
-from newsletter.summarize.labels import label_words
+from newsletter.summarize.labels import HEAD_CHARS
+
+_WORD = re.compile(r"[^\W_][\w'’]*")
 
 FIT = 0.3
 """An item without the label phrase stays when its similarity to the rest of the
@@ -38,32 +41,48 @@ def centroid_similarity(rows: sparse.csr_matrix) -> np.ndarray:
     return result
 
 
-def label_keys(label: str) -> list[tuple[str, ...]]:
-    """Return the phrases a label is made of, folded as ``Edition.found`` keys them:
-    ``"Black Hole & Gravity"`` -> ``[("black", "hole"), ("gravity",)]``."""
-    return [tuple(label_words(half)) for half in label.split(" & ") if label_words(half)]
+def _word_pattern(word: str) -> str:
+    """A word, its plural or singular: "Galaxies" matches "galaxy" and "galaxies"."""
+    lower = word.lower()
+    if lower.endswith("ies") and len(lower) > 4:
+        return re.escape(lower[:-3]) + "(?:y|ies)"
+    if lower.endswith("y") and len(lower) > 3:
+        return re.escape(lower[:-1]) + "(?:y|ies)"
+    if lower.endswith("s") and not lower.endswith("ss") and len(lower) > 3:
+        lower = lower[:-1]
+    return re.escape(lower) + "(?:e?s)?"
+
+
+def phrase_pattern(label: str) -> re.Pattern[str]:
+    """Return a pattern finding a label's first phrase in a text, in any case and
+    number: ``phrase_pattern("Black Holes & Gravity")`` finds "black hole" and
+    "Black-Holes"."""
+    first = label.split(" & ")[0]
+    words = [_word_pattern(w) for w in _WORD.findall(first)]
+    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
 def belonging(
     rows: sparse.csr_matrix,
     label: str,
-    found: Sequence[Mapping[tuple[str, ...], str]],
+    texts: Sequence[str],
     origins: Sequence[str] | None = None,
 ) -> list[int]:
-    """Return the positions (rows of one section, with each item's phrases ``found`` and
-    source ``origins`` when known) of the items that belong under ``label``: those
-    holding its first phrase, and those as close to the rest of the section as the items
-    holding it (:data:`FIT`), unless their source is a minority of the section none of
-    whose items there holds the phrase and whose items there are on average further
-    from the rest than the median item holding it (four NASA news items in a section of
-    Daring Fireball's links named "Apple" are near it only by chance).
+    """Return the positions (rows of one section, with each item's ``texts`` and source
+    ``origins`` when known) of the items that belong under ``label``: those holding its
+    first phrase, and those as close to the rest of the section as the items holding it
+    (:data:`FIT`), unless their source is a minority of the section none of whose items
+    there holds the phrase and whose items there are on average further from the rest
+    than the median item holding it (four NASA news items in a section of Daring
+    Fireball's links named "Apple" are near it only by chance).
 
     Only the first phrase counts: the second of "Apple & International Space Station"
-    may be the name of the very items that do not belong with the first.
+    may be the name of the very items that do not belong with the first. A text is
+    searched for it in its first :data:`HEAD_CHARS` characters, as labels read it.
     """
-    n = len(found)
-    key = label_keys(label)[0]
-    holds = np.array([key in f for f in found], dtype=bool)
+    n = len(texts)
+    pattern = phrase_pattern(label)
+    holds = np.array([pattern.search(t[:HEAD_CHARS]) is not None for t in texts], dtype=bool)
     if holds.all() or not holds.any():
         return list(range(n))
     sims = centroid_similarity(rows)

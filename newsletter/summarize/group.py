@@ -387,7 +387,8 @@ def _topic_section(
         return None
     label, extra = labelled
     origins = [sources[i] for i in members] if sources is not None else None
-    inside = belonging(rows[list(positions)], label, [edition.found(i) for i in members], origins)
+    texts = [edition.texts[i] for i in members]
+    inside = belonging(rows[list(positions)], label, texts, origins)
     if len(inside) == len(members):
         return list(range(len(members))), label, extra
     if len(inside) < MIN_SECTION:
