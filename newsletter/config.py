@@ -245,8 +245,26 @@ class DigestConfig(_Model):
     exclude_patterns: tuple[str, ...] = ()
     outputs: OutputsConfig = OutputsConfig()
     ranking: RankingConfig = RankingConfig()
+    # -- the editor's note (issue 10) --
+    note: str | None = None
+    """A Markdown file: the editor's note at the top of each edition (HTML email, web
+    edition, feeds; as written in the Markdown and text outputs), read when the edition
+    is built. ``{period}`` in the path picks a file per edition (missing: no note);
+    without it the file must exist. ``--note FILE.md`` on ``send``/``digest`` overrides."""
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not v.strip():
+            raise ValueError("must be the path of a Markdown file")
+        rest = v.replace("{period}", "")
+        if "{" in rest or "}" in rest:
+            raise ValueError("may only contain {period} (the edition's date) in braces")
+        return v
 
     _rule_patterns = field_validator("include_patterns", "exclude_patterns")(_check_patterns)
 

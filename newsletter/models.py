@@ -268,6 +268,9 @@ class Item:
     score: float = 0.0
     score_parts: Mapping[str, float] = field(default_factory=dict)
     summary: str = ""
+    interests: tuple[str, ...] = ()
+    """The reader's interests the story matches (set by ranking): shown as "For you",
+    they say why it sits above stories with more upvotes."""
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -365,6 +368,9 @@ class Digest:
     """Who the feeds name as author where an entry names none (the digest's from name)."""
     feed_urls: Mapping[str, str] = field(default_factory=dict)
     """Each feed format's public URL (``rss``, ``atom``): the feed's ``rel="self"`` link."""
+    note: str = ""
+    """The editor's note of this edition, Markdown source ('' = none): set by the
+    services from ``--note`` or the digest's ``note`` file."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -179,6 +179,50 @@ def sample_digest(
     )
 
 
+def merged_paper_digest() -> Digest:
+    """One paper found on two sources: Hugging Face (122 upvotes, 7 comments, card data:
+    four authors, an organization, paper/PDF/code links) and Hacker News (240 points, 88
+    comments) linking to the arXiv page; each source with its own discussion page."""
+    hf = make_entry(
+        "hf",
+        source="hf",
+        title="A paper about agents",
+        link="https://huggingface.co/papers/2511.00001",
+        upvotes=122,
+        comments=7,
+        comments_url="https://huggingface.co/papers/2511.00001#community",
+        media=EntryMedia(
+            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+            organization="Analytical Engines Ltd",
+            links=(
+                ("paper", "https://huggingface.co/papers/2511.00001"),
+                ("pdf", "https://arxiv.org/pdf/2511.00001"),
+                ("code", "https://github.com/ada/engine"),
+            ),
+        ),
+    )
+    hn = make_entry(
+        "hn",
+        source="hn",
+        title="A paper about agents",
+        link="https://arxiv.org/abs/2511.00001",
+        points=240,
+        comments=88,
+        comments_url="https://news.ycombinator.com/item?id=1",
+    )
+    item = Item(entry=hf, duplicates=(hn,), summary="It works.")
+    return Digest(
+        name="daily",
+        title="Daily Papers",
+        generated_at=datetime(2026, 11, 28, 7, 0, tzinfo=UTC),
+        sections=(Section("Agents", (item,)),),
+        sources={
+            "hf": Source("hf", "https://huggingface.co/papers", title="Hugging Face"),
+            "hn": Source("hn", "https://news.ycombinator.com/rss", title="Hacker News"),
+        },
+    )
+
+
 def paper_item(
     i: int, *, now: datetime = NOW, media: bool = True, score: float = 0.0, **fields: Any
 ) -> Item:

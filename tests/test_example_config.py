@@ -23,6 +23,7 @@ ILLUSTRATIVE = {
     "digests": {
         *("name", "title", "description", "link", "since", "deadline", "local_hour"),
         "max_per_source",
+        "note",
     },
     "digests.ranking": set(),
     "digests.topics": {"name", "keywords", "patterns"},

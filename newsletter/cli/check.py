@@ -29,11 +29,20 @@ def check(config_path: Path | None) -> None:
 
     settings = load_settings(config_path, required=True)
     env = make_environment(settings.template_dir)
-    for name in ("digest.md.j2", "digest.html.j2", "digest.txt.j2"):
+    names = (
+        *("digest.md.j2", "digest.html.j2", "digest.txt.j2", "digest_body.txt.j2"),
+        *("email.txt.j2", "email.md.j2", "email.markdown.html.j2"),
+    )
+    for name in names:
         try:
             env.get_template(name)
         except Exception as exc:
             raise TemplateError(f"template {name}: {exc}") from None
+    from newsletter.services.notes import read_note
+
+    for digest in settings.digests:
+        if digest.note and "{period}" not in digest.note:
+            read_note(digest, "")  # a missing or unreadable note file: exit 2, naming it
     click.echo(
         f"{settings.path}: ok ({plural(len(settings.sources), 'source')}, "
         f"{plural(len(settings.digests), 'digest')})"

@@ -24,7 +24,7 @@ from newsletter.errors import EXIT_USAGE as EXIT_USAGE
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
-    from newsletter.config import Settings
+    from newsletter.config import DigestConfig, Settings
     from newsletter.store.database import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +68,25 @@ def config_option(fn: F) -> F:
         default=None,
         help="Config file (TOML). Default: $NEWSLETTER_CONFIG, then the user config folder.",
     )(fn)
+
+
+def note_option(fn: F) -> F:
+    """``--note FILE.md``: the editor's note of this edition (``send``, ``preview``,
+    ``digest``); the command passes it on through the digest's ``note`` setting."""
+    return click.option(
+        "--note",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        envvar="NEWSLETTER_NOTE",
+        metavar="FILE.md",
+        help="An editor's note in Markdown, shown atop this edition "
+        "(instead of the digest's `note` file; env NEWSLETTER_NOTE).",
+    )(fn)
+
+
+def with_note_file(cfg: DigestConfig, note: Path | None) -> DigestConfig:
+    """The digest's settings with ``--note`` as its note file (unchanged without it)."""
+    return cfg if note is None else cfg.model_copy(update={"note": str(note)})
 
 
 def load_settings(config_path: Path | None, *, required: bool = True) -> Settings:

@@ -14,10 +14,12 @@ from newsletter.cli.common import (
     fail,
     handle_errors,
     load_settings,
+    note_option,
     open_store,
     plural,
     progress_printer,
     warn,
+    with_note_file,
 )
 from newsletter.clock import now_utc
 from newsletter.config import RankingConfig, Settings
@@ -49,6 +51,7 @@ from newsletter.render.digest import FORMATS, Format, render_digest
 @click.option("--max-items", type=click.IntRange(1, 10_000), help="At most this many items.")
 @click.option("--no-fetch", is_flag=True, help="Use stored entries only; do not fetch.")
 @click.option("--explain", is_flag=True, help="Print each item's score breakdown to stderr.")
+@note_option
 @handle_errors
 def digest(
     sources: tuple[str, ...],
@@ -60,6 +63,7 @@ def digest(
     max_items: int | None,
     no_fetch: bool,
     explain: bool,
+    note: Path | None,
 ) -> None:
     """Write a one-off digest of SOURCES (URLs or paths) or of the configured sources.
 
@@ -84,7 +88,7 @@ def digest(
     settings = (
         load_settings(config_path) if (config_path or not one_off) else settings_from_dict({})
     )
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     now = now_utc()
     if one_off:
         chosen: list[Source] = digests.sources_from_args(sources)

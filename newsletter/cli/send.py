@@ -19,8 +19,10 @@ from newsletter.cli.common import (
     handle_errors,
     kb,
     load_settings,
+    note_option,
     open_store,
     plural,
+    with_note_file,
 )
 from newsletter.clock import now_utc
 from newsletter.deliver.mailers import FileMailer, Mailer, make_mailer
@@ -45,8 +47,15 @@ from newsletter.store import outbox
     metavar="ADDRESS",
     help="Send one test copy to ADDRESS without touching the outbox.",
 )
+@note_option
 @handle_errors
-def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: str | None) -> None:
+def send(
+    config_path: Path | None,
+    digest_name: str | None,
+    dry_run: bool,
+    to: str | None,
+    note: Path | None,
+) -> None:
     """Build the current edition if needed and email it to every active subscriber who
     has not received it yet.
 
@@ -59,7 +68,7 @@ def send(config_path: Path | None, digest_name: str | None, dry_run: bool, to: s
     for good (listed), 2 for usage or configuration errors.
     """
     settings = load_settings(config_path)
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     now = now_utc()
     secret = secret_key()
     if to is not None:
@@ -168,6 +177,7 @@ def _report(name: str, result: SendResult, mailer: Mailer, *, dry_run: bool) -> 
     "and dark, and without <style>) and print each one's height; needs chromium "
     "(skipped with a message without it).",
 )
+@note_option
 @handle_errors
 def preview(
     config_path: Path | None,
@@ -175,13 +185,14 @@ def preview(
     output: Path | None,
     open_browser: bool,
     screenshots: Path | None,
+    note: Path | None,
 ) -> None:
     """Write the HTML email of the current edition to a file and print its size
     (Gmail clips HTML over 102 KB; the email is kept under 90 KB)."""
     from newsletter.render.email import MAX_HTML_BYTES
 
     settings = load_settings(config_path)
-    cfg = settings.digest(digest_name)
+    cfg = with_note_file(settings.digest(digest_name), note)
     with open_store(settings) as store:
         sample = preview_edition(store, settings, cfg, now=now_utc(), secret=secret_key())
     path = output or Path(settings.mail.mail_dir).expanduser() / f"{cfg.name}-preview.html"

@@ -56,7 +56,7 @@ def subscribers() -> None:
     "fmt",
     type=click.Choice(["html", "markdown"]),
     default=None,
-    help="HTML email (default) or one Markdown text part.",
+    help="HTML email (default), or Markdown: the Markdown text with its HTML rendering.",
 )
 @click.option(
     "--interest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -9,11 +10,13 @@ from newsletter.errors import TemplateError
 from newsletter.models import Digest
 from newsletter.render.feeds import render_feed
 from newsletter.render.templates import cached_environment, render_template
+from newsletter.render.text import References, engagement_text, link_label
 
 if TYPE_CHECKING:
     # Imported where they are used: together they take a tenth of a second, which every
     # command that only needs FORMATS or now_utc (``newsletter fetch``) would pay.
     import jinja2
+    from markupsafe import Markup
 
 
 Format = Literal["markdown", "html", "text", "rss", "atom"]
@@ -30,15 +33,39 @@ TEMPLATE_NAMES: dict[str, str] = {
 
 
 def digest_context(digest: Digest, **extra: Any) -> dict[str, Any]:
-    """What every digest template sees."""
+    """What every digest template sees: the digest, its editor's note as Markdown
+    (``note``) and as sanitized HTML (``note_html``, safe to output unescaped), and
+    ``links``, the numbered link references of a text rendering (``render.text``)."""
     return {
         "digest": digest,
         "sections": digest.sections,
         "sources": digest.sources,
         "generated": digest.generated_at,
         "source_label": lambda name: digest.sources[name].label if name in digest.sources else name,
+        "note": digest.note,
+        "note_html": note_html(digest.note),
+        "links": References(),
+        "engagement_text": engagement_text,
+        "link_label": link_label,
         **extra,
     }
+
+
+def note_html(note: str) -> Markup:
+    """The editor's note (Markdown) as sanitized HTML, marked safe for templates."""
+    from markupsafe import Markup
+
+    return Markup(_note_html(note) if note.strip() else "")  # sanitized: safe as is
+
+
+@functools.lru_cache(maxsize=16)
+def _note_html(note: str) -> str:
+    # Cached: an edition's note is the same in every rendering of it (one per distinct
+    # subscriber preferences, and again while the HTML email is fitted to its size).
+    # Imported here: Python-Markdown is loaded only for an edition that has a note.
+    from newsletter.render.markdown_html import markdown_to_html
+
+    return markdown_to_html(note)
 
 
 def render_digest(

@@ -3,19 +3,23 @@
 Pure: no network, disk or clock (``now`` and the per-subscriber parts are passed in).
 
 ``render_email`` renders the HTML (CSS inlined with css-inline, one ``<style>`` kept for
-media queries and dark mode) and the Markdown text once, with placeholders where each
-subscriber's greeting and unsubscribe link go. ``message_bytes`` fills those in and
-writes the message in its wire form. The bytes are generated here rather than by
-``email.generator``: Python's header folding RFC 2047-encodes any token of 77+
-characters, which would mangle the long ``List-Unsubscribe`` URL that one-click
-unsubscribe needs verbatim. ``build_message`` parses the bytes back into an
-``EmailMessage`` for callers that want the object.
+media queries and dark mode) and the plain text (``email.txt.j2``: wrapped, links as
+numbered references, see ``render.text``) once, with placeholders where each
+subscriber's greeting and unsubscribe link go. A Markdown-format subscriber's text is
+the Markdown (``email.md.j2``) and the HTML is that Markdown through Python-Markdown.
+``message_bytes`` fills those in and writes the message in its wire form. The bytes are
+generated here rather than by ``email.generator``: Python's header folding RFC
+2047-encodes any token of 77+ characters, which would mangle the long
+``List-Unsubscribe`` URL that one-click unsubscribe needs verbatim. ``build_message``
+parses the bytes back into an ``EmailMessage`` for callers that want the object.
 
 The message::
 
-    multipart/alternative            (a Markdown subscriber gets one text/plain part)
-    ├── text/plain; charset=utf-8    quoted-printable, the Markdown rendering
-    └── text/html; charset=utf-8     quoted-printable, under 90 KB
+    multipart/alternative
+    ├── text/plain; charset=utf-8    quoted-printable: wrapped text (Markdown subscribers:
+    │                                the Markdown)
+    └── text/html; charset=utf-8     quoted-printable, under 90 KB (Markdown subscribers:
+                                     the Markdown rendered and sanitized)
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ from newsletter.render.templates import (
 
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
+"""The text/plain part of an HTML-format email: wrapped text, links as references."""
+MARKDOWN_TEMPLATE = "email.md.j2"
+"""A Markdown-format email: its text/plain part, and through Python-Markdown its HTML
+(``render.markdown_html.markdown_email_html``)."""
 MAX_HTML_BYTES = 90_000
 """Gmail clips HTML over 102 KB; stay well under with room for personal parts."""
 DEFAULT_SUBJECT = DigestConfig.model_fields["subject"].default
@@ -322,7 +330,12 @@ def render_email(
         layout = plan_layout(digest, highlights=0, screens=1e9, max_items=max_items)
     shown = layout.shown
     subject = subject_for(settings.subject, shown, period)
-    text = render_template(env, TEXT_TEMPLATE, digest_context(shown, subject=subject, **extra))
+    text = render_template(env, text_template(fmt), digest_context(shown, subject=subject, **extra))
+    if fmt == "markdown":
+        # Imported here: only Markdown-format subscribers need Python-Markdown.
+        from newsletter.render.markdown_html import markdown_email_html
+
+        html_text = markdown_email_html(env, text, subject)
     boundary = "=_nl_" + hashlib.sha256(nonce.encode()).hexdigest()[:24]
     text = _crlf(text)
     html_text = _crlf(html_text) if html_text is not None else None
@@ -341,6 +354,12 @@ def render_email(
         text_chunks=chunks(text, marks),
         html_chunks=chunks(html_text, marks) if html_text is not None else (),
     )
+
+
+def text_template(fmt: MailFormat) -> str:
+    """The template of the text/plain part: wrapped text for an HTML-format email, the
+    Markdown itself for a Markdown-format one."""
+    return MARKDOWN_TEMPLATE if fmt == "markdown" else TEXT_TEMPLATE
 
 
 def _html_context(

@@ -129,9 +129,36 @@ def render_feed(digest: Digest, fmt: FeedFormat) -> bytes:
             fe.description(body)
             if fmt == "atom":
                 fe.content(body, type="html")
+    if digest.note.strip():
+        _add_note(fg, digest, link, fmt, author)  # added last: feedgen puts it first
     fg.updated(latest)
     fg.lastBuildDate(latest)
     return feed_bytes(fg, fmt, what=digest.name)
+
+
+def _add_note(fg: Any, digest: Digest, link: str, fmt: FeedFormat, author: str) -> None:
+    """The editor's note as the feed's first entry (its HTML from Python-Markdown,
+    sanitized); its id follows the note's text, so a new note is a new entry."""
+    import hashlib
+
+    from newsletter.render.markdown_html import markdown_to_html
+
+    key = hashlib.sha256(digest.note.encode("utf-8")).hexdigest()[:16]
+    fe = fg.add_entry()
+    fe.id(f"urn:newsletter:{digest.name}:note:{key}")
+    fe.guid(f"urn:newsletter:{digest.name}:note:{key}", permalink=False)
+    fe.title("Editor's note")
+    fe.link(href=link)
+    fe.published(digest.generated_at)
+    fe.updated(digest.generated_at)
+    if fmt == "rss":
+        fe.dc.dc_creator(author)
+    else:
+        fe.author(name=author)
+    body = strip_xml_illegal(markdown_to_html(digest.note))
+    fe.description(body)
+    if fmt == "atom":
+        fe.content(body, type="html")
 
 
 def _file_url(value: str | None) -> str:

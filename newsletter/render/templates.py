@@ -24,13 +24,32 @@ if TYPE_CHECKING:
     import jinja2
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")
+# Markdown markup, each escaped only where Markdown would read it as such (one pass per
+# rule, in C: ``md_escape`` runs on every title and summary). Ordinary text such as
+# ``0.0.1``, ``dependabot[bot]``, ``a | b`` or ``snake_case`` stays as written.
+_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # A backslash escapes punctuation (or a delimiter the template adds after the value).
+    (re.compile(r"\\(?![^\W_]|\s)"), r"\\\\"),
+    # Before an entity name, ``&`` would turn ``&copy;`` into a symbol.
+    (re.compile(r"&(?=#[0-9xX]|\w{1,32};)"), "&amp;"),
+    # Before a letter, ``/``, ``!`` or ``?``, ``<`` starts a tag or an autolink.
+    (re.compile(r"<(?=[^\W\d_]|[/!?])"), "&lt;"),
+    (re.compile(r"`"), r"\\`"),
+    # Spaced on both sides (``5 * 3``), ``*`` can neither open nor close emphasis.
+    (re.compile(r"(?<!\s)\*|\*(?!\s)"), r"\\*"),
+    # Inside a word (``snake_case``), ``_`` is not emphasis.
+    (re.compile(r"(?<![^\W_])_|_(?![^\W_])"), r"\\_"),
+)
+_MD_BRACKETS = str.maketrans({"[": "\\[", "]": "\\]"})
 
 
-_MD_LINE_START = re.compile(r"^(\s*)([#>+\-=])")
+_MD_LINK_END = re.compile(r"\]\s?[(\[:]")
 
 
-_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+_MD_LABEL = re.compile(r"\[[^\[\]\n]{1,200}\]\(")
+
+
+_MD_ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
 
 
 _URL_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
@@ -53,13 +72,45 @@ def bundled_template_dir() -> Path:
 
 
 def md_escape(value: object) -> str:
-    """Escape text for Markdown inline context (titles, names) and flatten newlines."""
-    text = " ".join(str(value).split())
-    # Escape only what Markdown would read as markup, so the Markdown stays readable as
-    # plain text (it is also the plain-text part of emails).
-    text = _MD_INLINE.sub(r"\\\1", text)
-    text = _MD_LINE_START.sub(r"\1\\\2", text)
-    return _MD_ORDERED.sub(r"\1\\\2", text)
+    """Text for Markdown inline context (titles, names, summaries), newlines flattened.
+
+    Escapes only what Markdown (Python-Markdown, and CommonMark readers alike) would read
+    as markup, so the Markdown stays readable as plain text: ``0.0.1``, ``[bot]``,
+    ``a | b`` and ``snake_case`` are left alone, while ``*emphasis*``, ``[a](b)``,
+    ``<tag>``, ``&copy;`` and a leading ``#``, ``>``, ``- `` or ``1. `` are escaped."""
+    # Control characters never belong in text (Python-Markdown uses two as markers).
+    text = " ".join(_URL_CONTROL.sub(" ", str(value)).split())
+    if not text:
+        return ""
+    out = text
+    for pattern, replacement in _MD_RULES:
+        out = pattern.sub(replacement, out)
+    if _md_brackets_need_escape(text):
+        out = out.translate(_MD_BRACKETS)
+    # At the start of a block: a heading, a quote, a list item or a rule.
+    first, second = text[0], text[1:2]
+    if first in "#>" or (first in "+-" and (not second or second.isspace() or not text.strip("-"))):
+        return "\\" + out
+    return _MD_ORDERED.sub(r"\1\\\2", out)
+
+
+def _md_brackets_need_escape(text: str) -> bool:
+    """Whether ``[`` and ``]`` could form a link, an image, a reference or a definition:
+    unbalanced, or a ``]`` followed by ``(``, ``[`` or ``:``. Balanced brackets on their
+    own (``dependabot[bot]``) read as text, even inside a link's text."""
+    if "[" not in text and "]" not in text:
+        return False
+    if _MD_LINK_END.search(text):
+        return True
+    depth = 0
+    for c in text:
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth < 0:
+                return True
+    return depth != 0
 
 
 def safe_url(value: object) -> str:
@@ -80,6 +131,46 @@ def safe_url(value: object) -> str:
     if parts.scheme.lower() != "mailto" and not parts.netloc:
         return ""
     return text
+
+
+MD_WIDTH = 76
+"""Paragraphs of the Markdown output wrap at this many columns (it is also the text part
+of a Markdown-format subscriber's email)."""
+
+
+def md_wrap(value: object, width: int = MD_WIDTH) -> str:
+    """``md_escape`` of ``value``, wrapped at ``width`` columns for a paragraph of its
+    own (``md_fill``)."""
+    return md_fill(md_escape(value), width)
+
+
+def md_fill(markdown: object, width: int = MD_WIDTH) -> str:
+    """One line of Markdown (escaped already) wrapped at ``width`` columns. A line break
+    inside a Markdown paragraph is a space, so it reads the same once rendered; a line
+    that wrapping starts is escaped where Markdown would begin a block there (a heading,
+    quote, list item, rule or a heading's underline). Words are never broken: a longer
+    one (a link's URL) overflows."""
+    import textwrap
+
+    text = str(markdown)
+    if len(text) <= width:
+        return text
+    # A link's text stays on one line ("[3 comments](...)" is not split after "3"): its
+    # spaces are held as NUL, which escaped text never holds, while the line is wrapped.
+    text = _MD_LABEL.sub(lambda m: m.group().replace(" ", "\x00"), text)
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
+    out = "\n".join(lines[:1] + [_md_line_start(line) for line in lines[1:]])
+    return out.replace("\x00", " ")
+
+
+def _md_line_start(line: str) -> str:
+    """A continuation line escaped where Markdown would read its start as a block."""
+    first, second = line[0], line[1:2]
+    if set(line) == {"="}:
+        return "&#61;" + line[1:]  # a setext underline; "\\=" is not an escape in Markdown
+    if first in "#>" or (first in "+-*" and (not second or second == " " or set(line) == {first})):
+        return "\\" + line
+    return _MD_ORDERED.sub(r"\1\\\2", line)
 
 
 def md_url(value: object) -> str:
@@ -156,11 +247,16 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["md_wrap"] = md_wrap
+    env.filters["md_fill"] = md_fill
     env.filters["md_url"] = md_url
     env.filters["safe_url"] = safe_url
     env.filters["hostname"] = hostname
     env.filters["authors"] = short_authors
     env.filters["date"] = format_date
+    from newsletter.render.text import wrap  # render.text imports safe_url from here
+
+    env.filters["wrap"] = wrap
     return env
 
 

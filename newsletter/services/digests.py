@@ -15,6 +15,7 @@ from pathlib import Path
 
 from newsletter.config import DigestConfig, Settings, parse_duration
 from newsletter.models import Digest, Entry, Source
+from newsletter.services.notes import with_note_at
 from newsletter.store.database import Store
 
 log = logging.getLogger("newsletter")
@@ -239,6 +240,7 @@ def make_digest(
     entries = select_entries(store, sources, now=now, since=window)
     digest = build_digest(entries, now=now, config=cfg, sources=with_titles(sources, store))
     digest = replace(digest, author=from_name(settings))
+    digest = with_note_at(digest, cfg, now)  # the editor's note (services.notes)
     if digest.dropped:
         (on_warning or log.warning)(
             f"{digest.dropped} older entries left out (over max_candidates={cfg.max_candidates}"

@@ -37,6 +37,7 @@ from newsletter.render.email import (
     unsubscribe_url,
 )
 from newsletter.services.digests import digest_sources, select_entries, with_titles
+from newsletter.services.notes import with_note
 from newsletter.services.tokens import make_token, unsubscribe_value
 from newsletter.store.database import Store
 from newsletter.store.outbox import OutboxRow
@@ -224,8 +225,9 @@ def edition_digest(
     preferences: Preferences | None = None,
 ) -> Digest:
     """The digest of an edition, for everyone or for one reader's ``preferences``: built
-    from the edition's entries at its own time, under its recorded title, so the mail
-    and the archive page read the same every time they are built."""
+    from the edition's entries at its own time, under its recorded title, with the
+    editor's note of its period (``services.notes``), so the mail and the archive page
+    read the same every time they are built."""
     from newsletter.summarize.digest import EVERYONE, build_digest
 
     if plan.digest is not None and (preferences is None or preferences == EVERYONE):
@@ -238,6 +240,7 @@ def edition_digest(
         sources=sources,
     )
     title = plan.edition.title if plan.edition is not None else None
+    digest = with_note(digest, cfg, plan.period)
     return replace(digest, title=title) if title else digest
 
 

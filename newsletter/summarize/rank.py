@@ -114,7 +114,10 @@ def rank_items(
             interests=interests,
             unknown_engagement=neutral,
         )
-        scored.append(replace(item, score=score, score_parts=MappingProxyType(parts)))
+        matched = tuple(matched_interests(item, interests)) if parts["interests"] else ()
+        scored.append(
+            replace(item, score=score, score_parts=MappingProxyType(parts), interests=matched)
+        )
     scored.sort(key=lambda i: (-i.score, -_latest_timestamp(i), i.entry.key))
     return scored
 

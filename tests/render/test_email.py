@@ -78,17 +78,9 @@ def test_multipart_alternative_text_first_html_last_quoted_printable() -> None:
         assert p.get_content_charset() == "utf-8"
     text, html = (p.get_content() for p in parts)
     assert text.startswith("Hi Ada,")
-    assert "# Daily Papers" in text and "Paper number 0" in text
+    assert "Daily Papers\r\n====" in text and "Paper number 0" in text
     assert "<table" in html and "Paper number 0" in html
     assert not msg.defects and not any(p.defects for p in parts)
-
-
-def test_markdown_subscribers_get_one_text_part() -> None:
-    msg = parsed(wire(fmt="markdown"))
-    assert msg.get_content_type() == "text/plain"
-    assert msg.get_content_charset() == "utf-8"
-    assert msg["Content-Transfer-Encoding"] == "quoted-printable"
-    assert "### [Paper number 1](https://example.org/papers/1)" in msg.get_content()
 
 
 def test_plain_text_is_never_empty() -> None:

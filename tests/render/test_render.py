@@ -74,7 +74,7 @@ def test_every_format_renders_titles_and_links(fmt: str) -> None:
 
 def test_markdown_structure() -> None:
     out = render_digest(make_digest(), "markdown")
-    assert out.startswith("# Trending \\<papers\\>\n")
+    assert out.startswith("# Trending &lt;papers>\n")
     assert "## Agents & RL" in out
     assert "### [Paper one](https://arxiv.org/abs/2503.10000)" in out
     assert "Also on: [Hacker News](https://hn.example/1)" in out
@@ -102,7 +102,7 @@ def test_markdown_of_hostile_title_makes_no_markup() -> None:
 def test_text_has_no_markup() -> None:
     out = render_digest(make_digest(), "text")
     assert "Trending <papers>" in out
-    assert "  https://arxiv.org/abs/2503.10000" in out
+    assert "\n[1] https://arxiv.org/abs/2503.10000\n" in out  # links are references
     assert "AGENTS & RL" in out
 
 
@@ -148,7 +148,7 @@ def test_empty_digest() -> None:
 
 
 def test_md_escape() -> None:
-    assert md_escape("# a *b* [c]") == "\\# a \\*b\\* \\[c\\]"
+    assert md_escape("# a *b* [c](d)") == "\\# a \\*b\\* \\[c\\](d)"
     assert md_escape("1. x") == "1\\. x"
     assert md_escape("line\nbreak") == "line break"
 

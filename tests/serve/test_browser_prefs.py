@@ -121,10 +121,10 @@ def test_change_topics_and_format_then_pause_from_a_received_mail_in_chromium(
         sub = get_subscriber(store, READER)
         assert sub is not None and (sub.topics, sub.format) == (("Quantum",), "markdown")
 
-        # 3. The next edition follows the choices: Markdown only, Quantum only.
+        # 3. The next edition follows the choices: Markdown, Quantum only.
         send_at(store, settings, now + timedelta(days=1), "b")
         [_, second] = wait_for_mail(recorder, READER, 2)
-        assert not second.is_multipart() and second.get_content_type() == "text/plain"
+        assert second.is_multipart() and "### [" in plain(second)  # Markdown, and its HTML
         assert kinds_in(second) == {"quantum"}
 
         # 4. Pause for a week on the page: no mail until it ends.

@@ -124,7 +124,7 @@ def send_daily(site: Site, now: datetime, tag: str) -> list[tuple[str, bytes]]:
 
 
 def manage_path(data: bytes) -> str:
-    m = re.search(r"https://news\.example\.org(/prefs/\S+?)>", mail_text(data))
+    m = re.search(r"https://news\.example\.org(/prefs/[^\s>]+)", mail_text(data))
     assert m, "no manage link in the mail"
     return m.group(1)
 
@@ -182,7 +182,8 @@ def test_change_topics_and_format_from_the_link_then_the_next_edition_follows(
     [(_, second)] = send_daily(site, NOW + timedelta(days=1), "b")
     assert kinds_in(second) == {"quantum"}
     msg = email.message_from_bytes(second)
-    assert not msg.is_multipart() and msg.get_content_type() == "text/plain"
+    # Markdown: the Markdown as the text part, with its HTML rendering beside it.
+    assert msg.get_content_type() == "multipart/alternative" and "### [" in mail_text(second)
 
 
 def test_opening_the_page_changes_nothing_and_a_cross_site_post_is_refused(site: Site) -> None:

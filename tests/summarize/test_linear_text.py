@@ -15,7 +15,8 @@ from collections.abc import Callable
 import pytest
 
 from newsletter.models import Entry, EntryMedia, Item
-from newsletter.render.templates import md_escape, safe_url
+from newsletter.render.templates import md_escape, md_wrap, safe_url
+from newsletter.render.text import References, wrap
 from newsletter.sources.links import canonical_link
 from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
@@ -69,6 +70,9 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "canonical_link": lambda t: canonical_link(t, "https://example.org/"),
     "safe_url": safe_url,
     "md_escape": md_escape,
+    "md_wrap": md_wrap,
+    "text_wrap": wrap,
+    "text_references": lambda t: References().markdown(t),
     "clean_text": clean_text,
     "split_sentences": split_sentences,
     "extractive_summary": extractive_summary,

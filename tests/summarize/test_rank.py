@@ -176,6 +176,8 @@ def test_interests_boost_matching_items() -> None:
     assert ranked[0].entry.id == "2"
     assert ranked[0].score_parts["interests"] == pytest.approx(RankingConfig().interest_boost)
     assert ranked[1].score_parts["interests"] == 0.0
+    # The reader is told why: the story carries the interests it matched.
+    assert ranked[0].interests == ("diffusion",) and ranked[1].interests == ()
 
 
 def test_interests_capped() -> None:
