@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -50,7 +50,7 @@ from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
 from newsletter.summarize.coherence import belonging, by_source
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
-from newsletter.summarize.labels import Edition, label_words, section_label
+from newsletter.summarize.labels import Edition, Phrase, label_words, section_label
 from newsletter.summarize.text import tfidf_matrix
 
 OTHER_LABEL = "Other"
@@ -322,34 +322,9 @@ def group_texts(
     auto.sort(key=lambda g: -len(g.members))  # biggest first, as items left some
     pool = [rest[p] for p in sorted(leftover)]
     if clusters and sources is not None and source_titles:
-        for n, group in enumerate(auto):
-            others = [*groups, *auto[:n], *auto[n + 1 :]]
-            auto[n] = _named_by_source(
-                group, others, pool, sources, source_titles, paper_sources, taken
-            )
-            if auto[n].source is not None:
-                # Its source's other items are true to that name too: none stays behind.
-                pool = [i for i in pool if sources[i] != auto[n].source]
-                terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
-                auto[n] = replace(auto[n], summary_terms=terms)
-        # A source with items in other sections already is not what its leftovers
-        # share: "Daring Fireball" beside "Apple" and "Uber" of one feed tells nothing.
-        placed = {sources[i] for g in [*groups, *auto] for i in g.members}
-        for title, held in by_source(pool, sources, source_titles, MIN_SECTION):
-            if sources[held[0]] in placed:
-                continue
-            if len(auto) < budget and title.lower() not in taken:
-                taken.add(title.lower())
-                terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])
-                auto.append(
-                    Group(
-                        label=title,
-                        members=tuple(held),
-                        summary_terms=terms,
-                        source=sources[held[0]],
-                    )
-                )
-                pool = [i for i in pool if i not in held]
+        auto, pool = _source_sections(
+            auto, groups, pool, sources, source_titles, paper_sources, taken, budget, ranked
+        )
     for group in auto:
         groups.append(replace(group, key=_unique_key(group.label, keys)))
     if pool:
@@ -398,6 +373,45 @@ def _topic_section(
     # fails where naming the whole cluster did not.
     again = section_label(edition.rank(kept), len(kept), taken, min_share=coherence(len(members)))
     return (inside, *again) if again is not None else (inside, label, extra)
+
+
+def _source_sections(
+    auto: Sequence[Group],
+    configured: Sequence[Group],
+    pool: Sequence[int],
+    sources: Sequence[str],
+    titles: Mapping[str, str],
+    papers: Collection[str],
+    taken: set[str],
+    budget: int,
+    ranked: Callable[[Iterable[int]], list[Phrase]],
+) -> tuple[list[Group], list[int]]:
+    """Return the automatic sections with those of one source named by its title
+    (``_named_by_source``) and new sections of the ``pool`` (the items of no section)
+    named by their source (``coherence.by_source``), and what is left of the pool."""
+    auto = list(auto)
+    pool = list(pool)
+    for n, group in enumerate(auto):
+        others = [*configured, *auto[:n], *auto[n + 1 :]]
+        auto[n] = _named_by_source(group, others, pool, sources, titles, papers, taken)
+        if auto[n].source is not None:
+            # Its source's other items are true to that name too: none stays behind.
+            pool = [i for i in pool if sources[i] != auto[n].source]
+            terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
+            auto[n] = replace(auto[n], summary_terms=terms)
+    # A source with items in other sections already is not what its leftovers share:
+    # "Daring Fireball" beside "Apple" and "Uber" of one feed tells nothing.
+    placed = {sources[i] for g in [*configured, *auto] for i in g.members}
+    for title, held in by_source(pool, sources, titles, MIN_SECTION):
+        if sources[held[0]] in placed or len(auto) >= budget or title.lower() in taken:
+            continue
+        taken.add(title.lower())
+        terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])
+        auto.append(
+            Group(label=title, members=tuple(held), summary_terms=terms, source=sources[held[0]])
+        )
+        pool = [i for i in pool if i not in held]
+    return auto, pool
 
 
 def _named_by_source(
