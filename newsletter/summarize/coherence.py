@@ -24,7 +24,11 @@ _WORD = re.compile(r"[^\W_][\w'’]*")
 
 FIT = 0.3
 """An item without the label phrase stays when its similarity to the rest of the
-section is at least this share of the median similarity of the items with it."""
+section is at least this share of the median similarity of the items with it. Chosen on
+the dev file only (``bench/quality.py``): at 0.3, 9 of its 1,000 papers leave their
+section and NMI is 0.590 (0.592 keeping all); at 0.5, 80 leave and NMI falls to 0.570.
+The outliers a reader notices are far below it (a political link among language-model
+papers: 0.015 against a median of 0.27)."""
 
 
 def centroid_similarity(rows: sparse.csr_matrix) -> np.ndarray:
