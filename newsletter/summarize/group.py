@@ -26,11 +26,11 @@ How the automatic groups are found (all deterministic, nothing told how many to 
 7. A group keeps only the items that belong under its name: those holding the label's
    first phrase and those about as close to the rest of the group
    (``coherence.belonging``); it is named again without the others.
-8. When the sources' titles are known: a group of one source's items only (no paper
-   source, and in no other section) is named by that source's title ("Release notes
-   from ty") and takes that source's items left over; a source in no section with
-   :data:`MIN_SECTION` or more items left over gets a section of its own, named by its
-   title; the rest is "Other".
+8. When the sources' titles are known and there are several sources: a group of one
+   source's items only (no paper source, and in no other section) is named by that
+   source's title ("Release notes from ty") and takes that source's items left over; a
+   source in no section with :data:`MIN_SECTION` or more items left over gets a
+   section of its own, named by its title; the rest is "Other".
 
 Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
 a handful of items reads better as one list than as sections of one or two.
@@ -253,12 +253,12 @@ def group_texts(
 
     ``sources`` (each text's source, when known) lets labels leave out what one source
     writes on every item, and with ``source_titles`` (source -> its title) names
-    sections by source: a topic section of one source's items only, that source no
-    paper source (``paper_sources``) and in no other section, takes the source's title
-    and the source's items no section took; of the rest, a source in no section yet
-    with :data:`MIN_SECTION` items or more gets a section named by its title while
-    the budget lasts. ``weights`` (each text's rank score, when known) let a label fit the
-    item a section shows first.
+    sections by source when there are several: a topic section of one source's items
+    only, that source no paper source (``paper_sources``) and in no other section,
+    takes the source's title and the source's items no section took; of the rest, a
+    source in no section yet with :data:`MIN_SECTION` items or more gets a section
+    named by its title while the budget lasts. ``weights`` (each text's rank score, when
+    known) let a label fit the item a section shows first.
     """
     matched = assign_topics(texts, topics)
     edition = Edition(texts, sources, weights)
@@ -321,7 +321,9 @@ def group_texts(
         )
     auto.sort(key=lambda g: -len(g.members))  # biggest first, as items left some
     pool = [rest[p] for p in sorted(leftover)]
-    if clusters and sources is not None and source_titles:
+    # Sections are named by source only among several: in a digest of one feed its
+    # title says nothing the digest's own title does not.
+    if clusters and sources is not None and source_titles and len({sources[i] for i in rest}) > 1:
         auto, pool = _source_sections(
             auto, groups, pool, sources, source_titles, paper_sources, taken, budget, ranked
         )
