@@ -45,7 +45,15 @@ TRACKING_PARAMS = frozenset(
     }
 )
 """Query parameters that only identify a click, never the page (matched case-insensitively,
-plus every ``utm_*``)."""
+plus every ``utm_*`` and the values in :data:`TRACKING_VALUES`)."""
+
+TRACKING_VALUES: dict[str, tuple[str, ...]] = {
+    # Medium tags every feed link "?source=rss----<feed id>---4" (or "rss-<user>------2");
+    # other values of "source" can select content, so only the feed's are dropped.
+    "source": ("rss",),
+}
+"""Parameters that are tracking only when their value starts with one of these prefixes
+(matched case-insensitively)."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # urljoin is slow and leaves absolute http(s) URLs as they are: skip it for those.
@@ -63,9 +71,30 @@ PLAIN_ABSOLUTE_URL = re.compile(r"https?://[\x21-\x5a\x5c\x5e-\x7e]*", re.IGNORE
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _is_tracking(key: str) -> bool:
-    k = key.lower()
-    return k.startswith("utm_") or k in TRACKING_PARAMS
+def _is_tracking(param: str) -> bool:
+    """Whether one ``key=value`` pair of a query only tracks the click."""
+    key, _, value = param.partition("=")
+    k = unquote_plus(key).lower()
+    if k.startswith("utm_") or k in TRACKING_PARAMS:
+        return True
+    prefixes = TRACKING_VALUES.get(k)
+    return prefixes is not None and unquote_plus(value).lower().startswith(prefixes)
+
+
+def strip_tracking(url: str) -> str:
+    """``url`` without its tracking parameters (see :data:`TRACKING_PARAMS`); everything
+    else, fragment included, is kept as written. For links inside content, where
+    :func:`canonical_link`'s other changes are not wanted."""
+    query_at = url.find("?")
+    if query_at < 0:
+        return url
+    end = url.find("#", query_at)
+    end = len(url) if end < 0 else end
+    params = url[query_at + 1 : end].split("&")
+    kept = [p for p in params if p and not _is_tracking(p)]
+    if len(kept) == len(params):
+        return url
+    return url[:query_at] + ("?" + "&".join(kept) if kept else "") + url[end:]
 
 
 def canonical_link(url: str, base: str | None = None) -> str:
@@ -106,11 +135,7 @@ def canonical_link(url: str, base: str | None = None) -> str:
             userinfo = parts.username + (f":{parts.password}" if parts.password else "")
             netloc = f"{userinfo}@{netloc}"
         # Keep the raw text of kept parameters: re-encoding would change links that work.
-        kept = [
-            p
-            for p in parts.query.split("&")
-            if p and not _is_tracking(unquote_plus(p.split("=", 1)[0]))
-        ]
+        kept = [p for p in parts.query.split("&") if p and not _is_tracking(p)]
         return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
     except (ValueError, TypeError, UnicodeError):
         return ""

@@ -17,9 +17,16 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
-from newsletter.models import Engagement, Entry
+from newsletter.models import Engagement, Entry, EntryMedia
 from newsletter.sources.links import canonical_link
-from newsletter.sources.markup import BAD_CHARS, html_to_text, sanitize_html, text_to_html
+from newsletter.sources.markup import (
+    BAD_CHARS,
+    html_to_text,
+    looks_like_markdown,
+    markdown_to_html,
+    sanitize_html,
+    text_to_html,
+)
 
 __all__ = [
     "clean_author",
@@ -191,11 +198,14 @@ def make_entry(
     tags: Iterable[str] = (),
     engagement: Engagement | None = None,
     comments_url: str | None = None,
+    media: EntryMedia | None = None,
 ) -> Entry:
     """One normalized ``Entry`` from raw fields as a parser found them.
 
     Links are made canonical (relative ones resolved against ``base``), HTML is sanitized and
-    given a text form (``content_text`` is used when there is no HTML), dates become aware
+    given a text form (``content_text`` is used when there is no HTML; text written in
+    Markdown, and "HTML" without a tag that is Markdown, is rendered to HTML first: see
+    ``markup.looks_like_markdown``), dates become aware
     UTC (``published`` and ``updated`` each fall back to the other, so that every parser
     agrees on them), a
     missing title is taken from the text, and the id is a guid, canonical link or hash.
@@ -203,8 +213,16 @@ def make_entry(
     canonical = canonical_link(link, base) if link else ""
     if guid is not None and link is not None and guid.strip() == link.strip():
         guid = None  # a guid that is only the link: let the canonical link be the id
+    if content_html.strip() and "<" not in content_html and looks_like_markdown(content_html):
+        # Markdown sent as HTML (release notes of some forges, JSON Feed generators that
+        # copy the source into content_html): without a tag it cannot be HTML that means
+        # it, and shown as is it reads "**Fixes**".
+        content_text, content_html = html_lib.unescape(content_html), ""
     if content_html.strip():
         safe_html = sanitize_html(content_html, canonical or base)
+        text = html_to_text(safe_html)
+    elif looks_like_markdown(content_text):
+        safe_html = sanitize_html(markdown_to_html(content_text), canonical or base)
         text = html_to_text(safe_html)
     else:
         text = html_to_text(html_lib.escape(content_text, quote=False))
@@ -231,4 +249,5 @@ def make_entry(
         text=text,
         engagement=found,
         comments_url=comments or None,
+        media=media,
     )

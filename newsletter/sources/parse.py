@@ -19,14 +19,16 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, Protocol
 
 import fastfeedparser
 
 from newsletter.errors import ParseError, SourceError
-from newsletter.models import Engagement, Entry, FeedInfo, ParsedSource, SourceKind
+from newsletter.models import Engagement, Entry, EntryMedia, FeedInfo, ParsedSource, SourceKind
 from newsletter.sources.adapters import HfPapersAdapter, with_arxiv_media
-from newsletter.sources.links import canonical_link
+from newsletter.sources.boilerplate import strip_boilerplate
+from newsletter.sources.links import ABSOLUTE_URL, canonical_link
 from newsletter.sources.markup import html_to_text
 from newsletter.sources.normalize import clean_title, make_entry
 from newsletter.sources.reasons import safe_reason
@@ -91,8 +93,9 @@ def _link(raw: _Raw) -> str:
     return ""
 
 
-def _content(raw: _Raw) -> tuple[str, str]:
-    """(html, text) of an entry: full content preferred over the summary."""
+def _content(raw: _Raw, *, video: bool = False) -> tuple[str, str]:
+    """(html, text) of an entry: full content preferred over the summary, and for a video
+    its ``media:description`` (plain text in Media RSS, whatever type a parser says)."""
     for part in raw.get("content") or ():
         if isinstance(part, Mapping):
             value = _first_str(part.get("value"))
@@ -103,7 +106,78 @@ def _content(raw: _Raw) -> tuple[str, str]:
     detail = raw.get("summary_detail")
     if isinstance(detail, Mapping) and detail.get("type") == "text/plain":
         return "", summary
+    if video and summary and "<" not in summary:
+        return "", summary  # feedparser gives media:description as the summary
+    if not summary:
+        # fastfeedparser keeps media:description with the media:content it describes.
+        for media in raw.get("media_content") or ():
+            if isinstance(media, Mapping) and _first_str(media.get("description")):
+                return "", _first_str(media.get("description"))
     return summary, ""
+
+
+_VIDEO_TYPES = ("video/", "application/x-shockwave-flash")
+
+
+def _is_video(raw: _Raw) -> bool:
+    """Whether an entry is a video: YouTube's ``yt:videoId``, or a ``media:content`` of a
+    video type or medium."""
+    if _first_str(raw.get("yt_videoid")):
+        return True
+    for media in raw.get("media_content") or ():
+        if isinstance(media, Mapping):
+            kind = str(media.get("type") or "").lower()
+            if str(media.get("medium") or "").lower() == "video" or kind.startswith(_VIDEO_TYPES):
+                return True
+    return False
+
+
+def _size(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
+def _thumbnail(raw: _Raw) -> tuple[str, int | None, int | None] | None:
+    """An entry's ``media:thumbnail`` (url, width, height), as either parser gives it."""
+    for thumb in raw.get("media_thumbnail") or ():  # feedparser
+        if isinstance(thumb, Mapping) and _first_str(thumb.get("url")):
+            return (
+                _first_str(thumb.get("url")),
+                _size(thumb.get("width")),
+                _size(thumb.get("height")),
+            )
+    for media in raw.get("media_content") or ():  # fastfeedparser
+        if not isinstance(media, Mapping):
+            continue
+        if _first_str(media.get("thumbnail_url")):
+            return _first_str(media.get("thumbnail_url")), None, None
+        kind = str(media.get("type") or "").lower()
+        is_image = kind.startswith("image/") or str(media.get("medium") or "").lower() == "image"
+        if is_image and _first_str(media.get("url")):
+            url = _first_str(media.get("url"))
+            return url, _size(media.get("width")), _size(media.get("height"))
+    return None
+
+
+def _media(raw: _Raw, *, base: str) -> EntryMedia | None:
+    """A video entry's ``EntryMedia``: its thumbnail (with its size) and its link as the
+    "video" link; ``None`` for entries that are not videos."""
+    if not _is_video(raw):
+        return None
+    thumb = _thumbnail(raw)
+    image = canonical_link(thumb[0], base or None) if thumb else ""
+    link = canonical_link(_link(raw), base or None) if _link(raw) else ""
+    if not image and not link:
+        return None
+    return EntryMedia(
+        image=image or None,
+        image_width=thumb[1] if thumb and image else None,
+        image_height=thumb[2] if thumb and image else None,
+        links=(("video", link),) if link else (),
+    )
 
 
 def _author(raw: _Raw) -> str | None:
@@ -133,7 +207,8 @@ def _engagement(raw: _Raw) -> Engagement | None:
 
 
 def _entry(raw: _Raw, *, source: str, base: str) -> Entry:
-    content_html, content_text = _content(raw)
+    media = _media(raw, base=base)
+    content_html, content_text = _content(raw, video=media is not None)
     return make_entry(
         source=source,
         title=_first_str(raw.get("title")),
@@ -149,6 +224,7 @@ def _entry(raw: _Raw, *, source: str, base: str) -> Entry:
         tags=_tags(raw),
         engagement=_engagement(raw),
         comments_url=_first_str(raw.get("comments")) or None,
+        media=media,
     )
 
 
@@ -166,7 +242,9 @@ def _build(
     feed: _Raw, entries: Iterable[_Raw], *, source: str, url: str, tier: str
 ) -> ParsedSource:
     info = _info(feed, url)
-    base = url or info.link or ""
+    # Relative links resolve against the feed's own URL; a local file's path is no base
+    # for a web link, so those fall back to the site the feed names.
+    base = url if ABSOLUTE_URL.match(url) else (info.link or "")
     return ParsedSource(
         info=info,
         entries=tuple(_entry(e, source=source, base=base) for e in entries),
@@ -198,7 +276,10 @@ def _with_feedparser(data: bytes, *, source: str, url: str) -> ParsedSource:
 
     try:
         # A stream, never bytes or str: feedparser opens those as file names or URLs.
-        result = feedparser.parse(io.BytesIO(data), sanitize_html=False)
+        # The feed's URL as Content-Location: the base that a relative xml:base (and
+        # a relative link outside any xml:base) resolves against.
+        headers = {"content-location": url} if ABSOLUTE_URL.match(url) else None
+        result = feedparser.parse(io.BytesIO(data), sanitize_html=False, response_headers=headers)
     except Exception as exc:
         raise ParseError(source, f"feedparser: {safe_reason(exc, data)}") from None
     if not result.get("version") and not result.get("entries"):
@@ -229,10 +310,25 @@ def parse_feed_with(
     return parser(recode_to_utf8(data, content_type), source=source, url=url)
 
 
+# What fastfeedparser 0.6 reads short: it ignores xml:base (relative links would stay
+# relative, or resolve against the wrong URL) and drops the thumbnail of a media:group
+# (YouTube's). feedparser reads both, so such feeds go to it first.
+_FEEDPARSER_FIRST = re.compile(rb"\bxml:base\s*=|<media:group[\s>]")
+
+
 def parse_feed(data: bytes, *, source: str, url: str = "") -> ParsedSource:
     """``data`` read as RSS, Atom, RDF or JSON Feed: fastfeedparser first, feedparser when
     the first raises (including on what it would misread, such as Atom ``type="xhtml"``
-    titles) or finds no entries. Raises ``ParseError`` when neither reads it."""
+    titles) or finds no entries. Feeds with ``xml:base`` or ``media:group`` go to
+    feedparser first. Raises ``ParseError`` when neither reads it."""
+    if _FEEDPARSER_FIRST.search(data):
+        try:
+            preferred = _with_feedparser(data, source=source, url=url)
+        except ParseError:
+            pass
+        else:
+            if preferred.entries:
+                return preferred
     first: ParsedSource | None = None
     try:
         first = _with_fastfeedparser(data, source=source, url=url)
@@ -270,9 +366,13 @@ class FeedAdapter:
         return any(t in ctype for t in ("xml", "rss", "atom", "json"))
 
     def parse(self, data: bytes, *, source: str, url: str) -> ParsedSource:
-        """The feed's entries (see ``parse_feed``); arXiv papers get their authors and
-        links as ``EntryMedia`` (``adapters.with_arxiv_media``)."""
-        return with_arxiv_media(parse_feed(data, source=source, url=url), data, url=url)
+        """The feed's entries (see ``parse_feed``): arXiv papers get their authors and
+        links as ``EntryMedia`` (``adapters.with_arxiv_media``), and the lines of the
+        feed's own template ("Continue reading…", "Comments") go
+        (``boilerplate.strip_boilerplate``), learned from the feed's entries before
+        anything is stored or summarized."""
+        parsed = with_arxiv_media(parse_feed(data, source=source, url=url), data, url=url)
+        return replace(parsed, entries=tuple(strip_boilerplate(parsed.entries)))
 
 
 ADAPTERS: dict[str, SourceAdapter] = {}

@@ -148,11 +148,14 @@ def test_html_to_text_blocks_and_entities() -> None:
         "<h1>Title</h1><p>Hello&nbsp;<b>world</b> &amp; &lt;friends&gt; &#8217;</p>"
         "<p>two<br>lines</p><ul><li>a</li><li>b</li></ul><script>x()</script>tail"
     )
-    assert html_to_text(html) == "Title\n\nHello world & <friends> ’\n\ntwo\nlines\n\na\nb\n\ntail"
+    assert (
+        html_to_text(html) == "Title\n\nHello world & <friends> ’\n\ntwo\nlines\n\n• a\n• b\ntail"
+    )
 
 
 def test_html_to_text_collapses_whitespace() -> None:
-    assert html_to_text("  a \t\n  b   <p>  c  </p>\r\n\r\n\r\n d ") == "a\nb\n\nc\n\nd"
+    # In HTML a line break in the source is a space; a block ends a paragraph.
+    assert html_to_text("  a \t\n  b   <p>  c  </p>\r\n\r\n\r\n d ") == "a b\n\nc\n\nd"
 
 
 def test_html_to_text_plain_text_with_angle_brackets() -> None:

@@ -17,8 +17,9 @@ import pytest
 from newsletter.models import Entry, EntryMedia, Item
 from newsletter.render.templates import md_escape, md_wrap, safe_url
 from newsletter.render.text import References, wrap
+from newsletter.sources.boilerplate import strip_boilerplate
 from newsletter.sources.links import canonical_link
-from newsletter.sources.markup import html_to_text, sanitize_html, text_to_html
+from newsletter.sources.markup import html_to_text, markdown_to_html, sanitize_html, text_to_html
 from newsletter.sources.normalize import clean_author, clean_title, engagement_from_text
 from newsletter.summarize import dedupe
 from newsletter.summarize.group import section_summary, slugify
@@ -64,6 +65,10 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "sanitize_html": lambda t: sanitize_html(t, "https://example.org/"),
     "html_to_text": html_to_text,
     "text_to_html": text_to_html,
+    "markdown_to_html": markdown_to_html,
+    "strip_boilerplate": lambda t: strip_boilerplate(
+        [Entry(id=str(i), source="s", title="t", text=t, content_html=t) for i in range(3)]
+    ),
     "clean_title": clean_title,
     "clean_author": clean_author,
     "engagement_from_text": engagement_from_text,
