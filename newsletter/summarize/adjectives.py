@@ -29,7 +29,7 @@ _ADJECTIVES = """
     secure safe smart hot cold warm young long short wide huge tiny main major minor top
     latest current future human intelligent independent dependent consistent coherent
     transparent relevant elegant dominant resilient urgent frequent sufficient apparent
-    excellent prominent linear nonlinear polar stellar molecular nuclear solar lunar
+    excellent prominent emergent linear nonlinear polar stellar molecular nuclear solar lunar
     regular circular modular cellular popular similar particular vascular angular granular
     singular tabular planar bipolar interstellar multi non pre post anti semi
     unsupervised supervised self aware ready likely unlikely daily weekly monthly yearly

@@ -29,8 +29,8 @@ How the automatic groups are found (all deterministic, nothing told how many to 
 8. When the sources' titles are known and there are several sources: a group of one
    source's items only (no paper source, and in no other section) is named by that
    source's title ("Release notes from ty") and takes that source's items left over; a
-   source in no section with :data:`MIN_SECTION` or more items left over gets a
-   section of its own, named by its title; the rest is "Other".
+   source with :data:`MIN_SECTION` or more items left over gets a section of its own,
+   named by its title; the biggest sections fill the budget; the rest is "Other".
 
 Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
 a handful of items reads better as one list than as sections of one or two.
@@ -256,8 +256,8 @@ def group_texts(
     sections by source when there are several: a topic section of one source's items
     only, that source no paper source (``paper_sources``) and in no other section,
     takes the source's title and the source's items no section took; of the rest, a
-    source in no section yet with :data:`MIN_SECTION` items or more gets a section
-    named by its title while the budget lasts. ``weights`` (each text's rank score, when
+    source with :data:`MIN_SECTION` items or more gets a section named by its title,
+    and the biggest sections fill the budget. ``weights`` (each text's rank score, when
     known) let a label fit the item a section shows first.
     """
     matched = assign_topics(texts, topics)
@@ -390,7 +390,8 @@ def _source_sections(
 ) -> tuple[list[Group], list[int]]:
     """Return the automatic sections with those of one source named by its title
     (``_named_by_source``) and new sections of the ``pool`` (the items of no section)
-    named by their source (``coherence.by_source``), and what is left of the pool."""
+    named by their source (``coherence.by_source``), the biggest ``budget`` of them,
+    and what is left of the pool."""
     auto = list(auto)
     pool = list(pool)
     for n, group in enumerate(auto):
@@ -401,11 +402,8 @@ def _source_sections(
             pool = [i for i in pool if sources[i] != auto[n].source]
             terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
             auto[n] = replace(auto[n], summary_terms=terms)
-    # A source with items in other sections already is not what its leftovers share:
-    # "Daring Fireball" beside "Apple" and "Uber" of one feed tells nothing.
-    placed = {sources[i] for g in [*configured, *auto] for i in g.members}
     for title, held in by_source(pool, sources, titles, MIN_SECTION):
-        if sources[held[0]] in placed or len(auto) >= budget or title.lower() in taken:
+        if title.lower() in taken:
             continue
         taken.add(title.lower())
         terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])
@@ -413,6 +411,13 @@ def _source_sections(
             Group(label=title, members=tuple(held), summary_terms=terms, source=sources[held[0]])
         )
         pool = [i for i in pool if i not in held]
+    if len(auto) > budget:
+        # The biggest sections win the budget, whatever names them: 26 Hacker News
+        # items under their feed's title read better than under "Other" beside a
+        # section of four.
+        kept = sorted(range(len(auto)), key=lambda n: (-len(auto[n].members), n))[:budget]
+        pool = sorted([*pool, *(i for n, g in enumerate(auto) if n not in kept for i in g.members)])
+        auto = [g for n, g in enumerate(auto) if n in kept]
     return auto, pool
 
 
