@@ -103,3 +103,25 @@ def test_items_of_no_section_go_to_their_source_or_other() -> None:
     topical = [g for g in groups if g.source is None and g.label != OTHER_LABEL]
     assert {frozenset(g.members) for g in topical} == {frozenset(range(8)), frozenset(range(8, 16))}
     assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
+
+
+def test_the_biggest_sections_fill_the_budget_whatever_names_them() -> None:
+    llm = [f"LLM agents plan tool use with memory, study {n}." for n in range(6)]
+    robots = [f"Robot grasping learns from tactile feedback, trial {n}." for n in range(6)]
+    # Ten links that share no word: no topic holds them, their feed does.
+    odd = [
+        "Cryptids", "Cat Gap", "Gleam advent", "Monolith microservices", "Iceberg ball",
+        "Rangefinder photographer", "Markov blog", "Azure FreeBSD", "E-Ink monitor",
+        "Volume sliders",
+    ]  # fmt: skip
+    texts = llm + robots + odd
+    sources = ["arxiv"] * 12 + ["hn"] * 10
+    titles = {"arxiv": "arXiv", "hn": "Hacker News"}
+    groups = group_texts(
+        texts, sources=sources, source_titles=titles, paper_sources={"arxiv"}, max_groups=2
+    )
+    sizes = {g.label: len(g.members) for g in groups}
+    assert sizes["Hacker News"] == 10
+    assert len(groups) == 3 and groups[-1].label == OTHER_LABEL
+    assert sizes[OTHER_LABEL] == 6  # one topic of six lost its place to ten links
+    assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
