@@ -418,6 +418,7 @@ def _source_sections(
         kept = sorted(range(len(auto)), key=lambda n: (-len(auto[n].members), n))[:budget]
         pool = sorted([*pool, *(i for n, g in enumerate(auto) if n not in kept for i in g.members)])
         auto = [g for n, g in enumerate(auto) if n in kept]
+    auto.sort(key=lambda g: -len(g.members))  # biggest first, as without sources
     return auto, pool
 
 
