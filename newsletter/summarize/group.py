@@ -355,7 +355,7 @@ def _topic_section(
     share no phrase (a heading would mislead).
 
     Items that do not belong under the first label (``coherence.belonging``) leave, and
-    the rest are named again: the label now fits all of them.
+    what stays is named again, so that the label is chosen for the items it heads.
     """
     labelled = section_label(
         edition.rank(members), len(members), taken, min_share=coherence(len(members))
