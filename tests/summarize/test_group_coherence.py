@@ -125,3 +125,20 @@ def test_the_biggest_sections_fill_the_budget_whatever_names_them() -> None:
     assert len(groups) == 3 and groups[-1].label == OTHER_LABEL
     assert sizes[OTHER_LABEL] == 6  # one topic of six lost its place to ten links
     assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
+
+
+@pytest.mark.parametrize("papers", [{"arxiv"}, set()])
+def test_one_feed_sections_are_named_by_it_unless_it_is_papers(papers: set[str]) -> None:
+    llm = [f"LLM agents plan tool use with memory, study {n}." for n in range(8)]
+    robots = [f"Robot grasping learns from tactile feedback, trial {n}." for n in range(8)]
+    sources = ["arxiv"] * 8 + ["blog"] * 8
+    titles = {"arxiv": "arXiv cs.AI", "blog": "Robot Blog"}
+    groups = group_texts(
+        llm + robots, sources=sources, source_titles=titles, paper_sources=papers, min_auto=4
+    )
+    labels = {frozenset(g.members): g.label for g in groups}
+    assert labels[frozenset(range(8, 16))] == "Robot Blog"
+    # Papers of one feed are still a topic: "arXiv cs.AI" would say nothing of them.
+    paper_label = labels[frozenset(range(8))]
+    assert (paper_label == "arXiv cs.AI") is not papers
+    assert "LLM" in paper_label or paper_label == "arXiv cs.AI"

@@ -146,15 +146,6 @@ def test_no_label_of_the_seven_feeds_ends_in_an_adjective() -> None:
         assert _adjective_last(label) == [], label
 
 
-def test_paper_sections_keep_a_topic_name() -> None:
-    # Papers of one feed only are still a topic, never "Hugging Face Daily Papers".
-    digest, sources = _digest([FEEDS / "hf-daily-papers-api.json", FEEDS / "rss2-spec-sample.xml"])
-    titles = {s.label for s in sources.values()}
-    papers = [s for s in digest.sections if any("huggingface.co" in i.entry.link for i in s.items)]
-    assert papers
-    assert any(s.title not in titles | {OTHER_LABEL, ALL_LABEL} for s in papers)
-
-
 @pytest.mark.parametrize(
     ("feed", "title"),
     [
