@@ -151,8 +151,9 @@ def group_auto(
     items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
     """Configured topics first, then automatic topic sections of the rest; what belongs
-    to no topic goes to a section named by its source's title (``sources``) when several
-    such items come from one source, else to "Other"."""
+    to no topic goes to a section named by its source's title (``sources``, when the
+    feed or the configuration gives one; never an internal name) when several such items
+    come from one source, else to "Other"."""
     texts = [_item_text(i) for i in items]
     groups = group_texts(
         texts,
@@ -160,7 +161,7 @@ def group_auto(
         max_groups=config.max_sections,
         sources=[i.entry.source for i in items],
         weights=[i.score for i in items],
-        source_titles={name: s.label for name, s in sources.items()},
+        source_titles={name: s.title for name, s in sources.items() if s.title},
         paper_sources=_paper_sources(items),
     )
     return _sections_from_groups(
