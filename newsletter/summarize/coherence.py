@@ -75,10 +75,11 @@ def belonging(
     """Return the positions (rows of one section, with each item's ``texts`` and source
     ``origins`` when known) of the items that belong under ``label``: those holding its
     first phrase, and those as close to the rest of the section as the items holding it
-    (:data:`FIT`), unless their source is a minority of the section none of whose items
-    there holds the phrase and whose items there are on average further from the rest
-    than the median item holding it (four NASA news items in a section of Daring
-    Fireball's links named "Apple" are near it only by chance).
+    (:data:`FIT`), unless no item of their source there holds the phrase and their
+    source's items there are on average further from the rest than the median item
+    holding it: four NASA news items in a section of Daring Fireball's links named
+    "Apple" are near it only by chance, and so are five Daring Fireball links in a
+    section named "International Space Station" by two NASA items, however many.
 
     Only the first phrase counts: the second of "Apple & International Space Station"
     may be the name of the very items that do not belong with the first. A text is
@@ -99,9 +100,7 @@ def belonging(
         total: dict[str, float] = {}
         for p in range(n):
             total[origins[p]] = total.get(origins[p], 0.0) + float(sims[p])
-        strangers = {
-            s for s, c in count.items() if s not in holding and c * 2 < n and total[s] / c < middle
-        }
+        strangers = {s for s, c in count.items() if s not in holding and total[s] / c < middle}
     return [
         p
         for p in range(n)

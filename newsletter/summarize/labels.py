@@ -64,6 +64,14 @@ FEED_BOILERPLATE = frozenset(_FEED_BOILERPLATE.split())
 appeared first on ...") or that name no topic ("Things", "people", "time"): never in a
 label."""
 
+_VERBS = """
+    require requires required outperform outperforms remain remains develop develops
+    leverage leverages reveal reveals suggest suggests explore explores
+"""
+VERBS = frozenset(_VERBS.split())
+"""Verbs of abstracts and news the stop word lists miss ("... & Requires"): a verb ends
+a noun phrase and names no topic."""
+
 _ACRONYMS = """
     ai ml llm llms gpu gpus cpu cpus tpu api apis nlp rl vr ar xr iot os ui ux css html
     sql json xml pdf usb ssd ram cuda gpt bert rag ci cd aws gcp eu uk us usa un nasa
@@ -186,7 +194,7 @@ def _repeats(words: tuple[str, ...]) -> bool:
 
 
 def _stop_words(languages: Iterable[str]) -> frozenset[str]:
-    words: set[str] = set(STOP_WORDS) | LABEL_STOP_WORDS | FEED_BOILERPLATE
+    words: set[str] = set(STOP_WORDS) | LABEL_STOP_WORDS | FEED_BOILERPLATE | VERBS
     for code in {"en", *languages}:
         words |= STOP_WORDS_BY_LANGUAGE.get(code, frozenset())
     return frozenset(words)

@@ -1,6 +1,6 @@
 """Which items belong under a section's name (``coherence.py``): those holding its first
-phrase or close to the rest, never a stray minority source; the rest go to a section
-named by their source, else "Other"."""
+phrase or close to the rest, never a stray source none of whose items holds it; the
+rest go to a section named by their source, else "Other"."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ NASA = [
 ]
 
 
-def test_a_stray_minority_source_leaves_the_section() -> None:
+def test_a_stray_source_leaves_the_section() -> None:
     texts = APPLE + NASA
     rows, _ = tfidf_matrix(texts)
     origins = ["df"] * len(APPLE) + ["nasa"] * len(NASA)
