@@ -85,7 +85,7 @@ _VAGUE = """
     model theory data analysis effect state function property process structure case
     form order type level value term field set group space system tool application
     study learning problem result quality user version feature support issue change
-    title company news thing
+    title company news thing man men woman women person
 """
 VAGUE_ALONE = frozenset(_VAGUE.split())
 """Words (folded) that name a topic only inside a phrase: "Language Models", "Group
