@@ -66,7 +66,7 @@ label."""
 
 _VERBS = """
     require requires required outperform outperforms remain remains develop develops
-    leverage leverages reveal reveals suggest suggests explore explores
+    leverage leverages reveal reveals suggest suggests explore explores spend spends
 """
 VERBS = frozenset(_VERBS.split())
 """Verbs of abstracts and news the stop word lists miss ("... & Requires"): a verb ends
