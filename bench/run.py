@@ -34,6 +34,8 @@ BENCHES: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
     ("quality.py", "Digest quality", 600, ("--curve", "--subsamples", "4")),
     ("dedupe_quality.py", "Duplicate merging: quality and speed", 600, ()),
     ("send.py", "Sending", 600, ()),
+    # Issue 12: 100,000 subscribers on PostgreSQL sent by 1, 2 and 4 processes.
+    ("scale.py", "Several senders on one PostgreSQL edition", 2400, ()),
     # Issue 11, findings 1 and 2: a 100k-item feed, and text functions on hostile text.
     ("adversarial.py", "Hostile input", 2400, ()),
     # Issue 9, point 10: wall time of the one-off digest and of `send --dry-run`.

@@ -302,9 +302,12 @@ def sample_digest(n: int = 5, **kwargs: Any) -> Any:
 
 
 if __name__ == "__main__":  # a sink in its own process: python tests/smtp_server.py PORT
+    # It prints "ready", then answers each line on stdin with the messages accepted so
+    # far, and stops when stdin closes.
     sink_port = int(sys.argv[1])
+    counting = CountingSink()
     sink = CleanController(
-        CountingSink(),
+        counting,
         hostname="127.0.0.1",
         port=sink_port,
         decode_data=False,
@@ -313,6 +316,7 @@ if __name__ == "__main__":  # a sink in its own process: python tests/smtp_serve
     sink.start()
     print("ready", flush=True)
     try:
-        sys.stdin.read()
+        for _ in sys.stdin:
+            print(counting.messages, flush=True)
     finally:
         sink.stop()

@@ -122,6 +122,14 @@ def _roles(values: tuple[str, ...], web: bool | None) -> frozenset[str]:
     show_default=True,
     help="Seconds a send in progress may take to finish after SIGTERM.",
 )
+@click.option(
+    "--leader-retry",
+    default=None,
+    metavar="DURATION",
+    help="With several daemons on one PostgreSQL database: how often one that does not "
+    "schedule tries to take over, so how soon a dead leader is replaced, e.g. 10s "
+    "(default: 1m).",
+)
 @handle_errors
 def run(
     config_path: Path | None,
@@ -132,6 +140,7 @@ def run(
     host: str | None,
     port: int | None,
     stop_timeout: float,
+    leader_retry: str | None,
 ) -> None:
     """Run unattended: poll sources, send each digest on its schedule (in its time zone),
     and optionally serve the web pages.
@@ -144,11 +153,14 @@ def run(
     from newsletter.deliver.mailers import make_mailer
     from newsletter.serve.daemon import Daemon, DaemonOptions
     from newsletter.serve.events import log_event
-    from newsletter.serve.leader import describe_roles
+    from newsletter.serve.leader import LEADER_RETRY, describe_roles
 
     roles = _roles(role_values, web)
     settings = load_settings(config_path, required=True)
     interval = _duration(poll_interval, "--poll-interval") if poll_interval else None
+    retry = _duration(leader_retry, "--leader-retry") if leader_retry else None
+    if retry is not None and retry.total_seconds() <= 0:
+        raise ConfigError("must be longer than 0s", setting="--leader-retry", example="10s")
     if roles - {"web"} and not settings.digests and not settings.sources:
         raise ConfigError(
             "nothing to run: no sources and no digests configured",
@@ -166,6 +178,7 @@ def run(
             web="web" in roles,
             stop_timeout=stop_timeout,
             roles=roles - {"web"},
+            leader_retry=retry or LEADER_RETRY,
         )
         daemon = Daemon(settings, store, mailer, secret, options=options) if options.roles else None
         if daemon is None:  # the web pages only

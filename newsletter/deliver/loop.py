@@ -29,6 +29,7 @@ from newsletter.errors import (
 )
 from newsletter.store import outbox
 from newsletter.store.database import Store
+from newsletter.store.engine import is_postgres
 from newsletter.store.outbox import OutboxRow
 
 log = logging.getLogger("newsletter.deliver")
@@ -76,6 +77,9 @@ class DeliveryReport:
     sent: int = 0
     retry: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
+    """(outbox id, address, reply) of each message the server refused with a 5xx: the
+    bounce rules may count the address as a hard bounce (``services.bounces``)."""
     recovered: int = 0
     suppressed: int = 0
     stopped: str | None = None
@@ -95,18 +99,26 @@ class _Ledger:
     """The outcomes of one run, committed in groups.
 
     ``record`` queues an outcome and returns a future that completes once it is
-    committed; ``settle`` waits for such a future, committing everything queued so far in
-    one transaction when it is not committed yet (group commit: the outcomes the other
-    connections queued meanwhile share the transaction). A sender settles the outcome of
-    its previous message before it sends DATA for the next one, so each connection has at
-    most one message accepted by the server but not yet recorded as sent: the duplicate
-    window of the crash story stays one message per connection, while the next message is
-    composed and its envelope sent before the commit.
+    committed; ``settle`` waits for such a future, starting a commit of everything queued
+    so far when none is running (group commit: the outcomes the other connections queued
+    meanwhile share the transaction); what is queued while a commit runs goes in the
+    next one. On PostgreSQL the commit runs in a worker thread, so its round trip never
+    stalls the other connections. A sender settles the outcome of its previous message
+    before it sends DATA for the next one, so each connection has at most one message
+    accepted by the server but not yet recorded as sent: the duplicate window of the crash
+    story stays one message per connection, while the next message is composed and its
+    envelope sent before the commit.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.pending: list[_Outcome] = []
+        # A database server is a network round trip away: waiting for it in a thread
+        # (psycopg lets go of the GIL) keeps the other connections sending. SQLite's
+        # commit is a local call that costs less than handing it to a thread.
+        self.offload = is_postgres(store.engine)
+        self._committing: asyncio.Task[None] | None = None
+        self._wanted = False
 
     def record(
         self, row: OutboxRow, values: dict[str, Any], then: Callable[[], None] | None = None
@@ -118,33 +130,66 @@ class _Ledger:
         return done
 
     async def settle(self, done: asyncio.Future[None] | None) -> None:
-        """Wait until the outcome behind ``done`` is committed (committing now if needed)."""
+        """Wait until the outcome behind ``done`` is committed (starting a commit if none
+        is running)."""
         if done is None:
             return
-        if not done.done():
-            self.flush()
-        await done
+        if any(o.done is done for o in self.pending):
+            self._wanted = True
+            self._start()
+        # Shielded: a sender cancelled while it waits must not cancel the outcome (the
+        # other senders' outcomes in the same commit are not its to cancel).
+        await asyncio.shield(done)
 
-    def flush(self) -> None:
-        """Commit every queued outcome in one transaction."""
-        batch, self.pending = self.pending, []
-        if not batch:
-            return
+    async def drain(self) -> None:
+        """Wait until every queued outcome is committed."""
+        self._wanted = True
+        self._start()
+        while self._committing is not None:
+            await asyncio.shield(self._committing)
+
+    def _start(self) -> None:
+        if self._committing is None and self.pending:
+            self._committing = asyncio.get_running_loop().create_task(self._commit())
+
+    async def _commit(self) -> None:
         try:
-            outbox.finish_many(self.store, [(o.row, o.values) for o in batch])
-        except Exception as exc:
-            for o in batch:
-                o.done.set_exception(exc)
-            return
-        for o in batch:
-            try:
-                if o.then is not None:
-                    o.then()
-            except Exception as exc:
-                # It belongs to that outcome's sender, which sees it on settling.
-                o.done.set_exception(exc)
-            else:
-                o.done.set_result(None)
+            # Another commit only when a sender waits for an outcome queued meanwhile:
+            # the others join the next group instead of each paying a round trip.
+            while self.pending and self._wanted:
+                self._wanted = False
+                batch, self.pending = self.pending, []
+                outcomes = [(o.row, o.values) for o in batch]
+                try:
+                    if self.offload:
+                        await asyncio.to_thread(outbox.finish_many, self.store, outcomes)
+                    else:
+                        outbox.finish_many(self.store, outcomes)
+                except Exception as exc:
+                    # Their rows stay in ``sending``: the next run recovers them.
+                    for o in batch:
+                        _resolve(o.done, exc)
+                    continue
+                for o in batch:
+                    try:
+                        if o.then is not None:
+                            o.then()
+                    except Exception as exc:
+                        # It belongs to that outcome's sender, which sees it on settling.
+                        _resolve(o.done, exc)
+                    else:
+                        _resolve(o.done, None)
+        finally:
+            self._committing = None
+
+
+def _resolve(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +221,8 @@ async def deliver_edition(
     refuses the login. Each of the ``workers`` connections (default: the mailer's
     ``connections``) claims ``batch`` rows at a time; a claimed row that was never
     attempted is given back (or, after a crash, recovered by the next run), so the batch
-    size does not widen the duplicate window.
+    size does not widen the duplicate window. When nothing is left to claim, the rows of
+    a sender that died meanwhile (``outbox.recover``) are sent too.
     """
     policy = policy or RetryPolicy()
     started = time.perf_counter()
@@ -203,9 +249,35 @@ async def deliver_edition(
                     if not stop:
                         stop.append(exc)
 
+    claimed_up_to = [0]  # the highest id this run claimed: the next claim starts there
+
+    async def claim(now: datetime) -> list[OutboxRow]:
+        rows = await claim_after(now, claimed_up_to[0])
+        if not rows and claimed_up_to[0]:
+            # Rows before the mark are normally all taken; a last look from the start.
+            rows = await claim_after(now, 0)
+        if rows:
+            claimed_up_to[0] = max(claimed_up_to[0], *(r.id for r in rows))
+        return rows
+
+    async def claim_after(now: datetime, after: int) -> list[OutboxRow]:
+        def take() -> list[OutboxRow]:
+            return outbox.claim(store, edition_id, now=now, limit=batch, prefix=prefix, after=after)
+
+        if not ledger.offload:
+            return take()
+        # In a worker thread, so the other connections go on sending meanwhile.
+        claiming = asyncio.ensure_future(asyncio.to_thread(take))
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # The claim goes on in its thread: its rows are given back once it is done.
+            claiming.add_done_callback(lambda task: _give_back(store, task))
+            raise
+
     async def deliver_rows(session: MailSession, last: list[asyncio.Future[None]]) -> None:
         while not stop:
-            rows = outbox.claim(store, edition_id, now=clock(), limit=batch, prefix=prefix)
+            rows = await claim(clock())
             if not rows:
                 return
             for i, row in enumerate(rows):
@@ -222,11 +294,24 @@ async def deliver_edition(
                     raise
 
     count = mailer.connections if workers is None else workers
-    renewing = asyncio.create_task(_renew_leases(store, edition_id, prefix, clock, lease))
+    renewing = asyncio.create_task(
+        _renew_leases(store, edition_id, prefix, clock, lease, ledger.offload)
+    )
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, count))))
+        while True:
+            await asyncio.gather(*(worker() for _ in range(max(1, count))))
+            if stop:
+                break
+            # Nothing left to claim: rows another sender held when it died (same host,
+            # process gone; or its lease ran out) are taken over now rather than left
+            # for the next run.
+            taken_over = outbox.recover(store, edition_id, now=clock(), lease=lease)
+            if not taken_over:
+                break
+            report.recovered += taken_over
     finally:
         renewing.cancel()
+        await ledger.drain()
     report.seconds = time.perf_counter() - started
     if stop:
         first = stop[0]
@@ -236,12 +321,23 @@ async def deliver_edition(
     return report
 
 
+def _give_back(store: Store, claiming: asyncio.Future[list[OutboxRow]]) -> None:
+    """Release the rows of a claim whose sender was cancelled while it ran."""
+    if claiming.cancelled() or claiming.exception() is not None:
+        return
+    try:
+        outbox.release(store, claiming.result())
+    except Exception as exc:  # they are recovered when their lease runs out
+        log.warning("cannot give back claimed outbox rows: %s", exc)
+
+
 async def _renew_leases(
     store: Store,
     edition_id: int,
     prefix: str,
     clock: Callable[[], datetime],
     lease: timedelta,
+    offload: bool,
 ) -> None:
     """Every third of the lease, renew the claims of this run (``outbox.renew``): another
     sender's ``recover`` never takes back a row this run still holds, however slow the
@@ -250,7 +346,10 @@ async def _renew_leases(
     while True:
         await asyncio.sleep(every)
         try:
-            outbox.renew(store, edition_id, prefix, now=clock())
+            if offload:
+                await asyncio.to_thread(outbox.renew, store, edition_id, prefix, now=clock())
+            else:
+                outbox.renew(store, edition_id, prefix, now=clock())
         except Exception as exc:
             log.warning("cannot renew the outbox leases of edition %s: %s", edition_id, exc)
 
@@ -311,6 +410,7 @@ class _Attempt:
                 reply = await self._send(message)
             except PermanentDeliveryError as exc:
                 self.done = True
+                report.refused.append((row.id, row.email, exc.reason))
                 values = outbox.failed_values(error=exc.reason)
                 return self.ledger.record(row, values, then("failed", exc.reason))
             except TransientDeliveryError as exc:

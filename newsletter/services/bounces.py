@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -308,3 +309,54 @@ def record_unsubscribe(
         events.note_reason(store, email, f"{reason} ({digest})", now=now)
     log.info("unsubscribe %s: %s from %s (changed=%s)", source_id, email, digest, changed)
     return Outcome(source_id, "recorded", f"{email} left {digest}" if changed else "no change")
+
+
+_ADDRESS_REFUSAL = re.compile(r"^\s*(?:55[013]\b|5\d\d\s+5\.1\.\d)")
+"""A refusal that is about the address (550/551/553, or enhanced status 5.1.x: no such
+user, bad mailbox), not about the message (552 too big, 554 / 5.7.x policy)."""
+
+
+def is_address_refusal(reply: str) -> bool:
+    """Whether an SMTP 5xx reply says the address itself will never accept mail."""
+    return bool(_ADDRESS_REFUSAL.match(reply))
+
+
+def record_refusals(
+    store: Store,
+    cfg: BouncesConfig,
+    refused: Iterable[tuple[int, str, str]],
+    *,
+    now: datetime,
+) -> list[Outcome]:
+    """Count each address the mail server refused at send time (``DeliveryReport.refused``)
+    as a hard bounce, once per message, under the same thresholds as a DSN: a list that
+    keeps mailing dead addresses loses its reputation even if no DSN ever comes back."""
+    outcomes = []
+    for outbox_id, email, reply in refused:
+        source_id = f"smtp-refusal:{outbox_id}"
+        if not is_address_refusal(reply):
+            outcomes.append(
+                Outcome(source_id, "skipped", "refused for the message, not the address")
+            )
+            continue
+        report = Report(kind="hard", source_id=source_id, reason=f"refused at send: {reply}")
+        target = events.target_of(store, outbox_id)
+        if target is None:  # the row was deleted meanwhile: nothing to tie it to
+            outcomes.append(Outcome(source_id, "unmatched", "no such outbox row"))
+            continue
+        stored = events.record_event(
+            store,
+            source_id=source_id,
+            kind="hard",
+            email=email,
+            reason=report.reason,
+            target=target,
+            now=now,
+        )
+        if not stored:
+            outcomes.append(Outcome(source_id, "duplicate", "already counted"))
+            continue
+        detail = _apply(store, cfg, report, target, now=now)
+        log.info("%s refused at send (edition %s): %s; %s", email, target.edition_id, reply, detail)
+        outcomes.append(Outcome(source_id, "recorded", detail or "hard bounce recorded"))
+    return outcomes

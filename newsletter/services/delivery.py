@@ -23,6 +23,7 @@ from newsletter.deliver.loop import DeliveryReport, RetryPolicy, deliver_edition
 from newsletter.deliver.mailers import Mailer, Outgoing
 from newsletter.models import Edition, Subscriber
 from newsletter.render.email import RenderedEmail, parse_message
+from newsletter.services.bounces import record_refusals
 from newsletter.services.editions import Composer, EditionPlan, composer_for, plan_edition
 from newsletter.services.subscriptions import normalize_address
 from newsletter.store import outbox
@@ -211,7 +212,7 @@ async def resume_edition(
     interrupted run left behind. Queues nobody new."""
     plan = EditionPlan.stored(edition, store.edition_entries(edition.id))
     composer = composer_for(store, settings, cfg, plan, secret=secret)
-    return await deliver_edition(
+    report = await deliver_edition(
         store,
         edition.id,
         mailer,
@@ -219,6 +220,8 @@ async def resume_edition(
         clock=clock,
         policy=RetryPolicy.from_config(settings.smtp),
     )
+    record_refusals(store, settings.bounces, report.refused, now=clock())
+    return report
 
 
 def editions_owing(store: Store, digest: str, *, recent: int) -> list[Edition]:
@@ -272,6 +275,7 @@ async def _deliver(
         policy=RetryPolicy.from_config(settings.smtp),
         on_result=on_result,
     )
+    record_refusals(store, settings.bounces, result.report.refused, now=clock())
     result.counts = outbox.counts(store, edition_id)
     result.items = composer.rendered((), "html").items if composer.renders else 0
 

@@ -9,6 +9,7 @@ once in the data folder (``secret_key``): nothing signs with a key anyone could 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -28,9 +29,8 @@ KEY_FILE = "secret_key"
 """The generated key's file name in the data folder (``key_file``)."""
 
 
-def _signer_at(now: datetime) -> type[TimestampSigner]:
-    """A signer whose clock reads ``now`` (itsdangerous asks ``get_timestamp``)."""
-    stamp = int(now.timestamp())
+def _signer_at(stamp: int) -> type[TimestampSigner]:
+    """A signer whose clock reads ``stamp`` (itsdangerous asks ``get_timestamp``)."""
 
     class Signer(TimestampSigner):
         def get_timestamp(self) -> int:
@@ -39,11 +39,18 @@ def _signer_at(now: datetime) -> type[TimestampSigner]:
     return Signer
 
 
+# Kept for the second they are stamped with: a send signs two links per message, and
+# making the signer class and the serializer cost several times the signing itself.
+@functools.lru_cache(maxsize=32)
+def _serializer_at(kind: str, secret: str, stamp: int | None) -> URLSafeTimedSerializer:
+    signer = TimestampSigner if stamp is None else _signer_at(stamp)
+    return URLSafeTimedSerializer(secret, salt=f"newsletter.{kind}", signer=signer)
+
+
 def _serializer(kind: str, secret: str, now: datetime | None) -> URLSafeTimedSerializer:
     if not secret:
         raise ValueError("the secret key must not be empty")
-    signer = TimestampSigner if now is None else _signer_at(now)
-    return URLSafeTimedSerializer(secret, salt=f"newsletter.{kind}", signer=signer)
+    return _serializer_at(kind, secret, None if now is None else int(now.timestamp()))
 
 
 def make_token(kind: str, value: str, secret: str, *, now: datetime | None = None) -> str:

@@ -13,8 +13,8 @@ database. On PostgreSQL the candidate rows are selected ``FOR UPDATE SKIP LOCKED
 senders claiming at once take different rows instead of queueing on the same ones (on
 SQLite, ``BEGIN IMMEDIATE`` makes claims take turns). A sender renews the lease of the
 rows it holds while it sends them (``renew``). A row left in ``sending`` by a process that
-died is claimed again once its lease runs out, or at once by the next run on the same host
-when the old process is gone:
+died is claimed again once its lease runs out, or at once by a run on the same host when
+the old process is gone (the next run, or one still sending when it runs out of rows):
 delivery is *at least once*, and the window for a duplicate is the one message per
 connection that the server may have accepted just before the crash. A row recorded as
 ``sent`` is never sent again.
@@ -162,9 +162,13 @@ def _claim_statements() -> tuple[Any, Any, Any, Any]:
     # already sent (a single OR of both states sorted the whole edition every time).
     # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite's compiler leaves it out): rows another
     # sender is claiming right now are passed over instead of waited for.
+    # ``id > after``: a claimer starts where its last claim ended. Without it, PostgreSQL
+    # walks the primary key from the edition's first row, past every row already sent,
+    # at each claim (the planner prefers that order to sorting the index range): a claim
+    # near the end of an edition of 100,000 took 50 ms, and the edition O(n²).
     queued = (
         sa.select(t.c.id)
-        .where(edition, t.c.state == "queued")
+        .where(edition, t.c.state == "queued", t.c.id > sa.bindparam("after"))
         .order_by(t.c.id)
         .limit(sa.bindparam("limit"))
         .with_for_update(skip_locked=True)
@@ -217,13 +221,17 @@ def claim(
     now: datetime,
     limit: int,
     prefix: str,
+    after: int = 0,
 ) -> list[OutboxRow]:
     """Atomically take up to ``limit`` rows that are due (queued, or retry whose time has
-    come) and mark them ``sending``. Queued rows are taken before retries."""
+    come) and mark them ``sending``. Queued rows are taken before retries, in id order,
+    from the first one after ``after`` (the last id the caller claimed: the ones before
+    it are taken already)."""
     queued, retry, take, read = _CLAIM
     token = f"{prefix}:{secrets.token_hex(6)}"
     with store.begin() as conn:
-        ids = [r[0] for r in conn.execute(queued, {"edition_id": edition_id, "limit": limit})]
+        first = {"edition_id": edition_id, "limit": limit, "after": after}
+        ids = [r[0] for r in conn.execute(queued, first)]
         if len(ids) < limit:
             params = {"edition_id": edition_id, "limit": limit - len(ids), "now": now}
             ids += [r[0] for r in conn.execute(retry, params)]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-REVISION = "0006_bounce_events"
+REVISION = "0007_outbox_claim_index"
 """The migration this schema is the result of (the head of ``migrations/versions``)."""
 
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
@@ -153,7 +153,9 @@ outbox_table = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_outbox_edition_subscriber"),
-    sa.Index("ix_outbox_edition_state", "edition_id", "state"),
+    # Claims read "queued rows of this edition after id N, in id order": with id in the
+    # index, PostgreSQL starts at N instead of walking past every row already sent.
+    sa.Index("ix_outbox_edition_state_id", "edition_id", "state", "id"),
 )
 
 # -- bounces, complaints and unsubscribe mails (store/bounces.py) ---------------------------

@@ -200,3 +200,40 @@ def test_through_a_real_smtp_server_the_envelope_names_the_message(
     assert process(store, bounce_message("dsn-hard", wire)) == "recorded"
     assert status(store, "ada@example.org")[0] == "bounced"
     assert status(store, "bob@example.org") == ("active", None)
+
+
+def test_an_address_the_server_refuses_at_send_is_a_hard_bounce(
+    store: Store, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    # No DSN ever comes back for a refusal at RCPT: the sender itself must count it, or
+    # the list keeps mailing a dead address. A refusal about the message is not counted.
+    settings = make_settings(tmp_path, smtp=local_smtp(smtp_sink.port))
+    smtp_sink.recorder.script["gone@example.org"] = ["rcpt:550 5.1.1 no such user"]
+    smtp_sink.recorder.script["big@example.org"] = ["552 5.3.4 message too big"]
+    seed(
+        store,
+        now=NOW,
+        entries=[make_entry("A story", source="papers", now=NOW, hours_ago=0)],
+        subscribers=["ada@example.org", "gone@example.org", "big@example.org"],
+    )
+    result = asyncio.run(
+        send_edition(
+            store,
+            settings,
+            settings.digests[0],
+            SmtpMailer(settings.smtp),
+            now=NOW,
+            clock=lambda: NOW,
+            secret=SECRET,
+        )
+    )
+    assert result.report is not None
+    assert sorted(e for _, e, _ in result.report.refused) == ["big@example.org", "gone@example.org"]
+    assert status(store, "gone@example.org") == (
+        "bounced",
+        "1 hard bounce; last: refused at send: 550 5.1.1 no such user",
+    )
+    assert status(store, "big@example.org") == ("active", None)
+    assert status(store, "ada@example.org") == ("active", None)
+    [stats] = events.edition_stats(store, [1])
+    assert stats.bounced == 1

@@ -218,7 +218,7 @@ def test_the_sql_of_the_migrations_for_a_database_servers_operator(
     sql = capsys.readouterr().out
     for table in TABLES:
         assert f"CREATE TABLE {table} (" in sql
-    assert "CREATE INDEX ix_outbox_edition_state" in sql
+    assert "CREATE INDEX ix_outbox_edition_state_id" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
     assert f"SET version_num='{schema.REVISION}'" in sql
 

@@ -69,6 +69,25 @@ def test_release_gives_rows_back_without_counting_an_attempt(store: Store) -> No
     assert [r.attempts for r in again] == [1, 1]
 
 
+def test_a_claim_starts_after_the_last_id_it_took(store: Store) -> None:
+    eid = edition(store, 6)
+    first = outbox.claim(store, eid, now=NOW, limit=2, prefix="h:1:x")
+    # Another claimer took the next two meanwhile; they are skipped, not waited for.
+    other = outbox.claim(store, eid, now=NOW, limit=2, prefix="h:2:x")
+    mark = max(r.id for r in other)
+    rest = outbox.claim(store, eid, now=NOW, limit=10, prefix="h:1:y", after=mark)
+    assert [r.email for r in first + other + rest] == [f"u{i}@example.org" for i in range(6)]
+    # A row back in the queue before the mark is only found from the start.
+    with store.begin() as conn:
+        row = first[0]
+        conn.execute(
+            sa.update(outbox_table).where(outbox_table.c.id == row.id).values(state="queued")
+        )
+    assert outbox.claim(store, eid, now=NOW, limit=10, prefix="h:1:z", after=mark) == []
+    again = outbox.claim(store, eid, now=NOW, limit=10, prefix="h:1:z")
+    assert [r.id for r in again] == [row.id]
+
+
 def test_pending_for(store: Store) -> None:
     eid = edition(store, 3)
     (a,) = outbox.claim(store, eid, now=NOW, limit=1, prefix="h:1:x")

@@ -93,6 +93,8 @@ def test_a_server_is_upgraded_by_db_upgrade_only(pg_url: str, tmp_path: Path) ->
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN paused_until")
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN local_hour")
         conn.exec_driver_sql("ALTER TABLE entries DROP COLUMN media")
+        conn.exec_driver_sql("DROP INDEX ix_outbox_edition_state_id")
+        conn.exec_driver_sql("CREATE INDEX ix_outbox_edition_state ON outbox (edition_id, state)")
         conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN status_reason")
         conn.exec_driver_sql(
             "INSERT INTO subscribers (email, created_at, updated_at) "
