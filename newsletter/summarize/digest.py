@@ -59,23 +59,33 @@ def _item_text(item: Item) -> str:
     return entry_text(e.title, f"{' '.join(e.tags)} {e.text[:2000]}")
 
 
+def _is_paper(item: Item) -> bool:
+    return "arxiv.org" in item.entry.link or "huggingface.co/papers" in item.entry.link
+
+
 def _noun(items: Sequence[Item]) -> str:
-    papers = sum(
-        1 for i in items if "arxiv.org" in i.entry.link or "huggingface.co/papers" in i.entry.link
-    )
+    papers = sum(1 for i in items if _is_paper(i))
     return "papers" if papers * 2 >= len(items) and items else "items"
+
+
+def _paper_sources(items: Sequence[Item]) -> set[str]:
+    """Sources most of whose items are papers: their sections keep a topic name."""
+    by: dict[str, list[Item]] = {}
+    for item in items:
+        by.setdefault(item.entry.source, []).append(item)
+    return {name for name, group in by.items() if _noun(group) == "papers"}
 
 
 def _sections_from_groups(
     items: Sequence[Item],
-    groups: Sequence[tuple[str, Sequence[int]] | tuple[str, Sequence[int], Sequence[str]]],
+    groups: Sequence[tuple[str, Sequence[int], Sequence[str], bool]],
 ) -> list[Section]:
     """Return sections of ``items``: each group's label, members ranked, and an intro
-    line from the label and the group's other topic phrases (when given)."""
+    line from the label and the group's other topic phrases (a true last value says the
+    label is a source's title, not a topic)."""
     sections = []
     used: set[str] = set()
-    for label, members, *rest in groups:
-        terms: Sequence[str] = rest[0] if rest else ()
+    for label, members, terms, by_source in groups:
         if not members:
             continue
         chosen = sorted((items[i] for i in members), key=lambda it: -it.score)
@@ -88,7 +98,7 @@ def _sections_from_groups(
             Section(
                 title=label,
                 items=tuple(chosen),
-                summary=section_summary(label, len(chosen), noun, terms),
+                summary=section_summary(label, len(chosen), noun, terms, by_source=by_source),
                 key=key,
             )
         )
@@ -112,7 +122,8 @@ def group_by_source(
     for i, item in enumerate(items):
         by.setdefault(item.entry.source, []).append(i)
     groups = [
-        (sources[name].label if name in sources else name, members) for name, members in by.items()
+        (sources[name].label if name in sources else name, members, (), False)
+        for name, members in by.items()
     ]
     return _sections_from_groups(items, groups)
 
@@ -128,7 +139,9 @@ def group_by_topic(
     return _sections_from_groups(
         items,
         [
-            (g.label, g.members, g.summary_terms) if g.topic else (OTHER, g.members, ())
+            (g.label, g.members, g.summary_terms, False)
+            if g.topic
+            else (OTHER, g.members, (), False)
             for g in groups
         ],
     )
@@ -137,7 +150,10 @@ def group_by_topic(
 def group_auto(
     items: Sequence[Item], config: DigestConfig, sources: Mapping[str, Source]
 ) -> list[Section]:
-    """Configured topics first, then automatic topic sections of the rest."""
+    """Configured topics first, then automatic topic sections of the rest; what belongs
+    to no topic goes to a section named by its source's title (``sources``, when the
+    feed or the configuration gives one; never an internal name) when several such items
+    come from one source, else to "Other"."""
     texts = [_item_text(i) for i in items]
     groups = group_texts(
         texts,
@@ -145,8 +161,13 @@ def group_auto(
         max_groups=config.max_sections,
         sources=[i.entry.source for i in items],
         weights=[i.score for i in items],
+        source_titles={name: s.title for name, s in sources.items() if s.title},
+        paper_sources=_paper_sources(items),
     )
-    return _sections_from_groups(items, [(g.label, g.members, g.summary_terms) for g in groups])
+    return _sections_from_groups(
+        items,
+        [(g.label, g.members, g.summary_terms, g.source is not None) for g in groups],
+    )
 
 
 GROUPERS: dict[str, Grouper] = {

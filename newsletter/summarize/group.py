@@ -20,10 +20,17 @@ How the automatic groups are found (all deterministic, nothing told how many to 
    groups, so this is rare at digest sizes). Groups smaller than :data:`MIN_SECTION` go
    to a last "Other" section.
 6. Every group is named by a phrase its own items share, scored against the rest of
-   the edition (``labels.section_label``: noun-phrase-like chunks, class-based
-   TF-IDF, Title Case, no function word of the items' languages, no boilerplate). A
-   small group whose items share no phrase joins "Other". Configured topics keep their
-   names.
+   the edition (``labels.section_label``: noun phrases, class-based TF-IDF, Title
+   Case, no function word of the items' languages, no boilerplate). A small group
+   whose items share no phrase joins "Other". Configured topics keep their names.
+7. A group keeps only the items that belong under its name: those holding the label's
+   first phrase and those about as close to the rest of the group
+   (``coherence.belonging``); it is named again without the others.
+8. When the sources' titles are known and there are several sources: a group of one
+   source's items only (no paper source, and in no other section) is named by that
+   source's title ("Release notes from ty") and takes that source's items left over; a
+   source with :data:`MIN_SECTION` or more items left over gets a section of its own,
+   named by its title; the biggest sections fill the budget; the rest is "Other".
 
 Fewer than ``min_auto`` texts left after the configured topics are not grouped at all:
 a handful of items reads better as one list than as sections of one or two.
@@ -33,15 +40,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import sparse
 
 from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
+from newsletter.summarize.coherence import belonging, by_source
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
-from newsletter.summarize.labels import Edition, label_words, section_label
+from newsletter.summarize.labels import Edition, Phrase, label_words, section_label
 from newsletter.summarize.text import tfidf_matrix
 
 OTHER_LABEL = "Other"
@@ -92,6 +101,8 @@ class Group:
     summary_terms: tuple[str, ...] = ()
     topic: str | None = None
     key: str = ""
+    source: str | None = None
+    """The source whose title names the section, when it is named by its source."""
 
 
 def slugify(text: str) -> str:
@@ -163,8 +174,11 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cluster(texts: Sequence[str], seed: int, target: int | None = None) -> list[int]:
-    """Return a group number for each text, in input order, the biggest group ``0``.
+def _cluster(
+    texts: Sequence[str], seed: int, target: int | None = None
+) -> tuple[list[int], sparse.csr_matrix]:
+    """Return a group number for each text, in input order, the biggest group ``0``, and
+    the texts' TF-IDF rows in input order.
 
     With a ``target``, linked groups are merged until no more than ``target`` remain.
     """
@@ -174,7 +188,7 @@ def _cluster(texts: Sequence[str], seed: int, target: int | None = None) -> list
     back = np.empty(n, dtype=np.int64)
     back[order] = np.arange(n)
     if n < 2 or rows.shape[1] == 0:
-        return [0] * n
+        return [0] * n, rows[back] if n else rows
     graph = knn_graph(rows, neighbor_count(n))
     if graph.nnz == 0:
         canonical = np.arange(n)
@@ -187,7 +201,7 @@ def _cluster(texts: Sequence[str], seed: int, target: int | None = None) -> list
             canonical = merge_communities(graph, _by_size(canonical), target)
     canonical = _by_size(canonical)
     result: list[int] = canonical[back].tolist()
-    return result
+    return result, rows[back]
 
 
 def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
@@ -197,7 +211,7 @@ def cluster_labels(texts: Sequence[str], *, seed: int = 0) -> list[int]:
     any word in common with another text form groups of their own; when no text has a
     usable word, all are in group ``0``.
     """
-    return _cluster(texts, seed)
+    return _cluster(texts, seed)[0]
 
 
 def _unique_key(label: str, used: set[str]) -> str:
@@ -223,6 +237,8 @@ def group_texts(
     seed: int = 0,
     sources: Sequence[str] | None = None,
     weights: Sequence[float] | None = None,
+    source_titles: Mapping[str, str] | None = None,
+    paper_sources: Collection[str] = (),
 ) -> list[Group]:
     """Split texts into sections: configured topics, then automatic groups, then "Other".
 
@@ -230,14 +246,23 @@ def group_texts(
     configuration order, each with what matches it first (topics matching nothing are
     left out), named as configured. The rest is grouped automatically when at least
     ``min_auto`` texts remain, into at most ``max_groups`` sections counting the
-    configured ones, biggest first, each named by ``labels.section_label``; a group
-    whose items share no nameable topic joins the last section, "Other" (or "All
-    items" when it is the only one). ``sources`` (each text's source, when known) lets
-    labels leave out what one source writes on every item; ``weights`` (each text's
-    rank score, when known) let a label fit the item a section shows first.
+    configured ones, biggest first, each named by ``labels.section_label`` and holding
+    only the items that belong under that name (``coherence.belonging``); a group whose
+    items share no nameable topic joins the last section, "Other" (or "All items" when
+    it is the only one).
+
+    ``sources`` (each text's source, when known) lets labels leave out what one source
+    writes on every item, and with ``source_titles`` (source -> its title) names
+    sections by source when there are several: a topic section of one source's items
+    only, that source no paper source (``paper_sources``) and in no other section,
+    takes the source's title and the source's items no section took; of the rest, a
+    source with :data:`MIN_SECTION` items or more gets a section named by its title,
+    and the biggest sections fill the budget. ``weights`` (each text's rank score, when
+    known) let a label fit the item a section shows first.
     """
     matched = assign_topics(texts, topics)
-    ranked = Edition(texts, sources, weights).rank
+    edition = Edition(texts, sources, weights)
+    ranked = edition.rank
     groups: list[Group] = []
     taken: set[str] = set()
     keys: set[str] = set()
@@ -263,10 +288,11 @@ def group_texts(
     budget = max_groups - len(groups)
     rest_texts = [texts[i] for i in rest]
     clusters: list[list[int]] = []
+    rows = sparse.csr_matrix((len(rest), 0))
     if len(rest) >= min_auto and budget > 0:
         # Merging to the budget keeps a big collection's many small topics in sections
         # rather than in one huge "Other".
-        raw = _cluster(rest_texts, seed, target=budget)
+        raw, rows = _cluster(rest_texts, seed, target=budget)
         by_cluster: dict[int, list[int]] = {}
         for position, c in enumerate(raw):
             by_cluster.setdefault(c, []).append(position)
@@ -275,37 +301,150 @@ def group_texts(
         if len(clusters) == 1 and len(clusters[0]) == len(rest):
             clusters = []  # one section of everything is no grouping: "All items"/"Other"
     leftover = set(range(len(rest))) - {p for c in clusters for p in c}
+    auto: list[Group] = []
     for positions in clusters:
-        members = tuple(rest[p] for p in positions)
-        labelled = section_label(
-            ranked(members), len(members), taken, min_share=coherence(len(members))
+        section = _topic_section(
+            positions, rows, [rest[p] for p in positions], edition, taken, sources
         )
-        if labelled is None:
-            # No phrase is shared by enough of its items: a heading would mislead.
+        if section is None:
             leftover.update(positions)
             continue
-        label, extra = labelled
-        taken.add(label.lower())
-        groups.append(
+        inside, name, phrases = section
+        leftover.update(set(positions) - {positions[q] for q in inside})
+        taken.add(name.lower())
+        auto.append(
             Group(
-                label=label,
-                members=members,
-                summary_terms=tuple(extra),
-                key=_unique_key(label, keys),
+                label=name,
+                members=tuple(rest[positions[q]] for q in inside),
+                summary_terms=tuple(phrases),
             )
         )
-    if leftover:
+    auto.sort(key=lambda g: -len(g.members))  # biggest first, as items left some
+    pool = [rest[p] for p in sorted(leftover)]
+    # Sections are named by source only among several: in a digest of one feed its
+    # title says nothing the digest's own title does not.
+    if clusters and sources is not None and source_titles and len({sources[i] for i in rest}) > 1:
+        auto, pool = _source_sections(
+            auto, groups, pool, sources, source_titles, paper_sources, taken, budget, ranked
+        )
+    for group in auto:
+        groups.append(replace(group, key=_unique_key(group.label, keys)))
+    if pool:
         label = OTHER_LABEL if groups else ALL_LABEL
-        members = tuple(rest[p] for p in sorted(leftover))
         groups.append(
             Group(
                 label=label,
-                members=members,
-                summary_terms=tuple(p.shown for p in ranked(members)[:SUMMARY_LIST]),
+                members=tuple(pool),
+                summary_terms=tuple(p.shown for p in ranked(pool)[:SUMMARY_LIST]),
                 key=_unique_key(label, keys),
             )
         )
     return groups
+
+
+def _topic_section(
+    positions: Sequence[int],
+    rows: sparse.csr_matrix,
+    members: Sequence[int],
+    edition: Edition,
+    taken: set[str],
+    sources: Sequence[str] | None,
+) -> tuple[list[int], str, list[str]] | None:
+    """Return which of a cluster's items (indices into ``members``) form its topic
+    section, the section's label and its other topic phrases; ``None`` when its items
+    share no phrase (a heading would mislead).
+
+    Items that do not belong under the first label (``coherence.belonging``) leave, and
+    what stays is named again, so that the label is chosen for the items it heads.
+    """
+    labelled = section_label(
+        edition.rank(members), len(members), taken, min_share=coherence(len(members))
+    )
+    if labelled is None:
+        return None
+    label, extra = labelled
+    origins = [sources[i] for i in members] if sources is not None else None
+    texts = [edition.texts[i] for i in members]
+    inside = belonging(rows[list(positions)], label, texts, origins)
+    if len(inside) == len(members):
+        return list(range(len(members))), label, extra
+    if len(inside) < MIN_SECTION:
+        return None
+    kept = [members[q] for q in inside]
+    # The share a label must cover is the cluster's, so that naming what is left never
+    # fails where naming the whole cluster did not.
+    again = section_label(edition.rank(kept), len(kept), taken, min_share=coherence(len(members)))
+    return (inside, *again) if again is not None else (inside, label, extra)
+
+
+def _source_sections(
+    auto: Sequence[Group],
+    configured: Sequence[Group],
+    pool: Sequence[int],
+    sources: Sequence[str],
+    titles: Mapping[str, str],
+    papers: Collection[str],
+    taken: set[str],
+    budget: int,
+    ranked: Callable[[Iterable[int]], list[Phrase]],
+) -> tuple[list[Group], list[int]]:
+    """Return the automatic sections with those of one source named by its title
+    (``_named_by_source``) and new sections of the ``pool`` (the items of no section)
+    named by their source (``coherence.by_source``), the biggest ``budget`` of them,
+    and what is left of the pool."""
+    auto = list(auto)
+    pool = list(pool)
+    for n, group in enumerate(auto):
+        others = [*configured, *auto[:n], *auto[n + 1 :]]
+        auto[n] = _named_by_source(group, others, pool, sources, titles, papers, taken)
+        if auto[n].source is not None:
+            # Its source's other items are true to that name too: none stays behind.
+            pool = [i for i in pool if sources[i] != auto[n].source]
+            terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
+            auto[n] = replace(auto[n], summary_terms=terms)
+    for title, held in by_source(pool, sources, titles, MIN_SECTION):
+        if title.lower() in taken:
+            continue
+        taken.add(title.lower())
+        terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])
+        auto.append(
+            Group(label=title, members=tuple(held), summary_terms=terms, source=sources[held[0]])
+        )
+        pool = [i for i in pool if i not in held]
+    if len(auto) > budget:
+        # The biggest sections win the budget, whatever names them: 26 Hacker News
+        # items under their feed's title read better than under "Other" beside a
+        # section of four.
+        kept = sorted(range(len(auto)), key=lambda n: (-len(auto[n].members), n))[:budget]
+        pool = sorted([*pool, *(i for n, g in enumerate(auto) if n not in kept for i in g.members)])
+        auto = [g for n, g in enumerate(auto) if n in kept]
+    auto.sort(key=lambda g: -len(g.members))  # biggest first, as without sources
+    return auto, pool
+
+
+def _named_by_source(
+    group: Group,
+    others: Sequence[Group],
+    pool: Sequence[int],
+    sources: Sequence[str],
+    titles: Mapping[str, str],
+    papers: Collection[str],
+    taken: set[str],
+) -> Group:
+    """Return ``group`` named by its source's title, with the source's items of the
+    ``pool`` (those of no section yet), when all its items come from one source that is
+    no paper source and has no item in any of the ``others`` sections ("Release notes
+    from ty" for its releases, rather than "Fix Panic & Imports")."""
+    names = {sources[i] for i in group.members}
+    name = next(iter(names))
+    title = titles.get(name, "").strip()
+    if len(names) > 1 or not title or name in papers or title.lower() in taken:
+        return group
+    if any(sources[i] == name for g in others for i in g.members):
+        return group
+    taken.add(title.lower())
+    members = sorted([*group.members, *(i for i in pool if sources[i] == name)])
+    return replace(group, label=title, members=tuple(members), source=name)
 
 
 def _singular(noun: str) -> str:
@@ -323,19 +462,27 @@ def _listing(terms: Sequence[str]) -> str:
     return ", ".join(terms[:-1]) + " and " + terms[-1]
 
 
-def section_summary(label: str, count: int, noun: str = "items", terms: Sequence[str] = ()) -> str:
+def section_summary(
+    label: str,
+    count: int,
+    noun: str = "items",
+    terms: Sequence[str] = (),
+    *,
+    by_source: bool = False,
+) -> str:
     """Return a one-line summary of what a section holds, from its label and its other
     topic phrases (``terms``); never a title, and never a word cut.
 
     ``section_summary("Dark Matter", 5, "papers", ["Galaxies", "Halos"])`` gives
     ``5 papers on Dark Matter, including Galaxies and Halos``; "Other" gives ``3 more
+    items, touching on …``, and a section named by its source (``by_source``) ``4
     items, touching on …``. Terms repeating a word of the label are left out, and terms
     are dropped from the end (never cut) to keep the line under
     :data:`SUMMARY_CHARS` characters.
     """
     word = noun if count != 1 else _singular(noun)
     label = " ".join(label.split())
-    generic = label in (OTHER_LABEL, ALL_LABEL) or not label
+    generic = by_source or label in (OTHER_LABEL, ALL_LABEL) or not label
     if generic:
         head = f"{count} {'more ' if label == OTHER_LABEL else ''}{word}"
         joiner = ", touching on "

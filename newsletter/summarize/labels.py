@@ -19,7 +19,9 @@ How a label is found (pure, deterministic, no model):
    versions ("cs.AI", "0.0.1-alpha"), a vague word alone ("Model", "Group"), phrases
    one source puts on nearly all its items ("World news"), and phrases held by most of
    the edition.
-4. The label is the best phrase (or a longer phrase holding it that covers enough of
+4. An English phrase ends in a noun: an adjective alone or as the last word ("Finite",
+   "Quantum", "Large Language") is no name (``adjectives.is_adjective``).
+5. The label is the best phrase (or a longer phrase holding it that covers enough of
    its items: "Phase Transition" over "Phase") in Title Case, acronyms and brand
    spellings kept as written (GPU, LLMs, iPhone). A second phrase joins it with " & "
    when the first covers less than half the section and the second scores close to
@@ -40,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from newsletter.summarize.adjectives import is_adjective
 from newsletter.summarize.language import detect_language
 from newsletter.summarize.stopwords import STOP_WORDS_BY_LANGUAGE
 from newsletter.summarize.text import LABEL_STOP_WORDS, STOP_WORDS, stem
@@ -61,6 +64,14 @@ FEED_BOILERPLATE = frozenset(_FEED_BOILERPLATE.split())
 appeared first on ...") or that name no topic ("Things", "people", "time"): never in a
 label."""
 
+_VERBS = """
+    require requires required outperform outperforms remain remains develop develops
+    leverage leverages reveal reveals suggest suggests explore explores spend spends
+"""
+VERBS = frozenset(_VERBS.split())
+"""Verbs of abstracts and news the stop word lists miss ("... & Requires"): a verb ends
+a noun phrase and names no topic."""
+
 _ACRONYMS = """
     ai ml llm llms gpu gpus cpu cpus tpu api apis nlp rl vr ar xr iot os ui ux css html
     sql json xml pdf usb ssd ram cuda gpt bert rag ci cd aws gcp eu uk us usa un nasa
@@ -74,6 +85,7 @@ _VAGUE = """
     model theory data analysis effect state function property process structure case
     form order type level value term field set group space system tool application
     study learning problem result quality user version feature support issue change
+    title company news thing man men woman women person
 """
 VAGUE_ALONE = frozenset(_VAGUE.split())
 """Words (folded) that name a topic only inside a phrase: "Language Models", "Group
@@ -182,7 +194,7 @@ def _repeats(words: tuple[str, ...]) -> bool:
 
 
 def _stop_words(languages: Iterable[str]) -> frozenset[str]:
-    words: set[str] = set(STOP_WORDS) | LABEL_STOP_WORDS | FEED_BOILERPLATE
+    words: set[str] = set(STOP_WORDS) | LABEL_STOP_WORDS | FEED_BOILERPLATE | VERBS
     for code in {"en", *languages}:
         words |= STOP_WORDS_BY_LANGUAGE.get(code, frozenset())
     return frozenset(words)
@@ -220,12 +232,19 @@ def chunks(text: str, stop: frozenset[str]) -> list[list[str]]:
     return result
 
 
-def phrases(text: str, stop: frozenset[str]) -> dict[tuple[str, ...], str]:
-    """Return the candidate phrases of ``text``: folded words -> the text's spelling."""
+def phrases(text: str, stop: frozenset[str], *, nouns: bool = False) -> dict[tuple[str, ...], str]:
+    """Return the candidate phrases of ``text``: folded words -> the text's spelling.
+
+    With ``nouns`` (English texts), a phrase must end in a noun: "Finite" or "Large
+    Language" alone name nothing (``adjectives.is_adjective``).
+    """
     found: dict[tuple[str, ...], str] = {}
     for run in chunks(text, stop):
+        heads = [not (nouns and is_adjective(w)) for w in run]
         for size in range(1, MAX_WORDS + 1):
             for start in range(len(run) - size + 1):
+                if not heads[start + size - 1]:
+                    continue
                 words = run[start : start + size]
                 key = tuple(_fold(w) for w in words)
                 # "GPU GPUs" or "model models" repeats one word: never a name.
@@ -329,7 +348,9 @@ class Edition:
             code = self.language(i)
             if code not in self._stops:
                 self._stops[code] = _stop_words([code])
-            self._found[i] = phrases(self.texts[i][:HEAD_CHARS], self._stops[code])
+            self._found[i] = phrases(
+                self.texts[i][:HEAD_CHARS], self._stops[code], nouns=code == "en"
+            )
         return self._found[i]
 
     def _lead(self, members: Sequence[int]) -> dict[tuple[str, ...], str]:

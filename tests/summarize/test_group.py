@@ -74,6 +74,33 @@ def test_every_index_in_exactly_one_group(texts: list[str], max_groups: int, min
     assert len(groups) <= max_groups + 1
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=texts_strategy,
+    origin=st.lists(st.sampled_from("abcd"), min_size=40, max_size=40),
+    max_groups=st.integers(1, 8),
+    min_auto=st.integers(0, 15),
+)
+def test_with_sources_every_index_is_in_exactly_one_group(
+    texts: list[str], origin: list[str], max_groups: int, min_auto: int
+) -> None:
+    sources = origin[: len(texts)]
+    groups = group_texts(
+        texts,
+        max_groups=max_groups,
+        min_auto=min_auto,
+        sources=sources,
+        source_titles={"a": "Feed A", "b": "Feed B", "c": "Feed A"},
+        paper_sources={"b"},
+    )
+    _check_contract(texts, groups, max_groups)
+    for group in groups:
+        if group.source is not None:
+            # A section named by a source holds that source's items only.
+            assert {sources[i] for i in group.members} == {group.source}
+            assert group.source != "b" or len(group.members) >= 3
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=texts_strategy, data=st.data())
 def test_same_partition_in_any_order(texts: list[str], data: st.DataObject) -> None:
