@@ -471,33 +471,53 @@ def section_summary(
     by_source: bool = False,
 ) -> str:
     """Return a one-line summary of what a section holds, from its label and its other
-    topic phrases (``terms``); never a title, and never a word cut.
+    topic phrases (``terms``); never a title, never a word cut, and never a count (the
+    email may show fewer of the section's items than the digest holds, and "In this
+    issue" counts what is shown).
 
     ``section_summary("Dark Matter", 5, "papers", ["Galaxies", "Halos"])`` gives
-    ``5 papers on Dark Matter, including Galaxies and Halos``; "Other" gives ``3 more
-    items, touching on …``, and a section named by its source (``by_source``) ``4
-    items, touching on …``. Terms repeating a word of the label are left out, and terms
-    are dropped from the end (never cut) to keep the line under
-    :data:`SUMMARY_CHARS` characters.
+    ``Papers on Dark Matter, including Galaxies and Halos``; "Other" and a section named
+    by its source (``by_source``) give ``Items touching on …`` ('' without terms). Terms
+    repeating a word of the label, or an acronym of it ("LLM" beside "Large Language
+    Models"), are left out, and terms are dropped from the end (never cut) to keep the
+    line under :data:`SUMMARY_CHARS` characters.
     """
     word = noun if count != 1 else _singular(noun)
     label = " ".join(label.split())
     generic = by_source or label in (OTHER_LABEL, ALL_LABEL) or not label
     if generic:
-        head = f"{count} {'more ' if label == OTHER_LABEL else ''}{word}"
-        joiner = ", touching on "
+        head = word[:1].upper() + word[1:]
+        joiner = " touching on "
     else:
-        head = f"{count} {word} on {label}"
+        head = f"{'A ' + word if count == 1 else word.capitalize()} on {label}"
         joiner = ", including "
     named = set(label_words(label))
+    phrases = [label] if label and not generic else []
     shown: list[str] = []
     for term in terms:
         term = " ".join(term.split())
         folded = set(label_words(term))
         if not term or not folded or folded & named or len(shown) == SUMMARY_LIST:
             continue
+        if any(_abbreviates(term, p) or _abbreviates(p, term) for p in phrases):
+            continue
         if len(head) + len(joiner) + len(_listing([*shown, term])) > SUMMARY_CHARS:
             break
         shown.append(term)
+        phrases.append(term)
         named |= folded
-    return head + joiner + _listing(shown) if shown else head
+    if shown:
+        return head + joiner + _listing(shown)
+    return "" if generic else head
+
+
+def _abbreviates(short: str, phrase: str) -> bool:
+    """Whether ``short`` is the acronym of ``phrase`` ("LLMs" of "Large Language Models")."""
+    letters = short[:-1] if short.endswith("s") and short[:-1].isupper() else short
+    words = phrase.replace("-", " ").split()
+    return (
+        len(letters) >= 2
+        and letters.isupper()
+        and len(words) == len(letters)
+        and "".join(w[0] for w in words).upper() == letters
+    )

@@ -278,18 +278,32 @@ def test_analyze_folds_plurals_and_pairs_words() -> None:
     [
         (
             ("Dark Matter", 5, "papers", ["Galaxies", "Halos"]),
-            "5 papers on Dark Matter, including Galaxies and Halos",
+            "Papers on Dark Matter, including Galaxies and Halos",
         ),
-        (("LHC", 1, "papers", ["QCD"]), "1 paper on LHC, including QCD"),
-        ((OTHER_LABEL, 3, "items", ["Rust", "Go"]), "3 more items, touching on Rust and Go"),
-        ((ALL_LABEL, 2, "items", []), "2 items"),
-        (("Rust", 2, "items", ["rust", "Cargo"]), "2 items on Rust, including Cargo"),
+        (("LHC", 1, "papers", ["QCD"]), "A paper on LHC, including QCD"),
+        ((OTHER_LABEL, 3, "items", ["Rust", "Go"]), "Items touching on Rust and Go"),
+        ((ALL_LABEL, 2, "items", []), ""),
+        (("Rust", 2, "items", ["rust", "Cargo"]), "Items on Rust, including Cargo"),
         (
             ("GPU Kernels", 4, "papers", ["GPUs", "Sparse Attention"]),
-            "4 papers on GPU Kernels, including Sparse Attention",
+            "Papers on GPU Kernels, including Sparse Attention",
         ),
+        (
+            ("Agents", 25, "papers", ["Large Language Models", "LLM", "Reasoning"]),
+            "Papers on Agents, including Large Language Models and Reasoning",
+        ),
+        (("Large Language Models", 3, "papers", ["LLMs"]), "Papers on Large Language Models"),
     ],
-    ids=["plural", "singular-acronyms", "other", "all-no-terms", "no-repeat", "plural-repeat"],
+    ids=[
+        "plural",
+        "singular-acronyms",
+        "other",
+        "all-no-terms",
+        "no-repeat",
+        "plural-repeat",
+        "acronym-of-a-term",
+        "acronym-of-the-label",
+    ],
 )
 def test_section_summary(args: tuple[str, int, str, list[str]], expected: str) -> None:
     assert section_summary(*args) == expected

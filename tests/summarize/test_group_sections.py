@@ -166,7 +166,7 @@ def test_a_source_with_several_strays_gets_a_section_named_by_its_title() -> Non
     (holder,) = [s for s in digest.sections if any(_nasa(i.entry.link) for i in s.items)]
     assert holder.title == "Liftoff News"
     assert len(holder.items) == 4
-    assert holder.summary.startswith("4 items")
+    assert holder.summary.startswith("Items touching on")
 
 
 def test_the_bench_label_check_finds_no_faulty_label(capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,7 +159,8 @@ def test_intro_line_says_what_the_section_holds_without_its_first_title() -> Non
         lead = section.items[0].entry.title
         assert lead not in section.summary
         assert "led by" not in section.summary and "…" not in section.summary
-        assert section.summary.startswith(str(len(section.items)))
+        # No count: the email may show fewer items than the section holds.
+        assert not any(ch.isdigit() for ch in section.summary.split(" ")[0])
         if section.title not in (OTHER_LABEL, ALL_LABEL):
             assert section.title in section.summary
         assert len(section.summary) <= 120 + len(section.title)
