@@ -35,6 +35,10 @@ _ADJECTIVES = """
     unsupervised supervised self aware ready likely unlikely daily weekly monthly yearly
     early cheap rich poor good bad true false whole entire exact direct rapid broad narrow
     dense sparse mixed scalable latent hidden generic dynamic static valid invalid
+    faster better larger smaller stronger cheaper lower higher deeper longer shorter
+    easier harder simpler greater wider newer older smarter safer richer denser sparser
+    fastest best largest smallest strongest cheapest lowest highest deepest longest
+    shortest easiest simplest greatest newest
 """
 ADJECTIVES = frozenset(_ADJECTIVES.split())
 """Common adjectives no ending tells (and prefixes a hyphen may leave alone: "multi")."""

@@ -403,7 +403,9 @@ def _source_sections(
             terms = tuple(p.shown for p in ranked(auto[n].members)[:SUMMARY_LIST])
             auto[n] = replace(auto[n], summary_terms=terms)
     for title, held in by_source(pool, sources, titles, MIN_SECTION):
-        if title.lower() in taken:
+        # A paper list's leftovers are papers no topic took: "Other" says that; the
+        # list's own name would head them as if they were a topic of their own.
+        if title.lower() in taken or sources[held[0]] in papers:
             continue
         taken.add(title.lower())
         terms = tuple(p.shown for p in ranked(held)[:SUMMARY_LIST])

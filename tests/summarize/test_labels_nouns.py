@@ -27,7 +27,7 @@ ADJECTIVES = {
 @pytest.mark.parametrize(
     "word",
     ["Finite", "Quantum", "Russian", "magnetic", "Large", "Fine-Grained", "Automatically",
-     "Generative", "Continuous", "Scalable", "Stellar", "Unified"],
+     "Generative", "Continuous", "Scalable", "Stellar", "Unified", "Faster", "Best"],
 )  # fmt: skip
 def test_adjectives_are_told(word: str) -> None:
     assert is_adjective(word)
