@@ -194,8 +194,31 @@ def finding_summary(text: str, budget: int = DEFAULT_BUDGET) -> str:
             chosen.append(i)
             used += cost
     if not chosen:
-        return _truncate(sentences[ranked[0][1]], budget)
-    return " ".join(sentences[i] for i in sorted(chosen))
+        return _truncate(standalone(sentences[ranked[0][1]]), budget)
+    chosen.sort()
+    # A sentence whose predecessor is left out reads alone: "Therefore, …" or "To address
+    # these challenges, we …" would point at background the reader never sees.
+    return " ".join(
+        standalone(sentences[i]) if i - 1 not in chosen else sentences[i] for i in chosen
+    )
+
+
+_LEAD_IN_RE = re.compile(
+    r"^(?:therefore|thus|hence|however|moreover|furthermore|additionally|in addition|"
+    r"consequently|as a result|to this end|in this (?:context|setting|regard)|"
+    r"to (?:address|tackle|overcome|solve|bridge|fill|mitigate|close) "
+    r"(?:these|this|such|the(?:se)?|both)(?: \w+){0,3}),\s+",
+    re.IGNORECASE,
+)
+
+
+def standalone(sentence: str) -> str:
+    """``sentence`` without a lead-in that points at the sentence before it ("Therefore,",
+    "To address these challenges,"), its first letter raised; as is when nothing is left."""
+    rest = _LEAD_IN_RE.sub("", sentence, count=1)
+    if rest == sentence or len(rest) < 20:
+        return sentence
+    return rest[0].upper() + rest[1:]
 
 
 def item_summary(item: Item, budget: int = DEFAULT_BUDGET) -> str:
