@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from newsletter import __version__
 
@@ -52,6 +53,16 @@ def parse_duration(value: str) -> timedelta:
     if not m:
         raise ValueError(f"{value!r} is not a duration like 36h, 7d, 90m or 2w")
     return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()])
+
+
+def _at_least_a_minute(v: str) -> str:
+    if parse_duration(v) < timedelta(minutes=1):
+        raise ValueError("must be at least 1m")
+    return v
+
+
+PollInterval = Annotated[str, AfterValidator(_at_least_a_minute)]
+"""A duration of at least a minute (``30m``): how often something is polled."""
 
 
 class ConfigModel(BaseModel):

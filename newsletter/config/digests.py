@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -23,6 +22,7 @@ from newsletter.config.base import (
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
     ConfigModel,
+    PollInterval,
     check_name,
     check_patterns,
     parse_duration,
@@ -49,15 +49,8 @@ class FetchConfig(ConfigModel):
     relative to the config file's folder. Unset: the config file's folder (the working
     directory without a config file). A local source anywhere else is refused, so a
     source cannot read ``/proc/self/environ`` or the config's secrets."""
-    poll_interval: str = "30m"
+    poll_interval: PollInterval = "30m"
     """How often ``newsletter run`` fetches each source (``run --poll-interval`` wins)."""
-
-    @field_validator("poll_interval")
-    @classmethod
-    def _poll_interval(cls, v: str) -> str:
-        if parse_duration(v) < timedelta(minutes=1):
-            raise ValueError("must be at least 1m")
-        return v
 
 
 class SourceConfig(ConfigModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from newsletter.config.base import ConfigModel, parse_duration
+from newsletter.config.base import ConfigModel, PollInterval, parse_duration
 
 
 class MailConfig(ConfigModel):
@@ -85,7 +84,7 @@ class BouncesConfig(ConfigModel):
     imap_folder: str = "INBOX"
     processed_folder: str | None = None
     """Move messages read here once done; None: leave them, flagged ``$NewsletterDone``."""
-    poll_interval: str = "10m"
+    poll_interval: PollInterval = "10m"
     """How often the daemon reads the mailbox."""
     webhook_secret: SecretStr | None = None
     """HMAC-SHA256 key of ``POST /bounces/raw`` and ``/bounces/events`` (from
@@ -93,13 +92,6 @@ class BouncesConfig(ConfigModel):
     mailgun_signing_key: SecretStr | None = None
     """Mailgun's webhook signing key for ``/bounces/mailgun`` (only from
     ``NEWSLETTER_BOUNCES_MAILGUN_KEY``); None: that endpoint answers 404."""
-
-    @field_validator("poll_interval")
-    @classmethod
-    def _poll_interval(cls, v: str) -> str:
-        if parse_duration(v) < timedelta(minutes=1):
-            raise ValueError("must be at least 1m")
-        return v
 
     @field_validator("address")
     @classmethod
