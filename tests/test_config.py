@@ -205,3 +205,13 @@ def test_loading_the_config_loads_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("section", ["fetch", "bounces"])
+def test_poll_intervals_under_a_minute_are_refused_by_name(section: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({section: {"poll_interval": "10s"}})
+    assert f"{section}.poll_interval" in str(caught.value)
+    assert "at least 1m" in str(caught.value)
+    ok = settings_from_dict({section: {"poll_interval": "2m"}})
+    assert getattr(ok, section).poll_interval == "2m"
