@@ -27,3 +27,22 @@ def default_database_url() -> str:
 
     data = Path(platformdirs.user_data_dir(APP_NAME))
     return f"sqlite:///{data / 'newsletter.sqlite'}"
+
+
+def template_cache_dir() -> Path | None:
+    """Where compiled templates are kept between runs: ``$NEWSLETTER_CACHE_DIR`` or the
+    user's cache folder, ``templates`` inside it (made private to the user); None when it
+    cannot be made or written (then every run compiles its templates again)."""
+    env = os.environ.get("NEWSLETTER_CACHE_DIR")
+    if env:
+        base = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        base = Path(platformdirs.user_cache_dir(APP_NAME))
+    folder = base / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK | os.X_OK) else None

@@ -26,6 +26,7 @@ Environment overrides (see ``ENV_OVERRIDES``)::
     NEWSLETTER_LLM_BASE_URL      llm.base_url
     NEWSLETTER_LLM_MODEL         llm.model
     NEWSLETTER_LLM_API_KEY       the LLM API key (the variable named by llm.api_key_env)
+    NEWSLETTER_CACHE_DIR         compiled templates (newsletter.paths, not a setting)
     NEWSLETTER_BOUNCES_IMAP_PASSWORD / _WEBHOOK_SECRET / _MAILGUN_KEY
                                  bounces.* secrets
 """

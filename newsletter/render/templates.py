@@ -245,6 +245,7 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["md"] = md_escape
     env.filters["md_wrap"] = md_wrap
@@ -258,6 +259,18 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
 
     env.filters["wrap"] = wrap
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept on disk: a one-off command compiles the email's templates
+    once, not on every run (they cost 80 ms of a 0.5 s `send --dry-run`). The cache is
+    keyed by each template's source, so an edited template is compiled again."""
+    import jinja2
+
+    from newsletter.paths import template_cache_dir
+
+    folder = template_cache_dir()
+    return jinja2.FileSystemBytecodeCache(str(folder)) if folder is not None else None
 
 
 @functools.lru_cache(maxsize=8)

@@ -20,7 +20,7 @@ from newsletter.models import Digest, Engagement, Item, Section, Source
 from newsletter.render.digest import FORMATS, render_digest
 from newsletter.render.feeds import render_feed
 from newsletter.render.templates import md_escape
-from tests.factories import make_entry
+from tests.factories import make_entry, paper_digest
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 EVIL = '<script>alert(1)</script> & "quotes" *bold* [x](javascript:alert(1)) # head'
@@ -185,3 +185,20 @@ def test_long_author_lists_are_shortened() -> None:
         out = render_digest(digest, fmt)  # type: ignore[arg-type]
         assert "Author 0, Author 1, Author 2 et al." in out
         assert "Author 11" not in out
+
+
+def test_compiled_templates_are_kept_between_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.render.templates import make_environment
+
+    monkeypatch.setenv("NEWSLETTER_CACHE_DIR", str(tmp_path / "cache"))
+    digest = paper_digest(3)
+    first = render_digest(digest, "html", env=make_environment())
+    cached = list((tmp_path / "cache" / "templates").iterdir())
+    assert cached, "no compiled template was written"
+    # A new environment (a new run) reads them back and renders the same.
+    assert render_digest(digest, "html", env=make_environment()) == first
+    # A cache folder that cannot be made only costs time.
+    monkeypatch.setenv("NEWSLETTER_CACHE_DIR", "/proc/no-such-folder")
+    assert render_digest(digest, "html", env=make_environment()) == first
