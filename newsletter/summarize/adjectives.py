@@ -38,7 +38,8 @@ _ADJECTIVES = """
     faster better larger smaller stronger cheaper lower higher deeper longer shorter
     easier harder simpler greater wider newer older smarter safer richer denser sparser
     fastest best largest smallest strongest cheapest lowest highest deepest longest
-    shortest easiest simplest greatest newest
+    shortest easiest simplest greatest newest plain clear clean quick raw rare fresh pure
+    sure wrong relative
 """
 ADJECTIVES = frozenset(_ADJECTIVES.split())
 """Common adjectives no ending tells (and prefixes a hyphen may leave alone: "multi")."""
@@ -57,7 +58,7 @@ _NOUNS = """
     lyric rubric tunic catholic
     archive objective executive native initiative detective directive alternative
     perspective incentive drive hive olive motive narrative derivative explosive primitive
-    representative relative collective locomotive adjective captive fugitive operative
+    representative collective locomotive adjective captive fugitive operative
     table cable variable vegetable fable syllable bible constable timetable turntable
     deliverable collectible convertible crucible
     guardian hamiltonian lagrangian laplacian librarian musician physician politician

@@ -48,6 +48,7 @@ from scipy import sparse
 
 from newsletter.config import TopicConfig
 from newsletter.errors import ConfigError
+from newsletter.summarize.adjectives import is_adjective
 from newsletter.summarize.coherence import belonging, by_source
 from newsletter.summarize.communities import knn_graph, louvain, merge_communities, modularity
 from newsletter.summarize.labels import Edition, Phrase, label_words, section_label
@@ -494,7 +495,7 @@ def section_summary(
         head = f"{'A ' + word if count == 1 else word.capitalize()} on {label}"
         joiner = ", including "
     named = set(label_words(label))
-    phrases = [label] if label and not generic else []
+    phrases = [p.strip() for p in label.split("&")] if label and not generic else []
     shown: list[str] = []
     for term in terms:
         term = " ".join(term.split())
@@ -502,6 +503,8 @@ def section_summary(
         if not term or not folded or folded & named or len(shown) == SUMMARY_LIST:
             continue
         if any(_abbreviates(term, p) or _abbreviates(p, term) for p in phrases):
+            continue
+        if is_adjective(term.split()[-1]):  # "Plain", "Relative": no topic on their own
             continue
         if len(head) + len(joiner) + len(_listing([*shown, term])) > SUMMARY_CHARS:
             break
@@ -517,9 +520,12 @@ def _abbreviates(short: str, phrase: str) -> bool:
     """Whether ``short`` is the acronym of ``phrase`` ("LLMs" of "Large Language Models")."""
     letters = short[:-1] if short.endswith("s") and short[:-1].isupper() else short
     words = phrase.replace("-", " ").split()
+    initials = "".join(w[0] for w in words).upper()
+    # One letter more in front is a modifier the phrase left out: "LLM" of "Language
+    # Models" (Large).
     return (
-        len(letters) >= 2
+        len(initials) >= 2
         and letters.isupper()
-        and len(words) == len(letters)
-        and "".join(w[0] for w in words).upper() == letters
+        and letters.endswith(initials)
+        and len(letters) - len(initials) <= 1
     )

@@ -293,6 +293,11 @@ def test_analyze_folds_plurals_and_pairs_words() -> None:
             "Papers on Agents, including Large Language Models and Reasoning",
         ),
         (("Large Language Models", 3, "papers", ["LLMs"]), "Papers on Large Language Models"),
+        (
+            ("Language Models & Agent", 9, "papers", ["Memory", "LLM", "Reasoning"]),
+            "Papers on Language Models & Agent, including Memory and Reasoning",
+        ),
+        ((OTHER_LABEL, 4, "items", ["Plain", "Bot", "Relative"]), "Items touching on Bot"),
     ],
     ids=[
         "plural",
@@ -303,6 +308,8 @@ def test_analyze_folds_plurals_and_pairs_words() -> None:
         "plural-repeat",
         "acronym-of-a-term",
         "acronym-of-the-label",
+        "acronym-of-a-part-with-a-modifier",
+        "no-adjective-alone",
     ],
 )
 def test_section_summary(args: tuple[str, int, str, list[str]], expected: str) -> None:
