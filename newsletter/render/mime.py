@@ -1,6 +1,6 @@
 """The wire form of a message's parts (pure): quoted-printable bodies split into
 pieces, so the personal parts of a shared rendering are filled in per message without
-encoding the rest again, and headers written as bytes (``render.email`` uses them)."""
+encoding the rest again, and headers written as bytes (``render.message`` uses them)."""
 
 from __future__ import annotations
 

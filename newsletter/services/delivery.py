@@ -22,7 +22,8 @@ from newsletter.config import DigestConfig, Settings
 from newsletter.deliver.loop import DeliveryReport, RetryPolicy, deliver_edition, send_one
 from newsletter.deliver.mailers import Mailer, Outgoing
 from newsletter.models import Edition, Subscriber
-from newsletter.render.email import RenderedEmail, parse_message
+from newsletter.render.email import RenderedEmail
+from newsletter.render.message import parse_message
 from newsletter.services.bounces import record_refusals
 from newsletter.services.editions import Composer, EditionPlan, composer_for, plan_edition
 from newsletter.services.subscriptions import normalize_address

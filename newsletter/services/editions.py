@@ -25,17 +25,15 @@ from newsletter.models import Digest, Edition, Entry, MailFormat, Source
 from newsletter.render.email import (
     ContentKey,
     MailSettings,
-    Recipient,
     RenderedEmail,
     content_key,
     mail_environment,
     manage_url,
-    message_bytes,
-    message_id,
     render_email,
     unsubscribe_mailto,
     unsubscribe_url,
 )
+from newsletter.render.message import Recipient, message_bytes, message_id
 from newsletter.services.digests import digest_sources, select_entries, with_titles
 from newsletter.services.notes import with_note
 from newsletter.services.tokens import make_token, unsubscribe_value

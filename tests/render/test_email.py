@@ -21,16 +21,13 @@ from newsletter.deliver.mailers import Outgoing, SmtpMailer
 from newsletter.render.email import (
     ContentKey,
     MailSettings,
-    Recipient,
-    build_message,
     cap_items,
     content_key,
-    message_bytes,
-    parse_message,
     render_email,
     safe_url,
     subject_for,
 )
+from newsletter.render.message import Recipient, build_message, message_bytes, parse_message
 from newsletter.services.editions import Composer
 from newsletter.services.tokens import make_token, read_token
 from tests.factories import sample_digest
@@ -135,7 +132,7 @@ def test_build_message_round_trips_headers_verbatim() -> None:
         settings=MAIL,
         now=NOW,
     )
-    from newsletter.render.email import WIRE_POLICY
+    from newsletter.render.message import WIRE_POLICY
 
     assert f"<{UNSUB}>".encode() in msg.as_bytes(policy=WIRE_POLICY)
 

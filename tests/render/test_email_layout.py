@@ -19,17 +19,9 @@ from newsletter.config import MailConfig, load_config
 from newsletter.errors import ConfigError
 from newsletter.models import Digest, Section
 from newsletter.render.cards import make_card
-from newsletter.render.email import (
-    MailSettings,
-    Recipient,
-    first_name,
-    greeting,
-    message_bytes,
-    parse_message,
-    render_email,
-    subject_for,
-)
+from newsletter.render.email import MailSettings, first_name, greeting, render_email, subject_for
 from newsletter.render.mail_layout import PHONE_HEIGHT, plan_layout
+from newsletter.render.message import Recipient, message_bytes, parse_message
 from tests.factories import (
     PAPER_SOURCES,
     paper_digest,

@@ -15,9 +15,10 @@ import pytest
 
 from newsletter.config import MailConfig
 from newsletter.models import Digest, Section, Source
-from newsletter.render.email import MailSettings, Recipient, message_bytes, parse_message
+from newsletter.render.email import MailSettings
 from newsletter.render.email import render_email as render
 from newsletter.render.mail_layout import PHONE_HEIGHT, plan_layout
+from newsletter.render.message import Recipient, message_bytes, parse_message
 from newsletter.services.screenshots import VIEWS, View, take, view_page
 from tests.factories import PAPER_SOURCES, paper_digest, paper_item
 

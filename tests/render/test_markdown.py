@@ -19,13 +19,8 @@ from newsletter.deliver.loop import send_one
 from newsletter.deliver.mailers import Outgoing, SmtpMailer
 from newsletter.models import Digest
 from newsletter.render.digest import render_digest
-from newsletter.render.email import (
-    MailSettings,
-    Recipient,
-    message_bytes,
-    parse_message,
-    render_email,
-)
+from newsletter.render.email import MailSettings, render_email
+from newsletter.render.message import Recipient, message_bytes, parse_message
 from newsletter.render.templates import md_escape, md_wrap
 from tests.factories import merged_paper_digest, sample_digest
 from tests.smtp_server import SmtpSink

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from newsletter.config import MailConfig, load_config
 from newsletter.models import Digest, Source
 from newsletter.render.digest import render_digest
-from newsletter.render.email import MailSettings, Recipient, message_bytes, render_email
-from newsletter.render.email import parse_message as parse
+from newsletter.render.email import MailSettings, render_email
+from newsletter.render.message import Recipient, message_bytes
+from newsletter.render.message import parse_message as parse
 from newsletter.render.text import WIDTH, References, wrap
 from newsletter.services.tokens import make_token
 from newsletter.sources.parse import parse_source

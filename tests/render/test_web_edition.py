@@ -11,7 +11,7 @@ from pathlib import Path
 
 from newsletter.models import Edition, Entry
 from newsletter.render.archive import archive_page, body_of
-from newsletter.render.email import parse_message
+from newsletter.render.message import parse_message
 from newsletter.render.templates import make_environment
 from newsletter.services.editions import EditionPlan, archived_edition, composer_for
 from newsletter.store.database import Store

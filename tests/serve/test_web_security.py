@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from newsletter.config import settings_from_dict
 from newsletter.errors import ConfigError
-from newsletter.render.email import MailSettings, Recipient, message_bytes
+from newsletter.render.email import MailSettings
+from newsletter.render.message import Recipient, message_bytes
 from newsletter.serve import web
 from newsletter.services import tokens
 from newsletter.services.tokens import make_token, unsubscribe_value
