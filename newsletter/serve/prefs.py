@@ -34,6 +34,7 @@ from newsletter.serve.forms import (
 )
 from newsletter.serve.guard import same_origin
 from newsletter.serve.hints import schedule_hint
+from newsletter.services.bounces import count_unsubscribe
 from newsletter.services.tokens import make_token, read_token
 from newsletter.store import web_limits
 from newsletter.store.subscribers import get_subscriber, save_subscriber, set_status
@@ -157,6 +158,7 @@ def prefs_routes(app: WebApp) -> list[Route]:
             return show(request, sub, notice="Resumed: the next edition will reach you.")
         if action == "leave":
             await asyncio.to_thread(set_status, app.store, sub.email, "unsubscribed", now=now)
+            await count_left(sub, [], now)
             await asyncio.to_thread(web_limits.forget_confirmation, app.store, sub.email)
             log.info("preferences: unsubscribed from everything")
             return app.message(
@@ -165,6 +167,15 @@ def prefs_routes(app: WebApp) -> list[Route]:
                 links=[("/subscribe", "Subscribe again")],
             )
         return show(request, sub, 400, errors=["Choose what to change."])
+
+    async def count_left(sub: Subscriber, kept: Sequence[str], now: datetime) -> None:
+        """Count each newsletter the subscriber left here in ``newsletter stats``, as the
+        unsubscribe page and one-click do (``kept``: the ones still chosen)."""
+        was = sub.digests or tuple(d.name for d in app.digests)
+        for digest in (d for d in was if d not in kept):
+            await asyncio.to_thread(
+                count_unsubscribe, app.store, sub.email, digest, how="preferences", now=now
+            )
 
     async def save(
         request: Request, sub: Subscriber, form: dict[str, list[str]], now: datetime
@@ -207,7 +218,9 @@ def prefs_routes(app: WebApp) -> list[Route]:
             timezone=tz,
             local_hour=hour,
         )
+        before = sub
         sub = await asyncio.to_thread(save_subscriber, app.store, wanted, now=now)
+        await count_left(before, chosen, now)
         log.info("preferences saved")
         return show(request, sub, notice="Saved. The next edition follows your choices.")
 

@@ -17,6 +17,7 @@ import pytest
 from newsletter.deliver.mailers import MemoryMailer
 from newsletter.services.delivery import send_edition
 from newsletter.services.tokens import make_token, read_token
+from newsletter.store.bounces import events as bounce_events
 from newsletter.store.database import Store
 from newsletter.store.subscribers import subscribers_of
 from tests.factories import make_subscriber, seed, topic_stories
@@ -249,6 +250,10 @@ def test_unsubscribe_from_one_digest_or_from_everything(site: Site) -> None:
     assert gone.status_code == 200 and "Unsubscribed" in gone.text
     assert site.subscriber("ada@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     assert "Not subscribed" in site.get(path).text
+    # Each newsletter left here counts in `newsletter stats`, as on the unsubscribe page.
+    left = bounce_events(site.store, email="ada@example.org")
+    assert [(e["kind"], e["reason"]) for e in left] == [("unsubscribe", "preferences")] * 2
+    assert [str(e["source_id"]).split(":")[1] for e in left] == ["daily", "weekly"]
 
 
 def test_bad_values_are_refused_and_escaped(site: Site) -> None:
