@@ -588,21 +588,33 @@ def send_for_bounces(
     """Send an edition of ``daily`` (one story first seen at ``now``) to ``subscribers``
     through a ``MemoryMailer``, signed with ``SECRET`` and VERP to ``BOUNCE_ADDRESS``
     (``bounces`` adds settings); the ``Outgoing`` messages, in the order sent."""
+    settings = make_settings(
+        tmp_path, bounces={"address": BOUNCE_ADDRESS, **(bounces or {})}, **sections
+    )
+    tag = period or f"{now:%Y-%m-%d}"
+    new = [s for s in subscribers if not _subscribed(store, s)]
+    seed(store, now=now, subscribers=new)
+    return send_story(store, settings, now=now, title=f"Story {tag}", secret=SECRET, period=tag)
+
+
+def send_story(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    title: str,
+    secret: str = SECRET,
+    period: str | None = None,
+) -> list[Any]:
+    """Add a story first seen at ``now`` and send the first digest's edition at ``now``
+    (period ``period``, else the date) through a ``MemoryMailer``: the ``Outgoing``
+    messages, in the order sent."""
     import asyncio
 
     from newsletter.deliver.mailers import MemoryMailer
     from newsletter.services.delivery import send_edition
 
-    settings = make_settings(
-        tmp_path, bounces={"address": BOUNCE_ADDRESS, **(bounces or {})}, **sections
-    )
-    tag = period or f"{now:%Y-%m-%d}"
-    seed(
-        store,
-        now=now,
-        entries=[make_entry(f"Story {tag}", source="papers", now=now, hours_ago=0)],
-        subscribers=[s for s in subscribers if not _subscribed(store, s)],
-    )
+    seed(store, now=now, entries=[make_entry(title, source="papers", now=now, hours_ago=0)])
     mailer = MemoryMailer()
     asyncio.run(
         send_edition(
@@ -612,8 +624,8 @@ def send_for_bounces(
             mailer,
             now=now,
             clock=lambda: now,
-            secret=SECRET,
-            period=tag,
+            secret=secret,
+            period=period or f"{now:%Y-%m-%d}",
         )
     )
     return list(mailer.messages)

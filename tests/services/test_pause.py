@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from newsletter.deliver.mailers import MemoryMailer
-from newsletter.services.delivery import send_edition, send_to
+from newsletter.services.delivery import send_to
 from newsletter.store.database import Store
 from newsletter.store.subscribers import get_subscriber, subscribers_of
-from tests.factories import make_entry, make_settings, make_subscriber, seed
+from tests.factories import make_entry, make_settings, make_subscriber, seed, send_story
 
 NOW = datetime(2030, 6, 1, 7, 0, tzinfo=UTC)
 PAUSE_END = NOW + timedelta(weeks=2)
@@ -20,22 +20,8 @@ PAUSE_END = NOW + timedelta(weeks=2)
 
 def send_at(store: Store, tmp_path: Path, now: datetime, title: str) -> list[str]:
     """Add a story first seen at ``now``, send the digest at ``now``: the recipients."""
-    settings = make_settings(tmp_path)
-    seed(store, now=now, entries=[make_entry(title, source="papers", now=now, hours_ago=0)])
-    mailer = MemoryMailer()
-    asyncio.run(
-        send_edition(
-            store,
-            settings,
-            settings.digests[0],
-            mailer,
-            now=now,
-            clock=lambda: now,
-            secret="test-secret",
-            period=f"{now:%Y-%m-%d}",
-        )
-    )
-    return sorted(m.recipient for m in mailer.messages)
+    sent = send_story(store, make_settings(tmp_path), now=now, title=title)
+    return sorted(m.recipient for m in sent)
 
 
 def test_no_mail_until_the_pause_ends(store: Store, tmp_path: Path) -> None:
